@@ -1,0 +1,18 @@
+//! The enuchat domain: identifiers, validated value types, models and the
+//! [`Store`] trait that every storage backend implements.
+//!
+//! Nothing in here knows about HTTP or SQL. The server speaks to storage only
+//! through [`Store`], and every tenant-owned lookup takes the tenant id first so
+//! that another tenant's row is simply "not found".
+
+pub mod api_key;
+pub mod ids;
+pub mod models;
+pub mod rate_limit;
+pub mod store;
+pub mod types;
+
+pub use ids::*;
+pub use models::*;
+pub use store::{ConversationFilter, DemoBatch, Store, StoreError, StoreKind};
+pub use types::*;

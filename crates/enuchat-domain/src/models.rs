@@ -1,0 +1,238 @@
+//! What the store hands back, and what it is given to create.
+//!
+//! Models hold already-validated data: inputs (`New*`) carry the validated
+//! value types from [`crate::types`], outputs carry plain values read from the
+//! database.
+
+use crate::ids::*;
+use crate::types::*;
+use chrono::{DateTime, Utc};
+
+pub type Timestamp = DateTime<Utc>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub id: TenantId,
+    pub name: String,
+    pub plan: String,
+    /// The language operators read and write: the target of translations.
+    pub operator_language: String,
+    pub credit_balance: i64,
+    pub total_credits_added: i64,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewTenant {
+    pub name: DisplayName,
+    pub plan: PlanName,
+    pub operator_language: LanguageCode,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Operator {
+    pub id: OperatorId,
+    pub tenant_id: TenantId,
+    pub email: String,
+    pub name: String,
+    pub role: OperatorRole,
+    /// An argon2id PHC string; never leaves the server.
+    pub password_hash: String,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewOperator {
+    pub email: Email,
+    pub name: DisplayName,
+    pub role: OperatorRole,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Widget {
+    pub id: WidgetId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    pub is_active: bool,
+    pub ai_enabled: bool,
+    pub translation_enabled: bool,
+    pub primary_color: String,
+    pub position: WidgetPosition,
+    pub greeting: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewWidget {
+    pub name: DisplayName,
+    pub is_active: bool,
+    pub ai_enabled: bool,
+    pub translation_enabled: bool,
+    pub primary_color: HexColor,
+    pub position: WidgetPosition,
+    pub greeting: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Visitor {
+    pub id: VisitorId,
+    pub tenant_id: TenantId,
+    pub widget_id: WidgetId,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub language: Option<String>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewVisitor {
+    pub id: VisitorId,
+    pub widget_id: WidgetId,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub language: Option<LanguageCode>,
+}
+
+/// A conversation with the visitor's details joined in, as every API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Conversation {
+    pub id: ConversationId,
+    pub tenant_id: TenantId,
+    pub widget_id: WidgetId,
+    pub visitor_id: VisitorId,
+    pub visitor_name: Option<String>,
+    pub visitor_email: Option<String>,
+    pub visitor_language: Option<String>,
+    pub status: ConversationStatus,
+    pub assigned_to: Option<OperatorId>,
+    pub last_message_at: Timestamp,
+    pub started_at: Timestamp,
+    /// Sequence number of the newest message (0 before the first one).
+    pub last_seq: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    pub widget_id: WidgetId,
+    pub visitor_id: VisitorId,
+    pub visitor_language: Option<LanguageCode>,
+}
+
+/// A change to a conversation. `assigned_to: Some(None)` unassigns.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationPatch {
+    pub status: Option<ConversationStatus>,
+    pub assigned_to: Option<Option<OperatorId>>,
+}
+
+impl ConversationPatch {
+    pub fn is_empty(&self) -> bool {
+        self.status.is_none() && self.assigned_to.is_none()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    /// Position in the conversation, from 1, without gaps: what real-time
+    /// clients resume from.
+    pub seq: i64,
+    pub role: MessageRole,
+    pub content: String,
+    pub content_language: Option<String>,
+    pub translated_content: Option<String>,
+    pub translated_language: Option<String>,
+    pub is_auto_reply: bool,
+    /// The operator who wrote it, for operator messages sent from the dashboard.
+    pub author_id: Option<OperatorId>,
+    pub created_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub role: MessageRole,
+    pub content: MessageContent,
+    pub content_language: Option<String>,
+    pub is_auto_reply: bool,
+    pub author_id: Option<OperatorId>,
+}
+
+impl NewMessage {
+    /// A plain message with no language information yet.
+    pub fn new(role: MessageRole, content: MessageContent) -> Self {
+        Self {
+            role,
+            content,
+            content_language: None,
+            is_auto_reply: false,
+            author_id: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiKey {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub name: String,
+    /// The first characters of the key, enough to recognise it in a list.
+    pub prefix: String,
+    /// SHA-256 of the whole key.
+    pub key_hash: [u8; 32],
+    pub created_at: Timestamp,
+    pub expires_at: Option<Timestamp>,
+    pub last_used_at: Option<Timestamp>,
+    pub revoked_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiKey {
+    pub name: DisplayName,
+    pub prefix: String,
+    pub key_hash: [u8; 32],
+    pub expires_at: Option<Timestamp>,
+}
+
+/// Why credits moved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LedgerReason {
+    /// Credits bought or granted.
+    Purchase,
+    /// An AI reply was paid for.
+    AiReply,
+    /// A translation was paid for.
+    Translation,
+}
+
+impl LedgerReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LedgerReason::Purchase => "purchase",
+            LedgerReason::AiReply => "ai_reply",
+            LedgerReason::Translation => "translation",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "purchase" => Some(Self::Purchase),
+            "ai_reply" => Some(Self::AiReply),
+            "translation" => Some(Self::Translation),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerEntry {
+    pub id: LedgerEntryId,
+    pub tenant_id: TenantId,
+    /// Positive when credits are added, negative when spent.
+    pub amount: i64,
+    pub balance_after: i64,
+    pub reason: LedgerReason,
+    pub message_id: Option<MessageId>,
+    pub created_at: Timestamp,
+}

@@ -1,0 +1,177 @@
+//! The storage contract. Each backend crate implements [`Store`]; the server
+//! holds an `Arc<dyn Store>` chosen once at launch.
+//!
+//! Rules every implementation follows:
+//! - every tenant-owned read or write takes the tenant id first and matches on
+//!   `(tenant_id, id)`, so another tenant's row is `None`, never an error;
+//! - a write either fully happens or not at all (one transaction);
+//! - list queries are served by an index and never count rows.
+
+use crate::ids::*;
+use crate::models::*;
+use crate::rate_limit::{RateDecision, RateLimit};
+use crate::types::ConversationStatus;
+use async_trait::async_trait;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A uniqueness rule was broken (e.g. an operator email already taken).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// A referenced row does not exist for this tenant.
+    #[error("{0} not found")]
+    MissingReference(&'static str),
+    /// Anything the caller cannot fix: connection lost, disk full, bad data.
+    #[error("database error: {0}")]
+    Database(String),
+}
+
+/// Which backend a store is, for the few decisions that depend on it (e.g. a
+/// single-process SQLite server keeps its rate limits in memory).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreKind {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ConversationFilter {
+    pub status: Option<ConversationStatus>,
+    pub widget_id: Option<WidgetId>,
+}
+
+/// Pre-built rows for `enuchat demo`, written in bulk. Every row belongs to
+/// the tenant passed alongside; messages carry their final `seq` and the
+/// conversations their final `last_seq` / `last_message_at`.
+#[derive(Debug, Clone, Default)]
+pub struct DemoBatch {
+    pub visitors: Vec<Visitor>,
+    pub conversations: Vec<Conversation>,
+    pub messages: Vec<Message>,
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn kind(&self) -> StoreKind;
+
+    /// Cheap round trip, for readiness checks.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// (connections in use, idle connections) of the pool, for metrics.
+    fn pool_stats(&self) -> (u32, u32);
+
+    // --- tenants -------------------------------------------------------
+    async fn create_tenant(&self, new: NewTenant) -> StoreResult<Tenant>;
+    async fn get_tenant(&self, tenant: TenantId) -> StoreResult<Option<Tenant>>;
+    /// Whether any tenant exists (first-start detection).
+    async fn has_tenants(&self) -> StoreResult<bool>;
+
+    // --- operators -----------------------------------------------------
+    /// `Conflict` when the email is already used by any operator.
+    async fn create_operator(&self, tenant: TenantId, new: NewOperator) -> StoreResult<Operator>;
+    async fn get_operator(&self, tenant: TenantId, id: OperatorId)
+        -> StoreResult<Option<Operator>>;
+
+    // --- widgets -------------------------------------------------------
+    async fn create_widget(&self, tenant: TenantId, new: NewWidget) -> StoreResult<Widget>;
+    async fn get_widget(&self, tenant: TenantId, id: WidgetId) -> StoreResult<Option<Widget>>;
+    /// Oldest first.
+    async fn list_widgets(&self, tenant: TenantId) -> StoreResult<Vec<Widget>>;
+
+    // --- API keys ------------------------------------------------------
+    async fn create_api_key(&self, tenant: TenantId, new: NewApiKey) -> StoreResult<ApiKey>;
+    /// The one look-up not scoped by tenant: the key is what tells us the tenant.
+    async fn find_api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>>;
+    /// Admin look-up by id (the CLI's `api-key revoke --id`).
+    async fn find_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKey>>;
+    /// Newest first.
+    async fn list_api_keys(&self, tenant: TenantId) -> StoreResult<Vec<ApiKey>>;
+    /// Sets `revoked_at` once; `None` if the key is not the tenant's.
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId)
+        -> StoreResult<Option<ApiKey>>;
+    /// Records use, writing only when the stored time is older than
+    /// `granularity_secs` so a busy key does not cause a write per request.
+    async fn touch_api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        at: Timestamp,
+        granularity_secs: i64,
+    ) -> StoreResult<()>;
+
+    // --- rate limits (shared between instances of one database) ---------
+    /// Applies the limit to `bucket` atomically, using the database's clock.
+    async fn acquire_rate_limit(&self, bucket: &str, limit: RateLimit)
+        -> StoreResult<RateDecision>;
+    /// Forgets buckets that are full again; returns how many were removed.
+    async fn prune_rate_limits(&self) -> StoreResult<u64>;
+
+    // --- visitors and conversations ----------------------------------------
+    /// `MissingReference("widget")` if the widget is not the tenant's.
+    async fn create_visitor(&self, tenant: TenantId, new: NewVisitor) -> StoreResult<Visitor>;
+    async fn get_visitor(&self, tenant: TenantId, id: &VisitorId) -> StoreResult<Option<Visitor>>;
+    /// `MissingReference` if the widget or visitor is not the tenant's.
+    async fn create_conversation(
+        &self,
+        tenant: TenantId,
+        new: NewConversation,
+    ) -> StoreResult<Conversation>;
+    async fn get_conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Option<Conversation>>;
+    /// Newest `last_message_at` first, ties by id (descending) so pages are stable.
+    async fn list_conversations(
+        &self,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<Conversation>>;
+    /// `Ok(None)` if the conversation is not the tenant's;
+    /// `MissingReference("operator")` if `assigned_to` names an operator of
+    /// another tenant (and then nothing changes).
+    async fn update_conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        patch: ConversationPatch,
+    ) -> StoreResult<Option<Conversation>>;
+
+    // --- messages ------------------------------------------------------
+    /// Stores a message as the conversation's next `seq` and moves its
+    /// `last_message_at`, in one transaction. `Ok(None)` if the conversation
+    /// is not the tenant's. The status is left alone.
+    async fn append_message(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        new: NewMessage,
+    ) -> StoreResult<Option<Message>>;
+    /// The newest `limit` messages, returned oldest first.
+    async fn recent_messages(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+
+    // --- credits -------------------------------------------------------
+    /// Adds (amount > 0) credits with a ledger entry; `Ok(None)` for an unknown tenant.
+    async fn add_credits(&self, tenant: TenantId, amount: i64)
+        -> StoreResult<Option<LedgerEntry>>;
+    /// Newest first.
+    async fn list_ledger(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<LedgerEntry>>;
+
+    // --- bulk ----------------------------------------------------------
+    /// Writes demo rows in one transaction, as fast as the backend allows.
+    async fn import_demo_batch(&self, tenant: TenantId, batch: DemoBatch) -> StoreResult<()>;
+}
