@@ -89,8 +89,7 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first.
     async fn list_api_keys(&self, tenant: TenantId) -> StoreResult<Vec<ApiKey>>;
     /// Sets `revoked_at` once; `None` if the key is not the tenant's.
-    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId)
-        -> StoreResult<Option<ApiKey>>;
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<Option<ApiKey>>;
     /// Records use, writing only when the stored time is older than
     /// `granularity_secs` so a busy key does not cause a write per request.
     async fn touch_api_key(
@@ -161,8 +160,7 @@ pub trait Store: Send + Sync + 'static {
 
     // --- credits -------------------------------------------------------
     /// Adds (amount > 0) credits with a ledger entry; `Ok(None)` for an unknown tenant.
-    async fn add_credits(&self, tenant: TenantId, amount: i64)
-        -> StoreResult<Option<LedgerEntry>>;
+    async fn add_credits(&self, tenant: TenantId, amount: i64) -> StoreResult<Option<LedgerEntry>>;
     /// Newest first.
     async fn list_ledger(
         &self,

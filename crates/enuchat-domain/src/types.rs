@@ -15,9 +15,8 @@ macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-        #[serde(rename_all = "lowercase")]
         pub enum $name {
-            $($variant),+
+            $(#[serde(rename = $text)] $variant),+
         }
 
         impl $name {
@@ -129,9 +128,8 @@ pub struct HexColor(String);
 
 impl HexColor {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
-        let ok = s.len() == 7
-            && s.starts_with('#')
-            && s[1..].bytes().all(|b| b.is_ascii_hexdigit());
+        let ok =
+            s.len() == 7 && s.starts_with('#') && s[1..].bytes().all(|b| b.is_ascii_hexdigit());
         if ok {
             Ok(Self(s.to_ascii_lowercase()))
         } else {
@@ -160,7 +158,8 @@ impl LanguageCode {
         let mut parts = s.splitn(2, '-');
         let lang = parts.next().unwrap_or_default();
         let region = parts.next();
-        let lang_ok = (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_alphabetic());
+        let lang_ok =
+            (2..=3).contains(&lang.len()) && lang.bytes().all(|b| b.is_ascii_alphabetic());
         let region_ok = region.is_none_or(|r| {
             (2..=8).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric())
         });
@@ -171,7 +170,9 @@ impl LanguageCode {
                 None => lang,
             }))
         } else {
-            Err(InvalidValue("must be a language code like en, pl or pt-BR".into()))
+            Err(InvalidValue(
+                "must be a language code like en, pl or pt-BR".into(),
+            ))
         }
     }
 
@@ -188,7 +189,8 @@ pub struct PlanName(String);
 impl PlanName {
     pub fn parse(s: &str) -> Result<Self, InvalidValue> {
         let ok = (1..=32).contains(&s.len())
-            && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+            && s.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if ok {
             Ok(Self(s.to_owned()))
         } else {
@@ -219,7 +221,9 @@ impl Email {
         if ok {
             Ok(Self(s.to_lowercase()))
         } else {
-            Err(InvalidValue("must be an email address like ada@example.com".into()))
+            Err(InvalidValue(
+                "must be an email address like ada@example.com".into(),
+            ))
         }
     }
 
@@ -269,9 +273,20 @@ mod tests {
 
     #[test]
     fn enums_parse_their_spellings_only() {
-        assert_eq!("bottom-left".parse::<WidgetPosition>(), Ok(WidgetPosition::BottomLeft));
+        assert_eq!(
+            "bottom-left".parse::<WidgetPosition>(),
+            Ok(WidgetPosition::BottomLeft)
+        );
         assert!("Open".parse::<ConversationStatus>().is_err());
         assert_eq!(ConversationStatus::choices(), "open, pending, closed");
+        assert_eq!(
+            serde_json::to_string(&WidgetPosition::BottomLeft).unwrap(),
+            "\"bottom-left\""
+        );
+        assert_eq!(
+            serde_json::from_str::<MessageRole>("\"ai\"").unwrap(),
+            MessageRole::Ai
+        );
     }
 
     #[test]
@@ -282,7 +297,10 @@ mod tests {
         assert_eq!(LanguageCode::parse("pt-BR").unwrap().as_str(), "pt-BR");
         assert!(LanguageCode::parse("english").is_err());
         assert!(PlanName::parse("Pro").is_err());
-        assert_eq!(Email::parse(" Ada@Example.com ").unwrap().as_str(), "ada@example.com");
+        assert_eq!(
+            Email::parse(" Ada@Example.com ").unwrap().as_str(),
+            "ada@example.com"
+        );
         assert!(Email::parse("ada@localhost").is_err());
         assert!(DisplayName::parse("   ").is_err());
     }

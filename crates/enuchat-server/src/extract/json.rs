@@ -1,0 +1,131 @@
+//! A JSON body extractor with JSON errors: wrong content type (415), body too
+//! large (413), malformed JSON or a field of the wrong shape (400, naming the
+//! field).
+
+use crate::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::header::CONTENT_TYPE;
+use serde::de::DeserializeOwned;
+
+/// Largest request body accepted anywhere. A message of 10,000 characters,
+/// each JSON-escaped as a surrogate pair (`\ud83d\ude00`), needs 120 KB.
+pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json_content_type(&req) {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|rejection| match rejection {
+                BytesRejection::FailedToBufferBody(inner)
+                    if inner.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
+                {
+                    ApiError::PayloadTooLarge(MAX_BODY_BYTES)
+                }
+                other => ApiError::InvalidJson(format!("Could not read the body: {other}")),
+            })?;
+        parse(&bytes).map(ApiJson)
+    }
+}
+
+fn is_json_content_type(req: &Request) -> bool {
+    let Some(value) = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Parses a body, naming the offending field in the error.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(ApiError::InvalidJson(
+            "The request body is empty; send a JSON object.".into(),
+        ));
+    }
+    // Parse in two steps so that syntax errors (INVALID_JSON) are never
+    // confused with a valid document of the wrong shape (VALIDATION_ERROR):
+    // serde_json reports some type mismatches, such as a number where an
+    // enum is expected, as syntax errors when deserializing in one pass.
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|err| ApiError::InvalidJson(format!("The body is not valid JSON: {err}.")))?;
+    if !value.is_object() {
+        return Err(ApiError::Validation(
+            "Invalid body: expected a JSON object.".into(),
+        ));
+    }
+    serde_path_to_error::deserialize(value).map_err(|err| {
+        let path = err.path().to_string();
+        let message = strip_position(&err.into_inner().to_string());
+        if path == "." || path.is_empty() {
+            ApiError::Validation(format!("Invalid body: {message}."))
+        } else {
+            ApiError::Validation(format!("Invalid field `{path}`: {message}."))
+        }
+    })
+}
+
+/// serde_json appends " at line 1 column 7"; the field path says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Body {
+        content: String,
+    }
+
+    fn message(err: ApiError) -> (String, &'static str) {
+        (err.to_string(), err.code())
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let (msg, code) = message(parse::<Body>(br#"{"content": 5}"#).unwrap_err());
+        assert_eq!(code, "VALIDATION_ERROR");
+        assert!(msg.contains("`content`"), "{msg}");
+        let (msg, _) = message(parse::<Body>(br#"{"content":"a","x":1}"#).unwrap_err());
+        assert!(msg.contains("unknown field `x`"), "{msg}");
+        let (_, code) = message(parse::<Body>(b"{nope").unwrap_err());
+        assert_eq!(code, "INVALID_JSON");
+        let (_, code) = message(parse::<Body>(b"").unwrap_err());
+        assert_eq!(code, "INVALID_JSON");
+        let (msg, code) = message(parse::<Body>(b"[\"a\"]").unwrap_err());
+        assert_eq!(code, "VALIDATION_ERROR");
+        assert!(msg.contains("JSON object"), "{msg}");
+        let (msg, code) = message(parse::<Body>(br#"{"content": {"a": 1}}"#).unwrap_err());
+        assert_eq!(code, "VALIDATION_ERROR");
+        assert!(msg.contains("`content`"), "{msg}");
+    }
+}

@@ -1,0 +1,11 @@
+//! Request extractors that turn every client mistake into a clear
+//! [`ApiError`](crate::error::ApiError) instead of axum's plain-text rejections.
+
+pub mod json;
+pub mod path;
+pub mod query;
+pub mod tenant;
+
+pub use json::ApiJson;
+pub use query::QueryParams;
+pub use tenant::TenantContext;

@@ -1,0 +1,67 @@
+//! `POST /conversations/{id}/messages`
+
+use super::views::{Data, MessageView};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::path::parse_id;
+use crate::extract::{ApiJson, QueryParams, TenantContext};
+use crate::state::AppState;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use enuchat_domain::{ApiMessageRole, ConversationId, MessageContent, NewMessage};
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PostMessageBody {
+    /// The message text: not blank, at most 10,000 characters.
+    #[schema(
+        example = "Thanks for reaching out! We'll process your request.",
+        min_length = 1,
+        max_length = 10000
+    )]
+    pub content: String,
+    /// `system` (the default) or `operator`.
+    #[serde(default)]
+    pub role: Option<ApiMessageRole>,
+}
+
+/// Send a message to a conversation. It is stored before the response is sent
+/// and delivered to the visitor's widget. A closed conversation accepts
+/// follow-ups and stays closed.
+#[utoipa::path(
+    post,
+    path = "/conversations/{id}/messages",
+    tag = "conversations",
+    params(("id" = Uuid, Path, description = "Conversation id")),
+    request_body = PostMessageBody,
+    responses(
+        (status = 201, description = "The stored message", body = Data<MessageView>),
+        (status = 400, description = "Invalid body or id", body = ErrorBody),
+        (status = 401, description = "Missing, invalid, expired or revoked API key", body = ErrorBody),
+        (status = 404, description = "No such conversation for this account", body = ErrorBody),
+        (status = 413, description = "Body too large", body = ErrorBody),
+        (status = 415, description = "Body is not JSON", body = ErrorBody),
+        (status = 429, description = "Rate limit exceeded", body = ErrorBody),
+    )
+)]
+pub async fn post_message(
+    State(state): State<AppState>,
+    tenant: TenantContext,
+    Path(id): Path<String>,
+    query: QueryParams,
+    ApiJson(body): ApiJson<PostMessageBody>,
+) -> ApiResult<(StatusCode, Json<Data<MessageView>>)> {
+    query.finish()?;
+    let id: ConversationId = parse_id(&id, "id")?;
+    let content = MessageContent::parse(body.content)
+        .map_err(|e| ApiError::validation(format!("`content` {e}.")))?;
+    let role = body.role.unwrap_or(ApiMessageRole::System);
+    let message = state
+        .store
+        .append_message(tenant.tenant_id, id, NewMessage::new(role.into(), content))
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    Ok((StatusCode::CREATED, Json(Data::new(message.into()))))
+}

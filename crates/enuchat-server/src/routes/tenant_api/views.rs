@@ -1,0 +1,192 @@
+//! The JSON shapes of the Tenant API, exactly as the published reference
+//! names them (camelCase), with their OpenAPI schemas.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use enuchat_domain::{ConversationStatus, MessageRole, WidgetPosition};
+use serde::{Serialize, Serializer};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+/// Every successful response wraps its payload in `data`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+impl<T> Data<T> {
+    pub fn new(data: T) -> Self {
+        Self { data }
+    }
+}
+
+/// Timestamps are RFC 3339 in UTC with whole seconds and an explicit offset:
+/// `2026-04-11T14:30:00+00:00`.
+pub fn format_time(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, false)
+}
+
+fn time<S: Serializer>(at: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format_time(at))
+}
+
+fn optional_time<S: Serializer>(at: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => time(at, s),
+        None => s.serialize_none(),
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WidgetView {
+    #[schema(example = "019d19c6-7e0b-7c3a-9f1e-2b4d6a8c0e12")]
+    pub id: Uuid,
+    #[schema(example = "Main Website Chat")]
+    pub name: String,
+    pub is_active: bool,
+    pub ai_enabled: bool,
+    pub translation_enabled: bool,
+    #[schema(example = "#2563eb")]
+    pub primary_color: String,
+    pub position: WidgetPosition,
+}
+
+impl From<enuchat_domain::Widget> for WidgetView {
+    fn from(w: enuchat_domain::Widget) -> Self {
+        Self {
+            id: w.id.0,
+            name: w.name,
+            is_active: w.is_active,
+            ai_enabled: w.ai_enabled,
+            translation_enabled: w.translation_enabled,
+            primary_color: w.primary_color,
+            position: w.position,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationView {
+    pub id: Uuid,
+    pub widget_id: Uuid,
+    #[schema(example = "v-abc123")]
+    pub visitor_id: String,
+    #[schema(example = "John")]
+    pub visitor_name: Option<String>,
+    #[schema(example = "john@example.com")]
+    pub visitor_email: Option<String>,
+    #[schema(example = "en")]
+    pub visitor_language: Option<String>,
+    pub status: ConversationStatus,
+    /// The operator handling the conversation, if any.
+    pub assigned_to: Option<Uuid>,
+    #[serde(serialize_with = "time")]
+    #[schema(value_type = String, format = DateTime, example = "2026-04-11T14:30:00+00:00")]
+    pub last_message_at: DateTime<Utc>,
+    #[serde(serialize_with = "time")]
+    #[schema(value_type = String, format = DateTime, example = "2026-04-11T14:25:00+00:00")]
+    pub started_at: DateTime<Utc>,
+}
+
+impl From<enuchat_domain::Conversation> for ConversationView {
+    fn from(c: enuchat_domain::Conversation) -> Self {
+        Self {
+            id: c.id.0,
+            widget_id: c.widget_id.0,
+            visitor_id: c.visitor_id.to_string(),
+            visitor_name: c.visitor_name,
+            visitor_email: c.visitor_email,
+            visitor_language: c.visitor_language,
+            status: c.status,
+            assigned_to: c.assigned_to.map(|o| o.0),
+            last_message_at: c.last_message_at,
+            started_at: c.started_at,
+        }
+    }
+}
+
+/// A conversation with its most recent messages, oldest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConversationDetailView {
+    #[serde(flatten)]
+    pub conversation: ConversationView,
+    pub messages: Vec<MessageView>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageView {
+    pub id: Uuid,
+    pub role: MessageRole,
+    /// The text as written.
+    pub content: String,
+    /// Detected language of `content`, when known.
+    pub content_language: Option<String>,
+    /// `content` translated for the other side of the conversation, if it was.
+    pub translated_content: Option<String>,
+    pub translated_language: Option<String>,
+    /// True for messages the AI sent on its own.
+    pub is_auto_reply: bool,
+    #[serde(serialize_with = "time")]
+    #[schema(value_type = String, format = DateTime, example = "2026-04-11T14:25:30+00:00")]
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<enuchat_domain::Message> for MessageView {
+    fn from(m: enuchat_domain::Message) -> Self {
+        Self {
+            id: m.id.0,
+            role: m.role,
+            content: m.content,
+            content_language: m.content_language,
+            translated_content: m.translated_content,
+            translated_language: m.translated_language,
+            is_auto_reply: m.is_auto_reply,
+            created_at: m.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct BalanceView {
+    #[schema(example = "pro")]
+    pub plan: String,
+    #[schema(example = 4500000)]
+    pub credit_balance: i64,
+    #[schema(example = 10000000)]
+    pub total_credits_added: i64,
+}
+
+/// Used by the API key list of the dashboard and CLI (never the secret).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    pub id: Uuid,
+    pub name: String,
+    pub prefix: String,
+    #[serde(serialize_with = "time")]
+    pub created_at: DateTime<Utc>,
+    #[serde(serialize_with = "optional_time")]
+    pub expires_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "optional_time")]
+    pub last_used_at: Option<DateTime<Utc>>,
+    #[serde(serialize_with = "optional_time")]
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<enuchat_domain::ApiKey> for ApiKeyView {
+    fn from(k: enuchat_domain::ApiKey) -> Self {
+        Self {
+            id: k.id.0,
+            name: k.name,
+            prefix: k.prefix,
+            created_at: k.created_at,
+            expires_at: k.expires_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
+        }
+    }
+}

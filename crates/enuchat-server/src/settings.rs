@@ -1,0 +1,69 @@
+//! Server settings. The CLI resolves them (flags > environment > TOML file >
+//! defaults) and hands a finished [`Settings`] to [`crate::launch`].
+
+use std::fmt;
+
+#[derive(Clone)]
+pub struct Settings {
+    /// `sqlite://path.db` or `postgres://user:pass@host/db`.
+    pub database_url: String,
+    /// Requests per minute per API key; also the burst size.
+    pub rate_limit_per_minute: u32,
+    /// Largest pool of database connections.
+    pub max_db_connections: u32,
+    /// The address people should use to reach this server, for printed links.
+    pub public_url: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://enuchat.db".into(),
+            rate_limit_per_minute: 60,
+            max_db_connections: 10,
+            public_url: None,
+        }
+    }
+}
+
+/// Hides the password part of a database URL, for logs and `Debug`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Settings")
+            .field("database_url", &redact_url(&self.database_url))
+            .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("max_db_connections", &self.max_db_connections)
+            .field("public_url", &self.public_url)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_never_reach_debug_output() {
+        let settings = Settings {
+            database_url: "postgres://app:s3cret@db:5432/chat".into(),
+            ..Settings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://app:***@db:5432/chat"));
+        assert_eq!(redact_url("sqlite://enuchat.db"), "sqlite://enuchat.db");
+    }
+}

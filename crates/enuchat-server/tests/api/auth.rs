@@ -1,0 +1,163 @@
+use crate::helpers::*;
+use chrono::Utc;
+use enuchat_domain::{api_key, DisplayName, NewApiKey};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+both_backends!(
+    every_endpoint_requires_a_key,
+    unknown_expired_and_revoked_keys_say_why,
+    keys_expire_on_time,
+    use_of_a_key_is_recorded,
+);
+
+fn endpoints(account: &Account) -> Vec<(Method, String, Option<serde_json::Value>)> {
+    let id = account.conversation.id;
+    vec![
+        (Method::GET, "/widgets".into(), None),
+        (Method::GET, "/conversations".into(), None),
+        (Method::GET, format!("/conversations/{id}"), None),
+        (
+            Method::PATCH,
+            format!("/conversations/{id}"),
+            Some(json!({"status": "closed"})),
+        ),
+        (
+            Method::POST,
+            format!("/conversations/{id}/messages"),
+            Some(json!({"content": "hi"})),
+        ),
+        (Method::GET, "/billing/balance".into(), None),
+    ]
+}
+
+async fn every_endpoint_requires_a_key(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    for (method, path, body) in endpoints(&acme) {
+        let reply = app.call(method.clone(), &path, None, body.clone()).await;
+        let message = reply.expect_error(StatusCode::UNAUTHORIZED, "API_KEY_MISSING");
+        assert!(message.contains("X-Api-Key"), "{message}");
+        let reply = app
+            .call(method.clone(), &path, Some(""), body.clone())
+            .await;
+        reply.expect_error(StatusCode::UNAUTHORIZED, "API_KEY_MISSING");
+        let ok = app.call(method, &path, Some(&acme.key), body).await;
+        assert!(ok.status.is_success(), "{path}: {}", ok.body);
+    }
+    // Nothing was written by the refused calls: only the one accepted message exists.
+    assert_eq!(
+        app.store
+            .recent_messages(acme.tenant.id, acme.conversation.id, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+async fn unknown_expired_and_revoked_keys_say_why(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+
+    for bogus in [
+        "nonsense",
+        "tak_short",
+        "Bearer tak_xxx",
+        &format!("{}x", acme.key),
+    ] {
+        app.get("/widgets", bogus)
+            .await
+            .expect_error(StatusCode::UNAUTHORIZED, "API_KEY_INVALID");
+    }
+    let unknown = api_key::generate();
+    app.get("/widgets", &unknown.secret)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "API_KEY_INVALID");
+
+    let expired = api_key::generate();
+    app.store
+        .create_api_key(
+            acme.tenant.id,
+            NewApiKey {
+                name: DisplayName::parse("old").unwrap(),
+                prefix: expired.prefix.clone(),
+                key_hash: expired.hash,
+                expires_at: Some(Utc::now() - chrono::Duration::seconds(5)),
+            },
+        )
+        .await
+        .unwrap();
+    let message = app
+        .get("/widgets", &expired.secret)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "API_KEY_EXPIRED");
+    assert!(message.contains("expired"), "{message}");
+
+    app.store
+        .revoke_api_key(acme.tenant.id, acme.key_id)
+        .await
+        .unwrap()
+        .unwrap();
+    for (method, path, body) in endpoints(&acme) {
+        let reply = app.call(method, &path, Some(&acme.key), body).await;
+        let message = reply.expect_error(StatusCode::UNAUTHORIZED, "API_KEY_REVOKED");
+        assert!(message.contains("revoked"), "{message}");
+        assert!(!reply.body.to_string().contains(&acme.tenant.id.to_string()));
+    }
+    let stored = app
+        .store
+        .get_conversation(acme.tenant.id, acme.conversation.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored, acme.conversation, "a revoked key changes nothing");
+}
+
+async fn keys_expire_on_time(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    let short = enuchat_server::admin::create_api_key(
+        app.store.as_ref(),
+        acme.tenant.id,
+        "short-lived",
+        Some(std::time::Duration::from_secs(1)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        app.get("/widgets", &short.secret).await.status,
+        StatusCode::OK
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    app.get("/widgets", &short.secret)
+        .await
+        .expect_error(StatusCode::UNAUTHORIZED, "API_KEY_EXPIRED");
+    // Other keys of the tenant still work.
+    assert_eq!(app.get("/widgets", &acme.key).await.status, StatusCode::OK);
+}
+
+async fn use_of_a_key_is_recorded(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    let before = app.store.find_api_key(acme.key_id).await.unwrap().unwrap();
+    assert_eq!(before.last_used_at, None);
+    app.get("/widgets", &acme.key).await;
+    // Recorded off the request path: poll briefly.
+    for _ in 0..100 {
+        let key = app.store.find_api_key(acme.key_id).await.unwrap().unwrap();
+        if key.last_used_at.is_some() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("last_used_at was never recorded");
+}

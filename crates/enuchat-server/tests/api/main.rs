@@ -1,0 +1,15 @@
+//! Tests of the real server from outside: each test starts `enuchat` on port 0
+//! with a fresh database and talks HTTP to it. Every test runs on SQLite and
+//! on PostgreSQL (see `helpers::both_backends!`).
+
+#[macro_use]
+mod helpers;
+
+mod auth;
+mod billing;
+mod conversations;
+mod errors;
+mod messages;
+mod ops;
+mod rate_limit;
+mod widgets;

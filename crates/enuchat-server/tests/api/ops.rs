@@ -1,0 +1,76 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+both_backends!(
+    health_readiness_and_metrics,
+    openapi_document_describes_every_endpoint
+);
+
+async fn health_readiness_and_metrics(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let ready = app.client.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+
+    app.get("/widgets", &acme.key).await;
+    app.get(
+        &format!("/conversations/{}", acme.conversation.id),
+        &acme.key,
+    )
+    .await;
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"enuchat_http_requests_total{method="GET",route="/api/v1/tenant-api/widgets",status="200"} 1"#),
+        "{metrics}"
+    );
+    // Routes are labelled by template, never by raw path (bounded cardinality).
+    assert!(
+        metrics.contains(r#"route="/api/v1/tenant-api/conversations/{id}""#),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(&acme.conversation.id.to_string()));
+    assert!(metrics.contains("enuchat_http_request_duration_seconds_bucket"));
+    assert!(metrics.contains("enuchat_db_pool_connections_idle"));
+}
+
+async fn openapi_document_describes_every_endpoint(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let reply = app
+        .client
+        .get(app.api("/openapi.json"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), StatusCode::OK);
+    let doc: serde_json::Value = reply.json().await.unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/widgets", "get"),
+        ("/conversations", "get"),
+        ("/conversations/{id}", "get"),
+        ("/conversations/{id}", "patch"),
+        ("/conversations/{id}/messages", "post"),
+        ("/billing/balance", "get"),
+    ] {
+        assert!(paths[path][method].is_object(), "missing {method} {path}");
+    }
+    assert_eq!(
+        doc["components"]["securitySchemes"]["apiKey"]["name"],
+        "X-Api-Key"
+    );
+}

@@ -1,0 +1,105 @@
+use crate::helpers::*;
+use reqwest::StatusCode;
+
+both_backends!(a_burst_of_sixty_passes_then_429_per_key);
+
+async fn a_burst_of_sixty_passes_then_429_per_key(backend: Backend) {
+    let Some(app) = spawn_app_with_limit(backend, 60).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    let globex = app.account("Globex").await;
+    let second_key =
+        enuchat_server::admin::create_api_key(app.store.as_ref(), acme.tenant.id, "second", None)
+            .await
+            .unwrap();
+
+    for i in 0..60u32 {
+        let reply = app.get("/widgets", &acme.key).await;
+        assert_eq!(reply.status, StatusCode::OK, "request {i}");
+        assert_eq!(reply.header("x-ratelimit-limit"), Some("60"));
+        let remaining: u32 = reply
+            .header("x-ratelimit-remaining")
+            .unwrap()
+            .parse()
+            .unwrap();
+        // A second may pass during the loop and refill one request.
+        assert!(
+            remaining >= 59 - i && remaining <= 60 - i,
+            "request {i}: remaining {remaining}"
+        );
+        assert!(
+            reply
+                .header("x-ratelimit-reset")
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+                <= 61
+        );
+    }
+    let mut refused = None;
+    // At most a couple of requests can be refilled while the burst ran.
+    for _ in 0..5 {
+        let reply = app.get("/widgets", &acme.key).await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(reply);
+            break;
+        }
+    }
+    let refused = refused.expect("the 61st request should be refused");
+    refused.expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    let retry: u64 = refused.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=2).contains(&retry), "Retry-After {retry}");
+    assert_eq!(refused.header("x-ratelimit-remaining"), Some("0"));
+    assert_eq!(refused.header("x-ratelimit-limit"), Some("60"));
+
+    // Other keys, of the same tenant or another, are not affected.
+    assert_eq!(
+        app.get("/widgets", &second_key.secret).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.get("/widgets", &globex.key).await.status,
+        StatusCode::OK
+    );
+
+    // After the advertised wait, the key works again.
+    tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
+    assert_eq!(app.get("/widgets", &acme.key).await.status, StatusCode::OK);
+}
+
+/// Two instances on one PostgreSQL database share one limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_instances_share_one_limit() {
+    let Some(app) = spawn_app_with_limit(Backend::Postgres, 60).await else {
+        return;
+    };
+    let second = Instance::start(&app.db.url, 60).await;
+    let acme = app.account("Acme").await;
+    let mut allowed = 0;
+    for i in 0..70 {
+        let base = if i % 2 == 0 {
+            &app.server.base
+        } else {
+            &second.base
+        };
+        let reply = app
+            .client
+            .get(format!("{base}/api/v1/tenant-api/widgets"))
+            .header("X-Api-Key", &acme.key)
+            .send()
+            .await
+            .unwrap();
+        if reply.status() == StatusCode::OK {
+            allowed += 1;
+        } else {
+            assert_eq!(reply.status(), StatusCode::TOO_MANY_REQUESTS);
+        }
+    }
+    // 60 in the burst, plus at most a few refilled during the run (one per second).
+    assert!(
+        (60..=63).contains(&allowed),
+        "allowed {allowed} of 70 across two instances"
+    );
+    second.stop().await;
+}

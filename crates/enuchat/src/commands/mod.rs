@@ -1,0 +1,30 @@
+//! One function per command. Each opens the store, does its work through
+//! `enuchat_server::admin` and prints JSON (create/list commands) on stdout.
+
+mod accounts;
+mod serve;
+
+use crate::cli::Command;
+use crate::config::Config;
+use enuchat_domain::Store;
+use std::sync::Arc;
+
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(args) => serve::run(args, config).await,
+        other => {
+            let store = open(&config).await?;
+            accounts::run(other, store.as_ref()).await
+        }
+    }
+}
+
+async fn open(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let max = config.file.max_db_connections.unwrap_or(4);
+    Ok(enuchat_server::storage::connect(&config.database_url, max).await?)
+}
+
+/// Prints one JSON object on one line.
+fn print_json(value: &serde_json::Value) {
+    println!("{value}");
+}
