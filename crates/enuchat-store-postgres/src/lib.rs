@@ -1,1 +1,264 @@
+//! The PostgreSQL implementation of the enuchat [`Store`].
+//!
+//! Several enuchat instances may share one database, so every operation is
+//! written to be correct across processes, not just across tasks:
+//! - each write is one statement or one transaction, and anything that must
+//!   be serialized (message seqs, credit balances, rate limits) is serialized
+//!   by row locks inside the database, never by in-process state;
+//! - every timestamp the store stamps comes from the database clock
+//!   (`clock_timestamp()`) and is read back with `RETURNING`, so instances with
+//!   skewed clocks still agree on ordering. The exceptions are values the
+//!   caller passes in (API key `expires_at`, `touch_api_key`'s time, demo rows);
+//! - migrations run under sqlx's advisory lock (see [`PostgresStore::connect`]).
+//!
+//! Queries are plain runtime `sqlx::query_as` strings; the code is split by
+//! area, with row types and their conversions in `rows`.
 
+mod api_keys;
+mod conversations;
+mod credits;
+mod demo;
+mod error;
+mod messages;
+mod rate_limits;
+mod rows;
+mod tenants;
+
+use async_trait::async_trait;
+use enuchat_domain::rate_limit::{RateDecision, RateLimit};
+use enuchat_domain::store::StoreResult;
+use enuchat_domain::*;
+use error::db_err;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Pool size used by [`PostgresStore::connect`].
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+/// A [`Store`] backed by a PostgreSQL connection pool.
+#[derive(Debug, Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects with [`DEFAULT_MAX_CONNECTIONS`] and brings the schema up to date.
+    pub async fn connect(url: &str) -> Result<PostgresStore, StoreError> {
+        Self::connect_with(url, DEFAULT_MAX_CONNECTIONS).await
+    }
+
+    /// Connects a pool of at most `max_connections` and runs the migrations.
+    ///
+    /// Migrations are safe when several instances start at once: sqlx takes a
+    /// session-level `pg_advisory_lock` (keyed by the database name) before it
+    /// even creates its bookkeeping table, so one instance migrates while the
+    /// others wait and then find nothing left to do. They run on a connection
+    /// of their own that is closed afterwards: had a migration failed while
+    /// holding that lock on a pooled connection, the lock would have lived on
+    /// in the pool.
+    pub async fn connect_with(
+        url: &str,
+        max_connections: u32,
+    ) -> Result<PostgresStore, StoreError> {
+        let options = PgConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Database(format!("invalid database URL: {e}")))?
+            .application_name("enuchat");
+
+        // A one-connection pool rather than a bare connection: running the
+        // migrator on `&mut PgConnection` makes this future not `Send` (an
+        // sqlx `Acquire` lifetime limitation), and servers are spawned tasks.
+        let migration_pool = PgPoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(db_err)?;
+        let migrated = sqlx::migrate!().run(&migration_pool).await;
+        migration_pool.close().await;
+        migrated.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
+
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections.max(1))
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await
+            .map_err(db_err)?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// The underlying pool, for tools and tests that need raw SQL.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The plan PostgreSQL picks for `list_conversations` with these
+    /// arguments (`EXPLAIN` text), to check that pages come from an index.
+    #[doc(hidden)]
+    pub async fn explain_list_conversations(
+        &self,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<String> {
+        conversations::explain_list(&self.pool, tenant, filter, limit, offset).await
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Postgres
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn pool_stats(&self) -> (u32, u32) {
+        let idle = u32::try_from(self.pool.num_idle()).unwrap_or(u32::MAX);
+        (self.pool.size().saturating_sub(idle), idle)
+    }
+
+    async fn create_tenant(&self, new: NewTenant) -> StoreResult<Tenant> {
+        tenants::create_tenant(&self.pool, new).await
+    }
+    async fn get_tenant(&self, tenant: TenantId) -> StoreResult<Option<Tenant>> {
+        tenants::get_tenant(&self.pool, tenant).await
+    }
+    async fn has_tenants(&self) -> StoreResult<bool> {
+        tenants::has_tenants(&self.pool).await
+    }
+
+    async fn create_operator(&self, tenant: TenantId, new: NewOperator) -> StoreResult<Operator> {
+        tenants::create_operator(&self.pool, tenant, new).await
+    }
+    async fn get_operator(
+        &self,
+        tenant: TenantId,
+        id: OperatorId,
+    ) -> StoreResult<Option<Operator>> {
+        tenants::get_operator(&self.pool, tenant, id).await
+    }
+
+    async fn create_widget(&self, tenant: TenantId, new: NewWidget) -> StoreResult<Widget> {
+        tenants::create_widget(&self.pool, tenant, new).await
+    }
+    async fn get_widget(&self, tenant: TenantId, id: WidgetId) -> StoreResult<Option<Widget>> {
+        tenants::get_widget(&self.pool, tenant, id).await
+    }
+    async fn list_widgets(&self, tenant: TenantId) -> StoreResult<Vec<Widget>> {
+        tenants::list_widgets(&self.pool, tenant).await
+    }
+
+    async fn create_api_key(&self, tenant: TenantId, new: NewApiKey) -> StoreResult<ApiKey> {
+        api_keys::create(&self.pool, tenant, new).await
+    }
+    async fn find_api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>> {
+        api_keys::find_by_hash(&self.pool, hash).await
+    }
+    async fn find_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
+        api_keys::find(&self.pool, id).await
+    }
+    async fn list_api_keys(&self, tenant: TenantId) -> StoreResult<Vec<ApiKey>> {
+        api_keys::list(&self.pool, tenant).await
+    }
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
+        api_keys::revoke(&self.pool, tenant, id).await
+    }
+    async fn touch_api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        at: Timestamp,
+        granularity_secs: i64,
+    ) -> StoreResult<()> {
+        api_keys::touch(&self.pool, tenant, id, at, granularity_secs).await
+    }
+
+    async fn acquire_rate_limit(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+    ) -> StoreResult<RateDecision> {
+        rate_limits::acquire(&self.pool, bucket, limit).await
+    }
+    async fn prune_rate_limits(&self) -> StoreResult<u64> {
+        rate_limits::prune(&self.pool).await
+    }
+
+    async fn create_visitor(&self, tenant: TenantId, new: NewVisitor) -> StoreResult<Visitor> {
+        conversations::create_visitor(&self.pool, tenant, new).await
+    }
+    async fn get_visitor(&self, tenant: TenantId, id: &VisitorId) -> StoreResult<Option<Visitor>> {
+        conversations::get_visitor(&self.pool, tenant, id).await
+    }
+    async fn create_conversation(
+        &self,
+        tenant: TenantId,
+        new: NewConversation,
+    ) -> StoreResult<Conversation> {
+        conversations::create(&self.pool, tenant, new).await
+    }
+    async fn get_conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Option<Conversation>> {
+        conversations::get(&self.pool, tenant, id).await
+    }
+    async fn list_conversations(
+        &self,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<Conversation>> {
+        conversations::list(&self.pool, tenant, filter, limit, offset).await
+    }
+    async fn update_conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        patch: ConversationPatch,
+    ) -> StoreResult<Option<Conversation>> {
+        conversations::update(&self.pool, tenant, id, patch).await
+    }
+
+    async fn append_message(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        new: NewMessage,
+    ) -> StoreResult<Option<Message>> {
+        messages::append(&self.pool, tenant, conversation, new).await
+    }
+    async fn recent_messages(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        messages::recent(&self.pool, tenant, conversation, limit).await
+    }
+
+    async fn add_credits(&self, tenant: TenantId, amount: i64) -> StoreResult<Option<LedgerEntry>> {
+        credits::add(&self.pool, tenant, amount).await
+    }
+    async fn list_ledger(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        credits::list(&self.pool, tenant, limit, offset).await
+    }
+
+    async fn import_demo_batch(&self, tenant: TenantId, batch: DemoBatch) -> StoreResult<()> {
+        demo::import(&self.pool, tenant, batch).await
+    }
+}

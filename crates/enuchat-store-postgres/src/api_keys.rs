@@ -1,0 +1,115 @@
+//! Tenant API keys. Only their SHA-256 is stored.
+
+use crate::error::db_err;
+use crate::rows::*;
+use enuchat_domain::store::StoreResult;
+use enuchat_domain::*;
+use sqlx::PgPool;
+
+pub(crate) async fn create(pool: &PgPool, tenant: TenantId, new: NewApiKey) -> StoreResult<ApiKey> {
+    // RETURNING gives back `expires_at` as stored (microseconds), so the
+    // caller sees the value later reads will return.
+    let row: ApiKeyRow = sqlx::query_as(concat!(
+        "INSERT INTO api_keys (id, tenant_id, name, prefix, key_hash, created_at, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, clock_timestamp(), $6) \
+         RETURNING ",
+        api_key_columns!()
+    ))
+    .bind(ApiKeyId::new().0)
+    .bind(tenant.0)
+    .bind(new.name.as_str())
+    .bind(&new.prefix)
+    .bind(&new.key_hash[..])
+    .bind(new.expires_at)
+    .fetch_one(pool)
+    .await
+    .map_err(db_err)?;
+    row.into_model()
+}
+
+pub(crate) async fn find_by_hash(pool: &PgPool, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>> {
+    let row: Option<ApiKeyRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        api_key_columns!(),
+        " FROM api_keys WHERE key_hash = $1"
+    ))
+    .bind(&hash[..])
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.map(ApiKeyRow::into_model).transpose()
+}
+
+pub(crate) async fn find(pool: &PgPool, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
+    let row: Option<ApiKeyRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        api_key_columns!(),
+        " FROM api_keys WHERE id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.map(ApiKeyRow::into_model).transpose()
+}
+
+pub(crate) async fn list(pool: &PgPool, tenant: TenantId) -> StoreResult<Vec<ApiKey>> {
+    let rows: Vec<ApiKeyRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        api_key_columns!(),
+        " FROM api_keys WHERE tenant_id = $1 ORDER BY created_at DESC, id DESC"
+    ))
+    .bind(tenant.0)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err)?;
+    all(rows, ApiKeyRow::into_model)
+}
+
+pub(crate) async fn revoke(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ApiKeyId,
+) -> StoreResult<Option<ApiKey>> {
+    // COALESCE keeps the first revocation time when a key is revoked again.
+    let row: Option<ApiKeyRow> = sqlx::query_as(concat!(
+        "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, clock_timestamp()) \
+         WHERE tenant_id = $1 AND id = $2 \
+         RETURNING ",
+        api_key_columns!()
+    ))
+    .bind(tenant.0)
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.map(ApiKeyRow::into_model).transpose()
+}
+
+/// Writes `last_used_at` only when it is unset or older than the
+/// granularity, so a busy key costs one write per `granularity_secs`, not one
+/// per request. The condition sits in the UPDATE itself: racing instances
+/// cannot both decide to write from a stale read. It also never moves the
+/// time backwards.
+pub(crate) async fn touch(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ApiKeyId,
+    at: Timestamp,
+    granularity_secs: i64,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE api_keys SET last_used_at = $3 \
+         WHERE tenant_id = $1 AND id = $2 \
+           AND (last_used_at IS NULL \
+                OR last_used_at < $3 - make_interval(secs => $4::bigint))",
+    )
+    .bind(tenant.0)
+    .bind(id.0)
+    .bind(at)
+    .bind(granularity_secs)
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(())
+}
