@@ -1,1 +1,179 @@
+//! The SQLite implementation of the enuchat [`Store`].
+//!
+//! One database file in WAL mode. SQLite allows many readers but one writer at
+//! a time, so the store keeps two pools over the same file:
+//! - a writer pool of exactly one connection: writes from this process queue
+//!   fairly on the pool instead of spinning on SQLite's busy handler;
+//! - a reader pool of several connections, which WAL lets run alongside the
+//!   writer without blocking.
+//!
+//! Every multi-statement write runs in `BEGIN IMMEDIATE`, taking the write lock
+//! before the first read: a deferred transaction that reads and then writes can
+//! fail with `SQLITE_BUSY` when another process wrote in between, and no
+//! amount of waiting fixes that. `busy_timeout` covers the remaining
+//! contention (another process holding the lock).
+//!
+//! Ids are 16-byte BLOBs, timestamps INTEGER microseconds since the Unix epoch
+//! (UTC), booleans 0/1: the same columns and meaning as the PostgreSQL backend.
 
+mod api_keys;
+mod conversations;
+mod demo;
+mod messages;
+mod rate_limits;
+mod rows;
+mod store_impl;
+mod tenants;
+mod widgets;
+
+use chrono::{DateTime, Utc};
+use enuchat_domain::store::StoreResult;
+use enuchat_domain::{StoreError, Timestamp};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+use sqlx::{Sqlite, Transaction};
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Readers allowed at once; WAL lets them run while the writer works.
+const MAX_READERS: u32 = 8;
+/// How long a statement waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A [`Store`](enuchat_domain::Store) backed by one SQLite database.
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    /// True when `reader` is the same pool as `writer` (in-memory databases).
+    shared_pool: bool,
+}
+
+impl SqliteStore {
+    /// Opens (creating it if missing) and migrates the database at `url`:
+    /// `sqlite://path/to/file.db`, or `sqlite::memory:` for a throwaway one.
+    pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| StoreError::Database(format!("invalid SQLite URL {url:?}: {e}")))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // With WAL, NORMAL only risks the last commits on power loss, not
+            // corruption, and saves an fsync per transaction.
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(BUSY_TIMEOUT);
+
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if in_memory {
+            // An in-memory database lives as long as a connection to it, and
+            // its shared-cache connections fail with SQLITE_LOCKED instead of
+            // waiting: keep exactly one connection, forever.
+            let pool = SqlitePoolOptions::new()
+                .min_connections(1)
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(db)?;
+            migrate(&pool).await?;
+            return Ok(SqliteStore {
+                writer: pool.clone(),
+                reader: pool,
+                shared_pool: true,
+            });
+        }
+
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options.clone())
+            .await
+            .map_err(db)?;
+        // Migrate before any reader opens, so readers never see a half-built schema.
+        migrate(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(MAX_READERS)
+            .connect_with(options)
+            .await
+            .map_err(db)?;
+        Ok(SqliteStore {
+            writer,
+            reader,
+            shared_pool: false,
+        })
+    }
+
+    /// Starts a write transaction holding SQLite's write lock from the start.
+    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
+        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    }
+
+    fn pool_counts(pool: &SqlitePool) -> (u32, u32) {
+        let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
+        (pool.size().saturating_sub(idle), idle)
+    }
+
+    pub(crate) fn stats(&self) -> (u32, u32) {
+        let (mut used, mut idle) = Self::pool_counts(&self.writer);
+        if !self.shared_pool {
+            let (u, i) = Self::pool_counts(&self.reader);
+            used += u;
+            idle += i;
+        }
+        (used, idle)
+    }
+}
+
+async fn migrate(pool: &SqlitePool) -> StoreResult<()> {
+    sqlx::migrate!()
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Database(format!("migrating the SQLite database: {e}")))
+}
+
+/// Any database failure the caller cannot fix.
+pub(crate) fn db(e: sqlx::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+/// For inserts and updates: a broken unique rule is a `Conflict` and a broken
+/// foreign key means the referenced row (`missing`) does not exist.
+pub(crate) fn write_err(e: sqlx::Error, missing: &'static str) -> StoreError {
+    if let sqlx::Error::Database(inner) = &e {
+        match inner.kind() {
+            sqlx::error::ErrorKind::UniqueViolation => {
+                return StoreError::Conflict(inner.message().to_owned())
+            }
+            sqlx::error::ErrorKind::ForeignKeyViolation => {
+                return StoreError::MissingReference(missing)
+            }
+            _ => {}
+        }
+    }
+    db(e)
+}
+
+/// Now, in stored form. Reading the clock once per write keeps every time
+/// written by one call identical.
+pub(crate) fn now_us() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+pub(crate) fn to_us(t: Timestamp) -> i64 {
+    t.timestamp_micros()
+}
+
+pub(crate) fn from_us(us: i64) -> StoreResult<Timestamp> {
+    DateTime::from_timestamp_micros(us)
+        .ok_or_else(|| StoreError::Database(format!("timestamp out of range: {us}")))
+}
+
+pub(crate) fn opt_from_us(us: Option<i64>) -> StoreResult<Option<Timestamp>> {
+    us.map(from_us).transpose()
+}
+
+/// SQLite binds signed 64-bit integers; page sizes beyond that mean "all".
+pub(crate) fn sql_int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}

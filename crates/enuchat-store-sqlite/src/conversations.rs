@@ -1,0 +1,192 @@
+//! Conversations, always read joined with their visitor.
+
+use crate::rows::{all, conversation_columns, ConversationRow};
+use crate::{db, now_us, sql_int, write_err, SqliteStore};
+use enuchat_domain::store::{ConversationFilter, StoreResult};
+use enuchat_domain::*;
+use sqlx::SqliteConnection;
+
+macro_rules! conversation_select {
+    () => {
+        concat!(
+            "SELECT ",
+            conversation_columns!(),
+            " FROM conversations c JOIN visitors v ON v.id = c.visitor_id "
+        )
+    };
+}
+
+/// One query per filter shape, each matching one of the list indexes so that
+/// SQLite walks a page in order instead of sorting. Parameters: tenant, then
+/// the filters present (status before widget), then limit and offset.
+const LIST_ALL: &str = concat!(
+    conversation_select!(),
+    "WHERE c.tenant_id = ? \
+     ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+);
+const LIST_BY_STATUS: &str = concat!(
+    conversation_select!(),
+    "WHERE c.tenant_id = ? AND c.status = ? \
+     ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+);
+const LIST_BY_WIDGET: &str = concat!(
+    conversation_select!(),
+    "WHERE c.tenant_id = ? AND c.widget_id = ? \
+     ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+);
+const LIST_BY_STATUS_AND_WIDGET: &str = concat!(
+    conversation_select!(),
+    "WHERE c.tenant_id = ? AND c.status = ? AND c.widget_id = ? \
+     ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+);
+
+/// Reads one conversation on `conn`, which may be inside a write transaction.
+async fn fetch(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    id: ConversationId,
+) -> StoreResult<Option<Conversation>> {
+    let row: Option<ConversationRow> = sqlx::query_as(concat!(
+        conversation_select!(),
+        "WHERE c.tenant_id = ? AND c.id = ?"
+    ))
+    .bind(tenant.0)
+    .bind(id.0)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?;
+    row.map(ConversationRow::into_model).transpose()
+}
+
+impl SqliteStore {
+    pub(crate) async fn create_conversation_impl(
+        &self,
+        tenant: TenantId,
+        new: NewConversation,
+    ) -> StoreResult<Conversation> {
+        let id = ConversationId::new();
+        let now = now_us();
+        let mut tx = self.begin_write().await?;
+        // The EXISTS checks make "widget and visitor are this tenant's" part of
+        // the insert itself.
+        let inserted = sqlx::query(
+            "INSERT INTO conversations (id, tenant_id, widget_id, visitor_id, status, \
+             visitor_language, last_seq, last_message_at, started_at) \
+             SELECT ?1, ?2, ?3, ?4, 'open', ?5, 0, ?6, ?6 \
+             WHERE EXISTS (SELECT 1 FROM widgets WHERE tenant_id = ?2 AND id = ?3) \
+               AND EXISTS (SELECT 1 FROM visitors WHERE tenant_id = ?2 AND id = ?4)",
+        )
+        .bind(id.0)
+        .bind(tenant.0)
+        .bind(new.widget_id.0)
+        .bind(new.visitor_id.as_str())
+        .bind(new.visitor_language.as_ref().map(LanguageCode::as_str))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| write_err(e, "widget"))?;
+
+        if inserted.rows_affected() == 0 {
+            // Nothing was written; find out which reference to blame.
+            let widget_ok: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM widgets WHERE tenant_id = ? AND id = ?)",
+            )
+            .bind(tenant.0)
+            .bind(new.widget_id.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            let missing = if widget_ok { "visitor" } else { "widget" };
+            return Err(StoreError::MissingReference(missing));
+        }
+
+        let created = fetch(&mut tx, tenant, id).await?;
+        tx.commit().await.map_err(db)?;
+        created.ok_or_else(|| StoreError::Database("created conversation vanished".into()))
+    }
+
+    pub(crate) async fn get_conversation_impl(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Option<Conversation>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        fetch(&mut conn, tenant, id).await
+    }
+
+    pub(crate) async fn list_conversations_impl(
+        &self,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<Conversation>> {
+        let sql = match (filter.status, filter.widget_id) {
+            (None, None) => LIST_ALL,
+            (Some(_), None) => LIST_BY_STATUS,
+            (None, Some(_)) => LIST_BY_WIDGET,
+            (Some(_), Some(_)) => LIST_BY_STATUS_AND_WIDGET,
+        };
+        let mut query = sqlx::query_as::<_, ConversationRow>(sql).bind(tenant.0);
+        if let Some(status) = filter.status {
+            query = query.bind(status.as_str());
+        }
+        if let Some(widget) = filter.widget_id {
+            query = query.bind(widget.0);
+        }
+        let rows = query
+            .bind(i64::from(limit))
+            .bind(sql_int(offset))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
+        all(rows, ConversationRow::into_model)
+    }
+
+    pub(crate) async fn update_conversation_impl(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        patch: ConversationPatch,
+    ) -> StoreResult<Option<Conversation>> {
+        if patch.is_empty() {
+            return self.get_conversation_impl(tenant, id).await;
+        }
+        let mut tx = self.begin_write().await?;
+        if let Some(Some(operator)) = patch.assigned_to {
+            // The foreign key only proves the operator exists somewhere; the
+            // tenant must match too.
+            let ours: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM operators WHERE tenant_id = ? AND id = ?)",
+            )
+            .bind(tenant.0)
+            .bind(operator.0)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            if !ours {
+                return Err(StoreError::MissingReference("operator"));
+            }
+        }
+        let updated = sqlx::query(
+            "UPDATE conversations SET \
+               status = COALESCE(?1, status), \
+               assigned_to = CASE WHEN ?2 THEN ?3 ELSE assigned_to END \
+             WHERE tenant_id = ?4 AND id = ?5",
+        )
+        .bind(patch.status.map(ConversationStatus::as_str))
+        .bind(patch.assigned_to.is_some())
+        .bind(patch.assigned_to.flatten().map(|op| op.0))
+        .bind(tenant.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| write_err(e, "operator"))?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let conversation = fetch(&mut tx, tenant, id).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(conversation)
+    }
+}

@@ -1,0 +1,184 @@
+//! The `Store` trait, delegating to the per-area modules.
+
+use crate::{db, SqliteStore};
+use async_trait::async_trait;
+use enuchat_domain::rate_limit::{RateDecision, RateLimit};
+use enuchat_domain::store::{ConversationFilter, DemoBatch, Store, StoreKind, StoreResult};
+use enuchat_domain::*;
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn kind(&self) -> StoreKind {
+        StoreKind::Sqlite
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.reader)
+            .await
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn pool_stats(&self) -> (u32, u32) {
+        self.stats()
+    }
+
+    async fn create_tenant(&self, new: NewTenant) -> StoreResult<Tenant> {
+        self.create_tenant_impl(new).await
+    }
+
+    async fn get_tenant(&self, tenant: TenantId) -> StoreResult<Option<Tenant>> {
+        self.get_tenant_impl(tenant).await
+    }
+
+    async fn has_tenants(&self) -> StoreResult<bool> {
+        self.has_tenants_impl().await
+    }
+
+    async fn create_operator(&self, tenant: TenantId, new: NewOperator) -> StoreResult<Operator> {
+        self.create_operator_impl(tenant, new).await
+    }
+
+    async fn get_operator(
+        &self,
+        tenant: TenantId,
+        id: OperatorId,
+    ) -> StoreResult<Option<Operator>> {
+        self.get_operator_impl(tenant, id).await
+    }
+
+    async fn create_widget(&self, tenant: TenantId, new: NewWidget) -> StoreResult<Widget> {
+        self.create_widget_impl(tenant, new).await
+    }
+
+    async fn get_widget(&self, tenant: TenantId, id: WidgetId) -> StoreResult<Option<Widget>> {
+        self.get_widget_impl(tenant, id).await
+    }
+
+    async fn list_widgets(&self, tenant: TenantId) -> StoreResult<Vec<Widget>> {
+        self.list_widgets_impl(tenant).await
+    }
+
+    async fn create_api_key(&self, tenant: TenantId, new: NewApiKey) -> StoreResult<ApiKey> {
+        self.create_api_key_impl(tenant, new).await
+    }
+
+    async fn find_api_key_by_hash(&self, hash: &[u8; 32]) -> StoreResult<Option<ApiKey>> {
+        self.find_api_key_by_hash_impl(hash).await
+    }
+
+    async fn find_api_key(&self, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
+        self.find_api_key_impl(id).await
+    }
+
+    async fn list_api_keys(&self, tenant: TenantId) -> StoreResult<Vec<ApiKey>> {
+        self.list_api_keys_impl(tenant).await
+    }
+
+    async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
+        self.revoke_api_key_impl(tenant, id).await
+    }
+
+    async fn touch_api_key(
+        &self,
+        tenant: TenantId,
+        id: ApiKeyId,
+        at: Timestamp,
+        granularity_secs: i64,
+    ) -> StoreResult<()> {
+        self.touch_api_key_impl(tenant, id, at, granularity_secs)
+            .await
+    }
+
+    async fn acquire_rate_limit(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+    ) -> StoreResult<RateDecision> {
+        self.acquire_rate_limit_impl(bucket, limit).await
+    }
+
+    async fn prune_rate_limits(&self) -> StoreResult<u64> {
+        self.prune_rate_limits_impl().await
+    }
+
+    async fn create_visitor(&self, tenant: TenantId, new: NewVisitor) -> StoreResult<Visitor> {
+        self.create_visitor_impl(tenant, new).await
+    }
+
+    async fn get_visitor(&self, tenant: TenantId, id: &VisitorId) -> StoreResult<Option<Visitor>> {
+        self.get_visitor_impl(tenant, id).await
+    }
+
+    async fn create_conversation(
+        &self,
+        tenant: TenantId,
+        new: NewConversation,
+    ) -> StoreResult<Conversation> {
+        self.create_conversation_impl(tenant, new).await
+    }
+
+    async fn get_conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Option<Conversation>> {
+        self.get_conversation_impl(tenant, id).await
+    }
+
+    async fn list_conversations(
+        &self,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<Conversation>> {
+        self.list_conversations_impl(tenant, filter, limit, offset)
+            .await
+    }
+
+    async fn update_conversation(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        patch: ConversationPatch,
+    ) -> StoreResult<Option<Conversation>> {
+        self.update_conversation_impl(tenant, id, patch).await
+    }
+
+    async fn append_message(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        new: NewMessage,
+    ) -> StoreResult<Option<Message>> {
+        self.append_message_impl(tenant, conversation, new).await
+    }
+
+    async fn recent_messages(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        self.recent_messages_impl(tenant, conversation, limit).await
+    }
+
+    async fn add_credits(&self, tenant: TenantId, amount: i64) -> StoreResult<Option<LedgerEntry>> {
+        self.add_credits_impl(tenant, amount).await
+    }
+
+    async fn list_ledger(
+        &self,
+        tenant: TenantId,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        self.list_ledger_impl(tenant, limit, offset).await
+    }
+
+    async fn import_demo_batch(&self, tenant: TenantId, batch: DemoBatch) -> StoreResult<()> {
+        self.import_demo_batch_impl(tenant, batch).await
+    }
+}

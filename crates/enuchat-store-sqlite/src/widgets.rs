@@ -1,0 +1,115 @@
+//! Widgets and the visitors who chat through them.
+
+use crate::rows::{all, visitor_columns, widget_columns, VisitorRow, WidgetRow};
+use crate::{db, now_us, write_err, SqliteStore};
+use enuchat_domain::store::StoreResult;
+use enuchat_domain::*;
+
+impl SqliteStore {
+    pub(crate) async fn create_widget_impl(
+        &self,
+        tenant: TenantId,
+        new: NewWidget,
+    ) -> StoreResult<Widget> {
+        let row: WidgetRow = sqlx::query_as(concat!(
+            "INSERT INTO widgets (id, tenant_id, name, is_active, ai_enabled, \
+             translation_enabled, primary_color, position, greeting, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+            widget_columns!()
+        ))
+        .bind(WidgetId::new().0)
+        .bind(tenant.0)
+        .bind(new.name.as_str())
+        .bind(new.is_active)
+        .bind(new.ai_enabled)
+        .bind(new.translation_enabled)
+        .bind(new.primary_color.as_str())
+        .bind(new.position.as_str())
+        .bind(new.greeting)
+        .bind(now_us())
+        .fetch_one(&self.writer)
+        .await
+        .map_err(|e| write_err(e, "tenant"))?;
+        row.into_model()
+    }
+
+    pub(crate) async fn get_widget_impl(
+        &self,
+        tenant: TenantId,
+        id: WidgetId,
+    ) -> StoreResult<Option<Widget>> {
+        let row: Option<WidgetRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            widget_columns!(),
+            " FROM widgets WHERE tenant_id = ? AND id = ?"
+        ))
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(WidgetRow::into_model).transpose()
+    }
+
+    pub(crate) async fn list_widgets_impl(&self, tenant: TenantId) -> StoreResult<Vec<Widget>> {
+        // Ids are time-ordered UUIDv7s, so they break created_at ties in
+        // creation order too.
+        let rows: Vec<WidgetRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            widget_columns!(),
+            " FROM widgets WHERE tenant_id = ? ORDER BY created_at, id"
+        ))
+        .bind(tenant.0)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(db)?;
+        all(rows, WidgetRow::into_model)
+    }
+
+    pub(crate) async fn create_visitor_impl(
+        &self,
+        tenant: TenantId,
+        new: NewVisitor,
+    ) -> StoreResult<Visitor> {
+        // Inserting through a SELECT that checks the widget's tenant makes the
+        // ownership check and the write one statement: no row means the widget
+        // is not this tenant's.
+        let row: Option<VisitorRow> = sqlx::query_as(concat!(
+            "INSERT INTO visitors (id, tenant_id, widget_id, name, email, language, created_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+             WHERE EXISTS (SELECT 1 FROM widgets WHERE tenant_id = ?2 AND id = ?3) \
+             RETURNING ",
+            visitor_columns!()
+        ))
+        .bind(new.id.as_str())
+        .bind(tenant.0)
+        .bind(new.widget_id.0)
+        .bind(new.name)
+        .bind(new.email)
+        .bind(new.language.as_ref().map(LanguageCode::as_str))
+        .bind(now_us())
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(|e| write_err(e, "widget"))?;
+        row.ok_or(StoreError::MissingReference("widget"))?
+            .into_model()
+    }
+
+    pub(crate) async fn get_visitor_impl(
+        &self,
+        tenant: TenantId,
+        id: &VisitorId,
+    ) -> StoreResult<Option<Visitor>> {
+        let row: Option<VisitorRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            visitor_columns!(),
+            " FROM visitors WHERE tenant_id = ? AND id = ?"
+        ))
+        .bind(tenant.0)
+        .bind(id.as_str())
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(VisitorRow::into_model).transpose()
+    }
+}

@@ -1,0 +1,125 @@
+//! Small builders shared by the stories. Every fixture asserts its own write
+//! succeeded, so a story fails at the line that set it up.
+
+use chrono::{DateTime, Utc};
+use enuchat_domain::*;
+
+pub fn name(s: &str) -> DisplayName {
+    DisplayName::parse(s).expect("valid display name")
+}
+
+pub fn text(s: &str) -> MessageContent {
+    MessageContent::parse(s.to_owned()).expect("valid message")
+}
+
+pub fn lang(s: &str) -> LanguageCode {
+    LanguageCode::parse(s).expect("valid language")
+}
+
+/// Both backends keep microseconds; comparisons happen at that precision.
+pub fn micros(t: DateTime<Utc>) -> i64 {
+    t.timestamp_micros()
+}
+
+pub async fn tenant(store: &dyn Store, label: &str) -> Tenant {
+    store
+        .create_tenant(NewTenant {
+            name: name(label),
+            plan: PlanName::parse("free").expect("valid plan"),
+            operator_language: lang("en"),
+        })
+        .await
+        .expect("create tenant")
+}
+
+pub fn new_operator(email: &str) -> NewOperator {
+    NewOperator {
+        email: Email::parse(email).expect("valid email"),
+        name: name("Ada"),
+        role: OperatorRole::Operator,
+        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+    }
+}
+
+pub async fn operator(store: &dyn Store, tenant: TenantId, email: &str) -> Operator {
+    store
+        .create_operator(tenant, new_operator(email))
+        .await
+        .expect("create operator")
+}
+
+pub fn new_widget(label: &str) -> NewWidget {
+    NewWidget {
+        name: name(label),
+        is_active: true,
+        ai_enabled: false,
+        translation_enabled: true,
+        primary_color: HexColor::parse("#112233").expect("valid colour"),
+        position: WidgetPosition::BottomLeft,
+        greeting: Some("Hello!".into()),
+    }
+}
+
+pub async fn widget(store: &dyn Store, tenant: TenantId) -> Widget {
+    store
+        .create_widget(tenant, new_widget("Site"))
+        .await
+        .expect("create widget")
+}
+
+pub fn new_visitor(widget: WidgetId) -> NewVisitor {
+    NewVisitor {
+        id: VisitorId::generate(),
+        widget_id: widget,
+        name: Some("Grace".into()),
+        email: Some("grace@example.com".into()),
+        language: Some(lang("pl")),
+    }
+}
+
+pub async fn visitor(store: &dyn Store, tenant: TenantId, widget: WidgetId) -> Visitor {
+    store
+        .create_visitor(tenant, new_visitor(widget))
+        .await
+        .expect("create visitor")
+}
+
+/// A conversation with a fresh visitor on `widget`.
+pub async fn conversation(store: &dyn Store, tenant: TenantId, widget: WidgetId) -> Conversation {
+    let visitor = visitor(store, tenant, widget).await;
+    store
+        .create_conversation(
+            tenant,
+            NewConversation {
+                widget_id: widget,
+                visitor_id: visitor.id,
+                visitor_language: Some(lang("pl")),
+            },
+        )
+        .await
+        .expect("create conversation")
+}
+
+pub async fn append(
+    store: &dyn Store,
+    tenant: TenantId,
+    conversation: ConversationId,
+    body: &str,
+) -> Message {
+    store
+        .append_message(
+            tenant,
+            conversation,
+            NewMessage::new(MessageRole::Visitor, text(body)),
+        )
+        .await
+        .expect("append message")
+        .expect("conversation belongs to the tenant")
+}
+
+/// A tenant with one widget: the starting point of most stories.
+pub async fn tenant_with_widget(store: &dyn Store, label: &str) -> (Tenant, Widget) {
+    let t = tenant(store, label).await;
+    let w = widget(store, t.id).await;
+    (t, w)
+}

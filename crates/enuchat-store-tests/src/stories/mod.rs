@@ -1,0 +1,17 @@
+//! The stories, grouped by area. Every story starts from an empty database.
+
+pub mod api_keys;
+pub mod conversations;
+pub mod credits;
+pub mod demo;
+pub mod messages;
+pub mod rate_limits;
+pub mod tenants;
+pub mod updates;
+pub mod widgets;
+
+use enuchat_domain::Store;
+use std::sync::Arc;
+
+/// What every story receives: a store over a fresh database.
+pub type SharedStore = Arc<dyn Store>;

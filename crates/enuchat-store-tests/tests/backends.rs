@@ -1,0 +1,74 @@
+//! Runs every story against every backend, each on a fresh database:
+//! `sqlite::<area>::<story>` on a temporary file and `postgres::<area>::<story>`
+//! on a throwaway PostgreSQL database.
+//!
+//! PostgreSQL is found through `ENUCHAT_TEST_DATABASE_URL` (an admin URL; the
+//! default suits a local server with trust authentication). When it cannot be
+//! reached the PostgreSQL variants print SKIP and pass, except in CI
+//! (`CI=true`), where a missing database must fail the run rather than hide.
+
+mod harness;
+
+/// For each `area { story, ... }`, generates `sqlite::area::story` and
+/// `postgres::area::story`, both calling `stories::area::story`.
+macro_rules! store_tests {
+    ($($area:ident { $($story:ident),* $(,)? })*) => {
+        mod sqlite {
+            $(mod $area {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    crate::harness::on_sqlite(enuchat_store_tests::stories::$area::$story).await;
+                })*
+            })*
+        }
+        mod postgres {
+            $(mod $area {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    crate::harness::on_postgres(enuchat_store_tests::stories::$area::$story).await;
+                })*
+            })*
+        }
+    };
+}
+
+store_tests! {
+    tenants {
+        tenant_create_get_and_has_tenants,
+        operator_create_get_and_isolation,
+        operator_email_is_unique_across_tenants,
+    }
+    widgets {
+        widgets_create_list_in_order_and_isolation,
+    }
+    api_keys {
+        api_keys_create_find_list_revoke,
+        api_key_touch_respects_granularity,
+        api_keys_are_tenant_isolated,
+    }
+    conversations {
+        visitors_create_get_and_widget_ownership,
+        conversation_create_get_and_references,
+        conversations_list_order_and_filters,
+        conversation_paging_is_stable_with_ties,
+    }
+    updates {
+        update_conversation_status_and_assignment,
+        update_conversation_respects_tenants,
+    }
+    messages {
+        append_message_numbers_without_gaps,
+        recent_messages_are_the_newest_oldest_first,
+        concurrent_appends_get_distinct_gapless_seqs,
+    }
+    credits {
+        credits_add_update_balance_and_ledger,
+    }
+    rate_limits {
+        rate_limit_burst_then_refusal,
+        rate_limit_prune_forgets_only_full_buckets,
+    }
+    demo {
+        demo_batches_round_trip,
+    }
+}
