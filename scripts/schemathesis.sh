@@ -52,7 +52,7 @@ for _ in $(seq 1 100); do
 done
 
 echo "schemathesis on $backend"
-"$venv/bin/schemathesis" run "http://127.0.0.1:$port/api/v1/tenant-api/openapi.json" \
+"$venv/bin/schemathesis" --config-file schemathesis.toml run "http://127.0.0.1:$port/api/v1/tenant-api/openapi.json" \
   --header "X-Api-Key: $key" \
   --checks all \
   --max-examples "${SCHEMATHESIS_MAX_EXAMPLES:-40}" \

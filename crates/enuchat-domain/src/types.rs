@@ -15,8 +15,11 @@ macro_rules! string_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+        // kebab-case spells every variant as its `$text` (checked by a test);
+        // per-variant renames would be lost on utoipa inside a macro.
+        #[serde(rename_all = "kebab-case")]
         pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+            $($variant),+
         }
 
         impl $name {
@@ -269,6 +272,24 @@ mod tests {
         assert!(MessageContent::parse("a\0b".into()).is_err());
         assert!(MessageContent::parse("é".repeat(10_000)).is_ok());
         assert!(MessageContent::parse("é".repeat(10_001)).is_err());
+    }
+
+    fn serde_matches_as_str<T: Serialize + Copy>(all: &[T], as_str: fn(T) -> &'static str) {
+        for v in all {
+            assert_eq!(
+                serde_json::to_value(v).unwrap(),
+                serde_json::json!(as_str(*v))
+            );
+        }
+    }
+
+    #[test]
+    fn json_spelling_is_the_documented_spelling() {
+        serde_matches_as_str(ConversationStatus::ALL, ConversationStatus::as_str);
+        serde_matches_as_str(MessageRole::ALL, MessageRole::as_str);
+        serde_matches_as_str(ApiMessageRole::ALL, ApiMessageRole::as_str);
+        serde_matches_as_str(WidgetPosition::ALL, WidgetPosition::as_str);
+        serde_matches_as_str(OperatorRole::ALL, OperatorRole::as_str);
     }
 
     #[test]

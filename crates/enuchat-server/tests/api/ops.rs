@@ -74,3 +74,12 @@ async fn openapi_document_describes_every_endpoint(backend: Backend) {
         "X-Api-Key"
     );
 }
+
+#[test]
+fn patch_body_schema_requires_a_field() {
+    let doc = serde_json::to_value(enuchat_server::openapi()).unwrap();
+    let schema = &doc["components"]["schemas"]["UpdateConversationBody"];
+    assert_eq!(schema["minProperties"], 1, "{schema}");
+    assert!(schema.get("maxProperties").is_none(), "{schema}");
+    assert_eq!(schema["additionalProperties"], false);
+}

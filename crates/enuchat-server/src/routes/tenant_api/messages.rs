@@ -19,7 +19,10 @@ pub struct PostMessageBody {
     #[schema(
         example = "Thanks for reaching out! We'll process your request.",
         min_length = 1,
-        max_length = 10000
+        max_length = 10000,
+        // Some character that is neither NUL nor whitespace as Rust's
+        // `char::is_whitespace` (what the server checks) defines it.
+        pattern = r"^[^\u0000]*[^\u0000\u0009-\u000d\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000][^\u0000]*$"
     )]
     pub content: String,
     /// `system` (the default) or `operator`.

@@ -30,7 +30,7 @@ pub const BASE_PATH: &str = "/api/v1/tenant-api";
     ),
     servers((url = "/api/v1/tenant-api")),
     security(("apiKey" = [])),
-    modifiers(&ApiKeyScheme),
+    modifiers(&ApiKeyScheme, &PatchNeedsAField),
     tags(
         (name = "widgets", description = "Chat widgets embedded on your sites"),
         (name = "conversations", description = "Conversations with visitors and their messages"),
@@ -48,6 +48,24 @@ impl Modify for ApiKeyScheme {
             "apiKey",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Api-Key"))),
         );
+    }
+}
+
+/// A PATCH body must name at least one field. utoipa 5.5 writes
+/// `#[schema(min_properties = 1)]` out as `maxProperties`, so the rule is set
+/// here on the generated schema instead.
+struct PatchNeedsAField;
+
+impl Modify for PatchNeedsAField {
+    fn modify(&self, openapi: &mut OpenApiDoc) {
+        use utoipa::openapi::{RefOr, Schema};
+        let schema = openapi
+            .components
+            .as_mut()
+            .and_then(|c| c.schemas.get_mut("UpdateConversationBody"));
+        if let Some(RefOr::T(Schema::Object(object))) = schema {
+            object.min_properties = Some(1);
+        }
     }
 }
 
