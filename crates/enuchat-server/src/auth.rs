@@ -16,7 +16,7 @@ use enuchat_domain::rate_limit::RateDecision;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 /// `last_used_at` is written at most this often per key.
-const LAST_USED_GRANULARITY_SECS: i64 = 60;
+pub const LAST_USED_GRANULARITY_SECS: i64 = 60;
 
 pub async fn require_api_key(
     State(state): State<AppState>,
@@ -81,6 +81,9 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<TenantCon
 /// Updates `last_used_at` off the request path: a failed bookkeeping write
 /// must not fail the caller's request.
 fn record_use(state: &AppState, context: TenantContext) {
+    if !state.key_use.should_record(context.api_key_id) {
+        return;
+    }
     let store = state.store.clone();
     tokio::spawn(async move {
         if let Err(err) = store

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod key_use;
 pub mod limiter;
 pub mod routes;
 pub mod settings;
@@ -25,7 +26,7 @@ use tokio::net::TcpListener;
 
 pub use routes::tenant_api::openapi;
 
-/// How often rate-limit state of idle keys is forgotten.
+/// How often per-key state (rate limits, key use) of idle keys is forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 
 /// Connects to the database (running migrations), then serves HTTP on
@@ -54,7 +55,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let state = build_state(&settings, store);
-    let pruner = tokio::spawn(prune_rate_limits(state.limiter.clone()));
+    let pruner = tokio::spawn(prune_periodically(state.clone()));
     let app = routes::router(state);
     tracing::info!(address = %listener.local_addr()?, "enuchat is listening");
     let served = axum::serve(listener, app)
@@ -73,15 +74,19 @@ fn build_state(settings: &Settings, store: Arc<dyn Store>) -> AppState {
     AppState {
         store,
         limiter: Arc::new(limiter),
+        key_use: Arc::new(key_use::KeyUseTracker::new(Duration::from_secs(
+            auth::LAST_USED_GRANULARITY_SECS as u64,
+        ))),
         metrics: Arc::new(telemetry::Metrics::new()),
     }
 }
 
-async fn prune_rate_limits(limiter: Arc<RateLimiter>) {
+async fn prune_periodically(state: AppState) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
-        if let Err(err) = limiter.prune().await {
+        state.key_use.prune();
+        if let Err(err) = state.limiter.prune().await {
             tracing::warn!(%err, "could not prune rate-limit state");
         }
     }

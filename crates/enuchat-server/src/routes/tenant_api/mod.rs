@@ -30,7 +30,7 @@ pub const BASE_PATH: &str = "/api/v1/tenant-api";
     ),
     servers((url = "/api/v1/tenant-api")),
     security(("apiKey" = [])),
-    modifiers(&ApiKeyScheme, &PatchNeedsAField),
+    modifiers(&ApiKeyScheme),
     tags(
         (name = "widgets", description = "Chat widgets embedded on your sites"),
         (name = "conversations", description = "Conversations with visitors and their messages"),
@@ -53,7 +53,8 @@ impl Modify for ApiKeyScheme {
 
 /// A PATCH body must name at least one field. utoipa 5.5 writes
 /// `#[schema(min_properties = 1)]` out as `maxProperties`, so the rule is set
-/// here on the generated schema instead.
+/// on the finished document instead (the schema exists only once the routes
+/// are collected, after `#[openapi(modifiers)]` have run).
 struct PatchNeedsAField;
 
 impl Modify for PatchNeedsAField {
@@ -81,14 +82,21 @@ fn api_router() -> OpenApiRouter<AppState> {
         .routes(routes!(billing::get_balance))
 }
 
-/// The OpenAPI document, generated from the handlers' annotations.
+/// The routes and their OpenAPI document, generated from the handlers'
+/// annotations.
+fn routes_and_doc() -> (Router<AppState>, OpenApiDoc) {
+    let (api, mut doc) = api_router().split_for_parts();
+    PatchNeedsAField.modify(&mut doc);
+    (api, doc)
+}
+
 pub fn openapi() -> OpenApiDoc {
-    api_router().into_openapi()
+    routes_and_doc().1
 }
 
 /// The authenticated API plus its public OpenAPI document.
 pub fn router(state: AppState) -> Router<AppState> {
-    let (api, doc) = api_router().split_for_parts();
+    let (api, doc) = routes_and_doc();
     let doc = Json(doc);
     api.layer(from_fn_with_state(state, require_api_key))
         .route("/openapi.json", get(move || async move { doc.clone() }))
