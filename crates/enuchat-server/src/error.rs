@@ -137,3 +137,43 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn body_of(err: ApiError) -> (StatusCode, serde_json::Value, axum::http::HeaderMap) {
+        let response = err.into_response();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = axum::body::to_bytes(response.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap(), headers)
+    }
+
+    #[tokio::test]
+    async fn server_faults_hide_their_details() {
+        let (status, body, _) = body_of(ApiError::from(StoreError::Database(
+            "connection to 10.0.0.5 refused; password=hunter2".into(),
+        )))
+        .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(
+            body,
+            serde_json::json!({"error": {"code": "INTERNAL_ERROR", "message": "Internal server error."}})
+        );
+    }
+
+    #[tokio::test]
+    async fn rate_limited_responses_say_when_to_retry() {
+        let (status, body, headers) = body_of(ApiError::RateLimited {
+            limit: 60,
+            retry_after_secs: 2,
+        })
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(body["error"]["code"], "RATE_LIMITED");
+        assert_eq!(headers.get(header::RETRY_AFTER).unwrap(), "2");
+    }
+}
