@@ -83,3 +83,26 @@ fn patch_body_schema_requires_a_field() {
     assert!(schema.get("maxProperties").is_none(), "{schema}");
     assert_eq!(schema["additionalProperties"], false);
 }
+
+/// Readiness follows the database: when PostgreSQL goes away, `/readyz` says
+/// 503 (while `/healthz` still says the process is alive).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_when_the_database_is_gone() {
+    use sqlx::{Connection, Executor};
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let name = app.db.url.rsplit('/').next().unwrap().to_owned();
+    let admin_url = std::env::var("ENUCHAT_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
+    admin
+        .execute(format!("DROP DATABASE {name} WITH (FORCE)").as_str())
+        .await
+        .unwrap();
+
+    let ready = Reply::from(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
+    ready.expect_error(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE");
+    let health = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+}
