@@ -58,6 +58,27 @@ async fn fetch(
     row.map(ConversationRow::into_model).transpose()
 }
 
+pub(crate) const VISITOR_CONVERSATION: &str = concat!(
+    conversation_select!(),
+    "WHERE c.visitor_id = ? AND c.tenant_id = ?"
+);
+
+/// Reads a visitor's conversation (at most one: `conversations_visitor` is
+/// unique) on `conn`, which may be inside a write transaction.
+async fn fetch_for_visitor(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    visitor: &VisitorId,
+) -> StoreResult<Option<Conversation>> {
+    let row: Option<ConversationRow> = sqlx::query_as(VISITOR_CONVERSATION)
+        .bind(visitor.as_str())
+        .bind(tenant.0)
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?;
+    row.map(ConversationRow::into_model).transpose()
+}
+
 impl SqliteStore {
     pub(crate) async fn create_conversation_impl(
         &self,
@@ -84,7 +105,14 @@ impl SqliteStore {
         .bind(now)
         .execute(&mut *tx)
         .await
-        .map_err(|e| write_err(e, "widget"))?;
+        .map_err(|e| match write_err(e, "widget") {
+            // The only unique column besides the fresh id is the visitor.
+            StoreError::Conflict(_) => StoreError::Conflict(format!(
+                "visitor {} already has a conversation",
+                new.visitor_id
+            )),
+            other => other,
+        })?;
 
         if inserted.rows_affected() == 0 {
             // Nothing was written; find out which reference to blame.
@@ -103,6 +131,76 @@ impl SqliteStore {
         let created = fetch(&mut tx, tenant, id).await?;
         tx.commit().await.map_err(db)?;
         created.ok_or_else(|| StoreError::Database("created conversation vanished".into()))
+    }
+
+    pub(crate) async fn get_or_create_visitor_conversation_impl(
+        &self,
+        tenant: TenantId,
+        new: NewConversation,
+    ) -> StoreResult<Conversation> {
+        let id = ConversationId::new();
+        let now = now_us();
+        // BEGIN IMMEDIATE serialises this with every other writer, and the
+        // unique index on visitor_id turns a second insert into a no-op, so
+        // concurrent calls for one visitor all end up reading the same row.
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO conversations (id, tenant_id, widget_id, visitor_id, status, \
+             visitor_language, last_seq, last_message_at, started_at) \
+             SELECT ?1, ?2, ?3, ?4, 'open', ?5, 0, ?6, ?6 \
+             WHERE EXISTS (SELECT 1 FROM widgets WHERE tenant_id = ?2 AND id = ?3) \
+               AND EXISTS (SELECT 1 FROM visitors WHERE tenant_id = ?2 AND id = ?4) \
+             ON CONFLICT (visitor_id) DO NOTHING",
+        )
+        .bind(id.0)
+        .bind(tenant.0)
+        .bind(new.widget_id.0)
+        .bind(new.visitor_id.as_str())
+        .bind(new.visitor_language.as_ref().map(LanguageCode::as_str))
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| write_err(e, "widget"))?;
+
+        if inserted.rows_affected() == 0 {
+            // Either a reference is not the tenant's, or the conversation
+            // exists already; the references are checked first so that a
+            // foreign widget is refused even for a visitor who has written.
+            let (widget_ok, visitor_ok): (bool, bool) = sqlx::query_as(
+                "SELECT EXISTS (SELECT 1 FROM widgets WHERE tenant_id = ?1 AND id = ?2), \
+                        EXISTS (SELECT 1 FROM visitors WHERE tenant_id = ?1 AND id = ?3)",
+            )
+            .bind(tenant.0)
+            .bind(new.widget_id.0)
+            .bind(new.visitor_id.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(db)?;
+            if !widget_ok {
+                return Err(StoreError::MissingReference("widget"));
+            }
+            if !visitor_ok {
+                return Err(StoreError::MissingReference("visitor"));
+            }
+        }
+
+        let conversation = fetch_for_visitor(&mut tx, tenant, &new.visitor_id).await?;
+        tx.commit().await.map_err(db)?;
+        conversation.ok_or_else(|| {
+            StoreError::Database(format!(
+                "visitor {} has a conversation under another tenant",
+                new.visitor_id
+            ))
+        })
+    }
+
+    pub(crate) async fn visitor_conversation_impl(
+        &self,
+        tenant: TenantId,
+        visitor: &VisitorId,
+    ) -> StoreResult<Option<Conversation>> {
+        let mut conn = self.reader.acquire().await.map_err(db)?;
+        fetch_for_visitor(&mut conn, tenant, visitor).await
     }
 
     pub(crate) async fn get_conversation_impl(

@@ -20,6 +20,8 @@ mod api_keys;
 mod conversations;
 mod demo;
 mod messages;
+#[cfg(test)]
+mod plan_tests;
 mod rate_limits;
 mod rows;
 mod store_impl;

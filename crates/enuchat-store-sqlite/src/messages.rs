@@ -17,12 +17,15 @@ impl SqliteStore {
         let now = now_us();
         // Bumping the counter first both claims the next seq and proves the
         // conversation is the tenant's; holding the write lock until commit
-        // keeps seqs gapless and unique under concurrent appends.
+        // keeps seqs gapless and unique under concurrent appends. A visitor
+        // writing back reopens a closed conversation in the same statement.
         let seq: Option<i64> = sqlx::query_scalar(
-            "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ? \
+            "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?, \
+               status = CASE WHEN ? AND status = 'closed' THEN 'open' ELSE status END \
              WHERE tenant_id = ? AND id = ? RETURNING last_seq",
         )
         .bind(now)
+        .bind(new.reopen)
         .bind(tenant.0)
         .bind(conversation.0)
         .fetch_optional(&mut *tx)
@@ -77,4 +80,31 @@ impl SqliteStore {
         .map_err(db)?;
         all(rows, MessageRow::into_model)
     }
+
+    pub(crate) async fn messages_after_impl(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        // A range scan of the (conversation_id, seq) unique index, already
+        // in the order asked for.
+        let rows: Vec<MessageRow> = sqlx::query_as(MESSAGES_AFTER)
+            .bind(conversation.0)
+            .bind(after_seq)
+            .bind(tenant.0)
+            .bind(i64::from(limit))
+            .fetch_all(&self.reader)
+            .await
+            .map_err(db)?;
+        all(rows, MessageRow::into_model)
+    }
 }
+
+pub(crate) const MESSAGES_AFTER: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE conversation_id = ? AND seq > ? AND tenant_id = ? \
+      ORDER BY seq LIMIT ?"
+);

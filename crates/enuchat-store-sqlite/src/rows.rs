@@ -28,7 +28,7 @@ macro_rules! operator_columns {
 macro_rules! widget_columns {
     () => {
         "id, tenant_id, name, is_active, ai_enabled, translation_enabled, primary_color, \
-         position, greeting, created_at"
+         position, greeting, allowed_origins, created_at"
     };
 }
 macro_rules! visitor_columns {
@@ -139,6 +139,8 @@ pub(crate) struct WidgetRow {
     primary_color: String,
     position: String,
     greeting: Option<String>,
+    /// A JSON array of origin strings.
+    allowed_origins: String,
     created_at: i64,
 }
 
@@ -154,6 +156,8 @@ impl WidgetRow {
             primary_color: self.primary_color,
             position: parse_enum("widget position", &self.position)?,
             greeting: self.greeting,
+            allowed_origins: serde_json::from_str(&self.allowed_origins)
+                .map_err(|e| bad("widget allowed origins", e))?,
             created_at: from_us(self.created_at)?,
         })
     }

@@ -103,6 +103,51 @@ impl Store for SqliteStore {
         self.prune_rate_limits_impl().await
     }
 
+    async fn find_widget(&self, id: WidgetId) -> StoreResult<Option<Widget>> {
+        self.find_widget_impl(id).await
+    }
+
+    async fn find_visitor_by_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Visitor>> {
+        self.find_visitor_by_token_impl(token_hash).await
+    }
+
+    async fn update_visitor(
+        &self,
+        tenant: TenantId,
+        id: &VisitorId,
+        patch: VisitorPatch,
+    ) -> StoreResult<Option<Visitor>> {
+        self.update_visitor_impl(tenant, id, patch).await
+    }
+
+    async fn get_or_create_visitor_conversation(
+        &self,
+        tenant: TenantId,
+        new: NewConversation,
+    ) -> StoreResult<Conversation> {
+        self.get_or_create_visitor_conversation_impl(tenant, new)
+            .await
+    }
+
+    async fn visitor_conversation(
+        &self,
+        tenant: TenantId,
+        visitor: &VisitorId,
+    ) -> StoreResult<Option<Conversation>> {
+        self.visitor_conversation_impl(tenant, visitor).await
+    }
+
+    async fn messages_after(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        self.messages_after_impl(tenant, conversation, after_seq, limit)
+            .await
+    }
+
     async fn create_visitor(&self, tenant: TenantId, new: NewVisitor) -> StoreResult<Visitor> {
         self.create_visitor_impl(tenant, new).await
     }

@@ -5,16 +5,28 @@ use crate::{db, now_us, write_err, SqliteStore};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
 
+/// Served by the partial unique index `visitors_token_hash` (an equality
+/// implies `token_hash IS NOT NULL`).
+pub(crate) const FIND_VISITOR_BY_TOKEN: &str = concat!(
+    "SELECT ",
+    visitor_columns!(),
+    " FROM visitors WHERE token_hash = ?"
+);
+
 impl SqliteStore {
     pub(crate) async fn create_widget_impl(
         &self,
         tenant: TenantId,
         new: NewWidget,
     ) -> StoreResult<Widget> {
+        let origins: Vec<&str> = new.allowed_origins.iter().map(Origin::as_str).collect();
+        let origins = serde_json::to_string(&origins)
+            .map_err(|e| StoreError::Database(format!("encoding allowed origins: {e}")))?;
         let row: WidgetRow = sqlx::query_as(concat!(
             "INSERT INTO widgets (id, tenant_id, name, is_active, ai_enabled, \
-             translation_enabled, primary_color, position, greeting, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+             translation_enabled, primary_color, position, greeting, allowed_origins, \
+             created_at) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
             widget_columns!()
         ))
         .bind(WidgetId::new().0)
@@ -26,6 +38,7 @@ impl SqliteStore {
         .bind(new.primary_color.as_str())
         .bind(new.position.as_str())
         .bind(new.greeting)
+        .bind(origins)
         .bind(now_us())
         .fetch_one(&self.writer)
         .await
@@ -44,6 +57,19 @@ impl SqliteStore {
             " FROM widgets WHERE tenant_id = ? AND id = ?"
         ))
         .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(WidgetRow::into_model).transpose()
+    }
+
+    pub(crate) async fn find_widget_impl(&self, id: WidgetId) -> StoreResult<Option<Widget>> {
+        let row: Option<WidgetRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            widget_columns!(),
+            " FROM widgets WHERE id = ?"
+        ))
         .bind(id.0)
         .fetch_optional(&self.reader)
         .await
@@ -75,8 +101,9 @@ impl SqliteStore {
         // ownership check and the write one statement: no row means the widget
         // is not this tenant's.
         let row: Option<VisitorRow> = sqlx::query_as(concat!(
-            "INSERT INTO visitors (id, tenant_id, widget_id, name, email, language, created_at) \
-             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+            "INSERT INTO visitors (id, tenant_id, widget_id, name, email, language, \
+             token_hash, created_at) \
+             SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 \
              WHERE EXISTS (SELECT 1 FROM widgets WHERE tenant_id = ?2 AND id = ?3) \
              RETURNING ",
             visitor_columns!()
@@ -87,10 +114,20 @@ impl SqliteStore {
         .bind(new.name)
         .bind(new.email)
         .bind(new.language.as_ref().map(LanguageCode::as_str))
+        .bind(new.token_hash.as_ref().map(|h| &h[..]))
         .bind(now_us())
         .fetch_optional(&self.writer)
         .await
-        .map_err(|e| write_err(e, "widget"))?;
+        .map_err(|e| match write_err(e, "widget") {
+            // Both unique columns are named, never the token hash itself.
+            StoreError::Conflict(message) if message.contains("token_hash") => {
+                StoreError::Conflict("visitor token is already in use".into())
+            }
+            StoreError::Conflict(_) => {
+                StoreError::Conflict(format!("visitor id {} is already in use", new.id))
+            }
+            other => other,
+        })?;
         row.ok_or(StoreError::MissingReference("widget"))?
             .into_model()
     }
@@ -108,6 +145,51 @@ impl SqliteStore {
         .bind(tenant.0)
         .bind(id.as_str())
         .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        row.map(VisitorRow::into_model).transpose()
+    }
+
+    pub(crate) async fn find_visitor_by_token_impl(
+        &self,
+        token_hash: &[u8; 32],
+    ) -> StoreResult<Option<Visitor>> {
+        let row: Option<VisitorRow> = sqlx::query_as(FIND_VISITOR_BY_TOKEN)
+            .bind(&token_hash[..])
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(db)?;
+        row.map(VisitorRow::into_model).transpose()
+    }
+
+    pub(crate) async fn update_visitor_impl(
+        &self,
+        tenant: TenantId,
+        id: &VisitorId,
+        patch: VisitorPatch,
+    ) -> StoreResult<Option<Visitor>> {
+        if patch.name.is_none() && patch.email.is_none() && patch.language.is_none() {
+            return self.get_visitor_impl(tenant, id).await;
+        }
+        // Each field is (whether it changes, its new value): `Some(None)`
+        // writes NULL, `None` keeps the column.
+        let row: Option<VisitorRow> = sqlx::query_as(concat!(
+            "UPDATE visitors SET \
+               name = CASE WHEN ?1 THEN ?2 ELSE name END, \
+               email = CASE WHEN ?3 THEN ?4 ELSE email END, \
+               language = CASE WHEN ?5 THEN ?6 ELSE language END \
+             WHERE tenant_id = ?7 AND id = ?8 RETURNING ",
+            visitor_columns!()
+        ))
+        .bind(patch.name.is_some())
+        .bind(patch.name.flatten())
+        .bind(patch.email.is_some())
+        .bind(patch.email.flatten())
+        .bind(patch.language.is_some())
+        .bind(patch.language.flatten().map(|l| l.as_str().to_owned()))
+        .bind(tenant.0)
+        .bind(id.as_str())
+        .fetch_optional(&self.writer)
         .await
         .map_err(db)?;
         row.map(VisitorRow::into_model).transpose()

@@ -42,6 +42,7 @@ async fn import_demo_batch_is_fast() {
                 primary_color: HexColor::default(),
                 position: WidgetPosition::BottomRight,
                 greeting: None,
+                allowed_origins: Vec::new(),
             },
         )
         .await

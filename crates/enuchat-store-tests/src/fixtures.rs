@@ -57,6 +57,7 @@ pub fn new_widget(label: &str) -> NewWidget {
         primary_color: HexColor::parse("#112233").expect("valid colour"),
         position: WidgetPosition::BottomLeft,
         greeting: Some("Hello!".into()),
+        allowed_origins: Vec::new(),
     }
 }
 
@@ -74,6 +75,7 @@ pub fn new_visitor(widget: WidgetId) -> NewVisitor {
         name: Some("Grace".into()),
         email: Some("grace@example.com".into()),
         language: Some(lang("pl")),
+        token_hash: None,
     }
 }
 
@@ -82,6 +84,40 @@ pub async fn visitor(store: &dyn Store, tenant: TenantId, widget: WidgetId) -> V
         .create_visitor(tenant, new_visitor(widget))
         .await
         .expect("create visitor")
+}
+
+/// A visitor of the widget API, with the hash of a fresh token; returns the
+/// token itself too.
+pub async fn visitor_with_token(
+    store: &dyn Store,
+    tenant: TenantId,
+    widget: WidgetId,
+) -> (Visitor, String) {
+    let token = secret::generate_visitor_token();
+    let visitor = store
+        .create_visitor(
+            tenant,
+            NewVisitor {
+                token_hash: Some(token.hash),
+                ..new_visitor(widget)
+            },
+        )
+        .await
+        .expect("create visitor with a token");
+    (visitor, token.secret)
+}
+
+pub fn origin(s: &str) -> Origin {
+    Origin::parse(s).expect("valid origin")
+}
+
+/// What `get_or_create_visitor_conversation` is asked for a visitor.
+pub fn for_visitor(visitor: &Visitor) -> NewConversation {
+    NewConversation {
+        widget_id: visitor.widget_id,
+        visitor_id: visitor.id.clone(),
+        visitor_language: visitor.language.as_deref().map(lang),
+    }
 }
 
 /// A conversation with a fresh visitor on `widget`.

@@ -71,4 +71,16 @@ store_tests! {
     demo {
         demo_batches_round_trip,
     }
+    visitor_side {
+        find_widget_by_id_alone,
+        widget_allowed_origins_round_trip,
+        visitor_token_lookup_and_uniqueness,
+        update_visitor_sets_clears_and_respects_tenants,
+        get_or_create_visitor_conversation_is_idempotent,
+        get_or_create_visitor_conversation_under_concurrency,
+        get_or_create_visitor_conversation_checks_references,
+        visitor_conversation_finds_the_visitors_one,
+        messages_after_returns_what_was_missed,
+        append_with_reopen_reopens_only_closed,
+    }
 }

@@ -241,12 +241,24 @@ pub async fn conversations_list_order_and_filters(store: SharedStore) {
 pub async fn conversation_paging_is_stable_with_ties(store: SharedStore) {
     let store = &*store;
     let (t, w) = tenant_with_widget(store, "Acme").await;
-    let v = visitor(store, t.id, w.id).await;
     // Only a bulk import can give many conversations the very same
-    // last_message_at; the id then decides the order.
+    // last_message_at; the id then decides the order. A visitor has at most
+    // one conversation, so each gets its own.
     let at: DateTime<Utc> = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
-    let conversations: Vec<Conversation> = (0..11)
-        .map(|_| Conversation {
+    let visitors: Vec<Visitor> = (0..11)
+        .map(|i| Visitor {
+            id: VisitorId::generate(),
+            tenant_id: t.id,
+            widget_id: w.id,
+            name: Some(format!("Visitor {i}")),
+            email: None,
+            language: None,
+            created_at: at,
+        })
+        .collect();
+    let conversations: Vec<Conversation> = visitors
+        .iter()
+        .map(|v| Conversation {
             id: ConversationId::new(),
             tenant_id: t.id,
             widget_id: w.id,
@@ -262,6 +274,7 @@ pub async fn conversation_paging_is_stable_with_ties(store: SharedStore) {
         })
         .collect();
     let batch = DemoBatch {
+        visitors,
         conversations: conversations.clone(),
         ..Default::default()
     };

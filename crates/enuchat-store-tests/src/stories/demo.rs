@@ -11,8 +11,8 @@ fn at(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(BASE_US + us).unwrap()
 }
 
-/// `conversations` conversations over `visitors` visitors; conversation `i`
-/// has `i % 5` messages. `start` offsets ids' timestamps between batches.
+/// `conversations` conversations, conversation `i` by visitor `i` (a visitor
+/// has at most one) with `i % 5` messages. `start` is the first `i`.
 fn batch(
     tenant: TenantId,
     widget: WidgetId,
@@ -24,7 +24,7 @@ fn batch(
     let mut out = DemoBatch::default();
     for n in 0..conversations {
         let i = start + n;
-        let v = &visitors[i % visitors.len()];
+        let v = &visitors[i];
         let started = at(i as i64 * 1_000_000);
         let count = (i % 5) as i64;
         let id = ConversationId::new();
@@ -81,10 +81,11 @@ pub async fn demo_batches_round_trip(store: SharedStore) {
     let (t, w) = tenant_with_widget(store, "Demo").await;
     let (other, _) = tenant_with_widget(store, "Other").await;
     let op = operator(store, t.id, "demo@example.com").await;
-    let visitors = demo_visitors(t.id, w.id, 60);
+    let visitors = demo_visitors(t.id, w.id, 750);
 
     // Enough rows that messages need several multi-row statements, and a
-    // second batch that refers to visitors written by the first.
+    // second batch whose conversations belong to visitors written by the
+    // first.
     let mut first = batch(t.id, w.id, op.id, &visitors, 600, 0);
     first.visitors = visitors.clone();
     let second = batch(t.id, w.id, op.id, &visitors, 150, 600);

@@ -8,6 +8,7 @@ pub mod messages;
 pub mod rate_limits;
 pub mod tenants;
 pub mod updates;
+pub mod visitor_side;
 pub mod widgets;
 
 use enuchat_domain::Store;

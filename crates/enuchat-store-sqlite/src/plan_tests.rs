@@ -1,0 +1,59 @@
+//! The visitor API's hot queries are served by the indexes meant for them:
+//! checked with `EXPLAIN QUERY PLAN` on a migrated database, so a rewritten
+//! query or a dropped index fails here instead of slowing down in production.
+
+use crate::conversations::VISITOR_CONVERSATION;
+use crate::messages::MESSAGES_AFTER;
+use crate::widgets::FIND_VISITOR_BY_TOKEN;
+use crate::SqliteStore;
+
+/// The `detail` lines of the plan for `sql`, with every parameter bound to
+/// NULL (the plan does not depend on the values).
+async fn plan(store: &SqliteStore, sql: &str) -> Vec<String> {
+    let params = sql.matches('?').count();
+    let explain = format!("EXPLAIN QUERY PLAN {sql}");
+    let mut query = sqlx::query_as::<_, (i64, i64, i64, String)>(&explain);
+    for _ in 0..params {
+        query = query.bind(None::<i64>);
+    }
+    let rows = query.fetch_all(&store.reader).await.expect("explain");
+    rows.into_iter().map(|(_, _, _, detail)| detail).collect()
+}
+
+async fn store() -> SqliteStore {
+    SqliteStore::connect("sqlite::memory:").await.expect("open")
+}
+
+#[tokio::test]
+async fn messages_after_walks_the_conversation_seq_index_in_order() {
+    let store = store().await;
+    let plan = plan(&store, MESSAGES_AFTER).await;
+    assert_eq!(plan.len(), 1, "{plan:?}");
+    assert!(
+        plan[0].starts_with("SEARCH messages USING INDEX sqlite_autoindex_messages_")
+            && plan[0].ends_with("(conversation_id=? AND seq>?)"),
+        "{plan:?}"
+    );
+}
+
+#[tokio::test]
+async fn visitor_token_look_up_uses_the_partial_unique_index() {
+    let store = store().await;
+    let plan = plan(&store, FIND_VISITOR_BY_TOKEN).await;
+    assert_eq!(
+        plan,
+        vec!["SEARCH visitors USING INDEX visitors_token_hash (token_hash=?)"]
+    );
+}
+
+#[tokio::test]
+async fn visitor_conversation_uses_the_unique_visitor_index() {
+    let store = store().await;
+    let plan = plan(&store, VISITOR_CONVERSATION).await;
+    assert_eq!(plan.len(), 2, "{plan:?}");
+    assert_eq!(
+        plan[0],
+        "SEARCH c USING INDEX conversations_visitor (visitor_id=?)"
+    );
+    assert!(plan[1].starts_with("SEARCH v USING INDEX"), "{plan:?}");
+}
