@@ -5,14 +5,16 @@
 //! through [`Store`], and every tenant-owned lookup takes the tenant id first so
 //! that another tenant's row is simply "not found".
 
-pub mod api_key;
 pub mod ids;
 pub mod models;
 pub mod rate_limit;
+pub mod secret;
 pub mod store;
 pub mod types;
 
 pub use ids::*;
 pub use models::*;
-pub use store::{ConversationFilter, DemoBatch, Store, StoreError, StoreKind};
+pub use store::{
+    ConversationFilter, DemoBatch, MessageNotice, Store, StoreError, StoreKind, MESSAGES_CHANNEL,
+};
 pub use types::*;

@@ -60,6 +60,9 @@ pub struct Widget {
     pub primary_color: String,
     pub position: WidgetPosition,
     pub greeting: Option<String>,
+    /// Origins (`https://shop.example.com`) allowed to use the widget; empty
+    /// means any origin.
+    pub allowed_origins: Vec<String>,
     pub created_at: Timestamp,
 }
 
@@ -72,6 +75,7 @@ pub struct NewWidget {
     pub primary_color: HexColor,
     pub position: WidgetPosition,
     pub greeting: Option<String>,
+    pub allowed_origins: Vec<Origin>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -92,6 +96,17 @@ pub struct NewVisitor {
     pub name: Option<String>,
     pub email: Option<String>,
     pub language: Option<LanguageCode>,
+    /// SHA-256 of the visitor's secret token (see [`crate::secret`]); `None`
+    /// for visitors that never use the widget API (imports, demo data).
+    pub token_hash: Option<[u8; 32]>,
+}
+
+/// A change to a visitor; `Some(None)` clears a field.
+#[derive(Debug, Clone, Default)]
+pub struct VisitorPatch {
+    pub name: Option<Option<String>>,
+    pub email: Option<Option<String>>,
+    pub language: Option<Option<LanguageCode>>,
 }
 
 /// A conversation with the visitor's details joined in, as every API shows it.
@@ -157,6 +172,9 @@ pub struct NewMessage {
     pub content_language: Option<String>,
     pub is_auto_reply: bool,
     pub author_id: Option<OperatorId>,
+    /// When true and the conversation is closed, it becomes `open` again in
+    /// the same transaction (a visitor writing back). Other statuses stay.
+    pub reopen: bool,
 }
 
 impl NewMessage {
@@ -168,6 +186,7 @@ impl NewMessage {
             content_language: None,
             is_auto_reply: false,
             author_id: None,
+            reopen: false,
         }
     }
 }

@@ -52,6 +52,23 @@ pub struct DemoBatch {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// PostgreSQL `LISTEN`/`NOTIFY` channel announcing committed messages.
+pub const MESSAGES_CHANNEL: &str = "enuchat_messages";
+
+/// "Conversation X now has message number `seq`": the payload of a message
+/// notification, small and fixed-size so it always fits PostgreSQL's 8 KB
+/// notify limit. Listeners read the message itself from the table.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct MessageNotice {
+    pub tenant_id: TenantId,
+    pub conversation_id: ConversationId,
+    /// The conversation's visitor (a conversation has exactly one): lets a
+    /// visitor's open tabs learn of their conversation when its first message
+    /// was accepted by another instance.
+    pub visitor_id: VisitorId,
+    pub seq: i64,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     fn kind(&self) -> StoreKind;
@@ -107,8 +124,48 @@ pub trait Store: Send + Sync + 'static {
     /// Forgets buckets that are full again; returns how many were removed.
     async fn prune_rate_limits(&self) -> StoreResult<u64>;
 
+    // --- the visitor side (widget) -----------------------------------------
+    /// Look-up by widget id alone: the id is public (it is in the embed
+    /// snippet), and it is what tells the visitor API which tenant it serves.
+    async fn find_widget(&self, id: WidgetId) -> StoreResult<Option<Widget>>;
+    /// Look-up by the hash of a visitor token, not scoped by tenant: the token
+    /// is what tells us the tenant.
+    async fn find_visitor_by_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Visitor>>;
+    /// `Ok(None)` if the visitor is not the tenant's.
+    async fn update_visitor(
+        &self,
+        tenant: TenantId,
+        id: &VisitorId,
+        patch: VisitorPatch,
+    ) -> StoreResult<Option<Visitor>>;
+    /// A visitor has at most one conversation (reopened when they write
+    /// back). Returns it, creating it (status `open`) if it does not exist
+    /// yet; safe when called concurrently for one visitor (one row results).
+    /// `MissingReference` if the widget or visitor is not the tenant's.
+    async fn get_or_create_visitor_conversation(
+        &self,
+        tenant: TenantId,
+        new: NewConversation,
+    ) -> StoreResult<Conversation>;
+    /// The visitor's conversation, if they have written yet.
+    async fn visitor_conversation(
+        &self,
+        tenant: TenantId,
+        visitor: &VisitorId,
+    ) -> StoreResult<Option<Conversation>>;
+    /// Messages with `seq > after_seq`, oldest first, at most `limit`: what a
+    /// real-time client missed.
+    async fn messages_after(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
+
     // --- visitors and conversations ----------------------------------------
-    /// `MissingReference("widget")` if the widget is not the tenant's.
+    /// `MissingReference("widget")` if the widget is not the tenant's;
+    /// `Conflict` if the token hash is already used.
     async fn create_visitor(&self, tenant: TenantId, new: NewVisitor) -> StoreResult<Visitor>;
     async fn get_visitor(&self, tenant: TenantId, id: &VisitorId) -> StoreResult<Option<Visitor>>;
     /// `MissingReference` if the widget or visitor is not the tenant's.
@@ -143,7 +200,12 @@ pub trait Store: Send + Sync + 'static {
     // --- messages ------------------------------------------------------
     /// Stores a message as the conversation's next `seq` and moves its
     /// `last_message_at`, in one transaction. `Ok(None)` if the conversation
-    /// is not the tenant's. The status is left alone.
+    /// is not the tenant's. The status is left alone unless `new.reopen` and
+    /// the conversation is closed (then it becomes open).
+    ///
+    /// On PostgreSQL the same transaction sends a `NOTIFY` on
+    /// [`MESSAGES_CHANNEL`] with a [`MessageNotice`] as JSON, so every
+    /// instance learns of the message when (and only if) it is committed.
     async fn append_message(
         &self,
         tenant: TenantId,

@@ -235,6 +235,39 @@ impl Email {
     }
 }
 
+/// A web origin as browsers send it in the `Origin` header:
+/// `scheme://host[:port]`, lowercased, without path or trailing slash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin(String);
+
+impl Origin {
+    pub fn parse(s: &str) -> Result<Self, InvalidValue> {
+        let lower = s.trim().trim_end_matches('/').to_ascii_lowercase();
+        let rest = lower
+            .strip_prefix("https://")
+            .or_else(|| lower.strip_prefix("http://"));
+        let ok = rest.is_some_and(|host| {
+            !host.is_empty()
+                && host.len() <= 253
+                && host.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        });
+        if ok {
+            Ok(Self(lower))
+        } else {
+            Err(InvalidValue(
+                "must be an origin like https://shop.example.com (scheme, host and optional port)"
+                    .into(),
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A human-readable name (tenant, widget, operator, API key): trimmed, 1..=200
 /// characters, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -324,5 +357,15 @@ mod tests {
         );
         assert!(Email::parse("ada@localhost").is_err());
         assert!(DisplayName::parse("   ").is_err());
+        assert_eq!(
+            Origin::parse("HTTPS://Shop.Example.com/").unwrap().as_str(),
+            "https://shop.example.com"
+        );
+        assert_eq!(
+            Origin::parse("http://localhost:8080").unwrap().as_str(),
+            "http://localhost:8080"
+        );
+        assert!(Origin::parse("shop.example.com").is_err());
+        assert!(Origin::parse("https://shop.example.com/path").is_err());
     }
 }

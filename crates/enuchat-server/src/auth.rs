@@ -11,8 +11,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use enuchat_domain::api_key;
 use enuchat_domain::rate_limit::RateDecision;
+use enuchat_domain::secret;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 /// `last_used_at` is written at most this often per key.
@@ -27,7 +27,8 @@ pub async fn require_api_key(
         Ok(context) => context,
         Err(err) => return err.into_response(),
     };
-    let decision = match state.limiter.check(context.api_key_id).await {
+    let bucket = format!("key:{}", context.api_key_id);
+    let decision = match state.limiter.check(&bucket, state.limits.api_key).await {
         Ok(decision) => decision,
         Err(err) => return ApiError::from(err).into_response(),
     };
@@ -36,6 +37,7 @@ pub async fn require_api_key(
         let mut response = ApiError::RateLimited {
             limit: decision.limit,
             retry_after_secs: decision.retry_after_secs,
+            per: "per API key",
         }
         .into_response();
         add_rate_headers(response.headers_mut(), &decision);
@@ -54,17 +56,17 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<TenantCon
         .map(|v| v.to_str().map(str::trim).unwrap_or_default())
         .filter(|v| !v.is_empty())
         .ok_or(ApiError::ApiKeyMissing)?;
-    if !api_key::looks_valid(presented) {
+    if !secret::looks_like_api_key(presented) {
         return Err(ApiError::ApiKeyInvalid);
     }
-    let hash = api_key::hash(presented);
+    let hash = secret::hash(presented);
     let key = state
         .store
         .find_api_key_by_hash(&hash)
         .await?
         // The index found it by hash; compare again in constant time so that
         // no code path depends on a byte-by-byte comparison of secrets.
-        .filter(|key| api_key::hashes_match(&key.key_hash, &hash))
+        .filter(|key| secret::hashes_match(&key.key_hash, &hash))
         .ok_or(ApiError::ApiKeyInvalid)?;
     if key.revoked_at.is_some() {
         return Err(ApiError::ApiKeyRevoked);

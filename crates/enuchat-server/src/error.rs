@@ -31,13 +31,28 @@ pub enum ApiError {
     ApiKeyExpired,
     #[error("The API key has been revoked.")]
     ApiKeyRevoked,
+    #[error("No visitor token was sent. Send it as 'Authorization: Bearer <token>'.")]
+    VisitorTokenMissing,
+    #[error("The visitor token is not valid.")]
+    VisitorTokenInvalid,
+    #[error("This chat widget is switched off.")]
+    WidgetInactive,
+    #[error("This widget may not be used from this site.")]
+    OriginNotAllowed,
     /// `what` is capitalised for the message: "Conversation not found."
     #[error("{0} not found.")]
     NotFound(&'static str),
     #[error("Method not allowed for this path.")]
     MethodNotAllowed,
-    #[error("Rate limit exceeded: {limit} requests per minute per API key. Retry in {retry_after_secs} s.")]
-    RateLimited { limit: u32, retry_after_secs: u64 },
+    #[error(
+        "Rate limit exceeded: at most {limit} per minute {per}. Retry in {retry_after_secs} s."
+    )]
+    RateLimited {
+        limit: u32,
+        retry_after_secs: u64,
+        /// What is limited, e.g. "per API key".
+        per: &'static str,
+    },
     #[error("The service is not ready.")]
     Unavailable(String),
     /// Anything else. The detail is logged, never sent.
@@ -54,7 +69,10 @@ impl ApiError {
             ApiError::ApiKeyMissing
             | ApiError::ApiKeyInvalid
             | ApiError::ApiKeyExpired
-            | ApiError::ApiKeyRevoked => StatusCode::UNAUTHORIZED,
+            | ApiError::ApiKeyRevoked
+            | ApiError::VisitorTokenMissing
+            | ApiError::VisitorTokenInvalid => StatusCode::UNAUTHORIZED,
+            ApiError::WidgetInactive | ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -74,6 +92,10 @@ impl ApiError {
             ApiError::ApiKeyInvalid => "API_KEY_INVALID",
             ApiError::ApiKeyExpired => "API_KEY_EXPIRED",
             ApiError::ApiKeyRevoked => "API_KEY_REVOKED",
+            ApiError::VisitorTokenMissing => "VISITOR_TOKEN_MISSING",
+            ApiError::VisitorTokenInvalid => "VISITOR_TOKEN_INVALID",
+            ApiError::WidgetInactive => "WIDGET_INACTIVE",
+            ApiError::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
             ApiError::NotFound(_) => "NOT_FOUND",
             ApiError::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ApiError::RateLimited { .. } => "RATE_LIMITED",
@@ -170,6 +192,7 @@ mod tests {
         let (status, body, headers) = body_of(ApiError::RateLimited {
             limit: 60,
             retry_after_secs: 2,
+            per: "per API key",
         })
         .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod key_use;
 pub mod limiter;
+pub mod realtime;
 pub mod routes;
 pub mod settings;
 pub mod state;
@@ -15,13 +16,16 @@ pub mod telemetry;
 
 use anyhow::Context;
 use enuchat_domain::rate_limit::RateLimit;
-use enuchat_domain::{Store, StoreKind};
+use enuchat_domain::StoreKind;
 use limiter::{MemoryLimiter, RateLimiter};
+use realtime::hub::Hub;
 use settings::Settings;
-use state::AppState;
+use state::{AppState, Limits};
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
+use storage::Database;
 use tokio::net::TcpListener;
 
 pub use routes::tenant_api::openapi;
@@ -36,7 +40,7 @@ pub async fn launch(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let store = storage::connect(&settings.database_url, settings.max_db_connections)
+    let database = storage::open(&settings.database_url, settings.max_db_connections)
         .await
         .with_context(|| {
             format!(
@@ -44,40 +48,62 @@ pub async fn launch(
                 settings::redact_url(&settings.database_url)
             )
         })?;
-    serve(settings, store, listener, shutdown).await
+    serve(settings, database, listener, shutdown).await
 }
 
-/// Serves with an already opened store.
+/// Serves with an already opened database.
 pub async fn serve(
     settings: Settings,
-    store: Arc<dyn Store>,
+    database: Database,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let state = build_state(&settings, store);
-    let pruner = tokio::spawn(prune_periodically(state.clone()));
+    let state = build_state(&settings, &database);
+    let mut background = vec![tokio::spawn(prune_periodically(state.clone()))];
+    if let Some(postgres) = database.postgres {
+        background.push(tokio::spawn(realtime::feed::run(
+            postgres,
+            state.store.clone(),
+            state.hub.clone(),
+        )));
+    }
     let app = routes::router(state);
     tracing::info!(address = %listener.local_addr()?, "enuchat is listening");
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
-    pruner.abort();
+    let served = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    for task in background {
+        task.abort();
+    }
     served.context("HTTP server failed")
 }
 
-fn build_state(settings: &Settings, store: Arc<dyn Store>) -> AppState {
-    let limit = RateLimit::per_minute(settings.rate_limit_per_minute);
+fn build_state(settings: &Settings, database: &Database) -> AppState {
+    let store = database.store.clone();
     let limiter = match store.kind() {
-        StoreKind::Sqlite => RateLimiter::Memory(MemoryLimiter::new(limit)),
-        StoreKind::Postgres => RateLimiter::Shared(store.clone(), limit),
+        StoreKind::Sqlite => RateLimiter::Memory(MemoryLimiter::new()),
+        StoreKind::Postgres => RateLimiter::Shared(store.clone()),
     };
     AppState {
         store,
         limiter: Arc::new(limiter),
+        limits: Limits {
+            api_key: RateLimit::per_minute(settings.rate_limit_per_minute),
+            visitor_messages: RateLimit::per_minute(settings.visitor_messages_per_minute),
+            new_visitors_per_ip: RateLimit::per_minute(settings.new_visitors_per_ip_per_minute),
+            new_conversations_per_ip: RateLimit::per_minute(
+                settings.new_conversations_per_ip_per_minute,
+            ),
+        },
         key_use: Arc::new(key_use::KeyUseTracker::new(Duration::from_secs(
             auth::LAST_USED_GRANULARITY_SECS as u64,
         ))),
         metrics: Arc::new(telemetry::Metrics::new()),
+        hub: Arc::new(Hub::new()),
+        trust_forwarded_for: settings.trust_forwarded_for,
     }
 }
 

@@ -6,23 +6,24 @@
 //! still allow the limit once, not N times.
 
 use enuchat_domain::rate_limit::{RateDecision, RateLimit};
-use enuchat_domain::{ApiKeyId, Store, StoreError};
+use enuchat_domain::{Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+/// Buckets are named by what they limit, e.g. `key:<api key id>`,
+/// `visitor:<visitor id>` or `ip-new:<address>`; each call says which limit
+/// applies, so one limiter serves every kind of bucket.
 pub enum RateLimiter {
     Memory(MemoryLimiter),
-    Shared(Arc<dyn Store>, RateLimit),
+    Shared(Arc<dyn Store>),
 }
 
 impl RateLimiter {
-    pub async fn check(&self, key: ApiKeyId) -> Result<RateDecision, StoreError> {
+    pub async fn check(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, StoreError> {
         match self {
-            RateLimiter::Memory(limiter) => Ok(limiter.check(key)),
-            RateLimiter::Shared(store, limit) => {
-                store.acquire_rate_limit(&key.to_string(), *limit).await
-            }
+            RateLimiter::Memory(limiter) => Ok(limiter.check(bucket, limit)),
+            RateLimiter::Shared(store) => store.acquire_rate_limit(bucket, limit).await,
         }
     }
 
@@ -31,22 +32,26 @@ impl RateLimiter {
     pub async fn prune(&self) -> Result<u64, StoreError> {
         match self {
             RateLimiter::Memory(limiter) => Ok(limiter.prune()),
-            RateLimiter::Shared(store, _) => store.prune_rate_limits().await,
+            RateLimiter::Shared(store) => store.prune_rate_limits().await,
         }
     }
 }
 
 pub struct MemoryLimiter {
-    limit: RateLimit,
     epoch: Instant,
-    /// TAT per key, in microseconds since `epoch`.
-    state: Mutex<HashMap<ApiKeyId, i64>>,
+    /// TAT per bucket, in microseconds since `epoch`.
+    state: Mutex<HashMap<String, i64>>,
+}
+
+impl Default for MemoryLimiter {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MemoryLimiter {
-    pub fn new(limit: RateLimit) -> Self {
+    pub fn new() -> Self {
         Self {
-            limit,
             epoch: Instant::now(),
             state: Mutex::new(HashMap::new()),
         }
@@ -56,11 +61,16 @@ impl MemoryLimiter {
         self.epoch.elapsed().as_micros() as i64
     }
 
-    pub fn check(&self, key: ApiKeyId) -> RateDecision {
+    pub fn check(&self, bucket: &str, limit: RateLimit) -> RateDecision {
         let now = self.now_us();
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let (decision, tat) = self.limit.decide(state.get(&key).copied(), now);
-        state.insert(key, tat);
+        let (decision, tat) = limit.decide(state.get(bucket).copied(), now);
+        match state.get_mut(bucket) {
+            Some(stored) => *stored = tat,
+            None => {
+                state.insert(bucket.to_owned(), tat);
+            }
+        }
         decision
     }
 
@@ -83,11 +93,11 @@ mod tests {
 
     #[test]
     fn keys_are_limited_separately_and_state_is_pruned() {
-        let limiter = MemoryLimiter::new(RateLimit::per_minute(3));
-        let (a, b) = (ApiKeyId::new(), ApiKeyId::new());
-        assert!((0..3).all(|_| limiter.check(a).allowed));
-        assert!(!limiter.check(a).allowed);
-        assert!(limiter.check(b).allowed);
+        let limiter = MemoryLimiter::new();
+        let limit = RateLimit::per_minute(3);
+        assert!((0..3).all(|_| limiter.check("a", limit).allowed));
+        assert!(!limiter.check("a", limit).allowed);
+        assert!(limiter.check("b", limit).allowed);
         assert_eq!(limiter.tracked_keys(), 2);
         // Nothing is full yet, so nothing is forgotten.
         assert_eq!(limiter.prune(), 0);

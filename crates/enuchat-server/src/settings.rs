@@ -13,6 +13,14 @@ pub struct Settings {
     pub max_db_connections: u32,
     /// The address people should use to reach this server, for printed links.
     pub public_url: Option<String>,
+    /// Messages per minute one visitor may send (also the burst).
+    pub visitor_messages_per_minute: u32,
+    /// New visitors (browsers) per minute from one IP address.
+    pub new_visitors_per_ip_per_minute: u32,
+    /// New conversations per minute from one IP address.
+    pub new_conversations_per_ip_per_minute: u32,
+    /// Use `X-Forwarded-For` for client addresses (only behind a proxy you run).
+    pub trust_forwarded_for: bool,
 }
 
 impl Default for Settings {
@@ -22,6 +30,10 @@ impl Default for Settings {
             rate_limit_per_minute: 60,
             max_db_connections: 10,
             public_url: None,
+            visitor_messages_per_minute: 20,
+            new_visitors_per_ip_per_minute: 60,
+            new_conversations_per_ip_per_minute: 10,
+            trust_forwarded_for: false,
         }
     }
 }
@@ -47,6 +59,19 @@ impl fmt::Debug for Settings {
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
             .field("max_db_connections", &self.max_db_connections)
             .field("public_url", &self.public_url)
+            .field(
+                "visitor_messages_per_minute",
+                &self.visitor_messages_per_minute,
+            )
+            .field(
+                "new_visitors_per_ip_per_minute",
+                &self.new_visitors_per_ip_per_minute,
+            )
+            .field(
+                "new_conversations_per_ip_per_minute",
+                &self.new_conversations_per_ip_per_minute,
+            )
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
             .finish()
     }
 }

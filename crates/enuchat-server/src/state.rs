@@ -2,7 +2,9 @@
 
 use crate::key_use::KeyUseTracker;
 use crate::limiter::RateLimiter;
+use crate::realtime::hub::Hub;
 use crate::telemetry::Metrics;
+use enuchat_domain::rate_limit::RateLimit;
 use enuchat_domain::Store;
 use std::sync::Arc;
 
@@ -10,6 +12,24 @@ use std::sync::Arc;
 pub struct AppState {
     pub store: Arc<dyn Store>,
     pub limiter: Arc<RateLimiter>,
+    pub limits: Limits,
     pub key_use: Arc<KeyUseTracker>,
     pub metrics: Arc<Metrics>,
+    pub hub: Arc<Hub>,
+    /// Take the client address from `X-Forwarded-For` (behind a trusted
+    /// reverse proxy) instead of the TCP peer.
+    pub trust_forwarded_for: bool,
+}
+
+/// The rate limits in force, one per kind of bucket.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Tenant API requests per key.
+    pub api_key: RateLimit,
+    /// Messages a visitor may send.
+    pub visitor_messages: RateLimit,
+    /// Visitors created from one IP address (each new browser is one).
+    pub new_visitors_per_ip: RateLimit,
+    /// Conversations started from one IP address.
+    pub new_conversations_per_ip: RateLimit,
 }

@@ -5,17 +5,34 @@ use enuchat_store_postgres::PostgresStore;
 use enuchat_store_sqlite::SqliteStore;
 use std::sync::Arc;
 
-pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+/// An opened database. PostgreSQL also gives the server its message feed
+/// (`LISTEN/NOTIFY`), which is not part of the backend-neutral [`Store`].
+pub struct Database {
+    pub store: Arc<dyn Store>,
+    pub postgres: Option<PostgresStore>,
+}
+
+pub async fn open(url: &str, max_connections: u32) -> Result<Database, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(SqliteStore::connect(url).await?))
+        Ok(Database {
+            store: Arc::new(SqliteStore::connect(url).await?),
+            postgres: None,
+        })
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(
-            PostgresStore::connect_with(url, max_connections).await?,
-        ))
+        let pg = PostgresStore::connect_with(url, max_connections).await?;
+        Ok(Database {
+            store: Arc::new(pg.clone()),
+            postgres: Some(pg),
+        })
     } else {
         Err(StoreError::Database(format!(
             "unsupported database URL {:?}: use sqlite://FILE or postgres://...",
             crate::settings::redact_url(url)
         )))
     }
+}
+
+/// Just the store, for tools that do not serve (the admin CLI, tests).
+pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
+    Ok(open(url, max_connections).await?.store)
 }

@@ -78,6 +78,18 @@ pub struct ServeArgs {
     /// Public base URL for printed links (default http://LISTEN)
     #[arg(long, env = "ENUCHAT_PUBLIC_URL")]
     pub public_url: Option<String>,
+    /// Messages per minute one visitor may send, also the burst (default 20)
+    #[arg(long, env = "ENUCHAT_VISITOR_MESSAGES_PER_MINUTE")]
+    pub visitor_messages_per_minute: Option<u32>,
+    /// New visitors (browsers) per minute from one IP address (default 60)
+    #[arg(long, env = "ENUCHAT_NEW_VISITORS_PER_IP_PER_MINUTE")]
+    pub new_visitors_per_ip_per_minute: Option<u32>,
+    /// New conversations per minute from one IP address (default 10)
+    #[arg(long, env = "ENUCHAT_NEW_CONVERSATIONS_PER_IP_PER_MINUTE")]
+    pub new_conversations_per_ip_per_minute: Option<u32>,
+    /// Take visitor IP addresses from X-Forwarded-For (only behind your own proxy)
+    #[arg(long, env = "ENUCHAT_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
 }
 
 #[derive(Subcommand)]
@@ -115,6 +127,9 @@ pub enum WidgetCommand {
         /// First message shown to visitors
         #[arg(long)]
         greeting: Option<String>,
+        /// Only pages on this origin may use the widget (repeatable; default: any)
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
     },
 }
 

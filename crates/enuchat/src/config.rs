@@ -19,6 +19,10 @@ pub struct FileConfig {
     pub rate_limit_per_minute: Option<u32>,
     pub max_db_connections: Option<u32>,
     pub public_url: Option<String>,
+    pub trust_forwarded_for: Option<bool>,
+    pub visitor_messages_per_minute: Option<u32>,
+    pub new_visitors_per_ip_per_minute: Option<u32>,
+    pub new_conversations_per_ip_per_minute: Option<u32>,
 }
 
 pub struct Config {

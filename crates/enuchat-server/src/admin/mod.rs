@@ -43,6 +43,7 @@ pub struct WidgetOptions {
     pub primary_color: String,
     pub position: String,
     pub greeting: Option<String>,
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for WidgetOptions {
@@ -55,6 +56,7 @@ impl Default for WidgetOptions {
             primary_color: "#2563eb".into(),
             position: "bottom-right".into(),
             greeting: None,
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -77,6 +79,11 @@ pub async fn create_widget(
             .parse()
             .map_err(|e| invalid("--position", e))?,
         greeting: options.greeting,
+        allowed_origins: options
+            .allowed_origins
+            .iter()
+            .map(|o| Origin::parse(o).map_err(|e| invalid("--allowed-origin", e)))
+            .collect::<anyhow::Result<_>>()?,
     };
     Ok(store.create_widget(tenant, new).await?)
 }
@@ -137,7 +144,7 @@ pub async fn create_api_key(
                 + chrono::Duration::from_std(d).context("--expires-in is too far in the future")?,
         ),
     };
-    let generated = api_key::generate();
+    let generated = secret::generate_api_key();
     let key = store
         .create_api_key(
             tenant,

@@ -5,7 +5,9 @@ pub mod json;
 pub mod path;
 pub mod query;
 pub mod tenant;
+pub mod visitor;
 
 pub use json::ApiJson;
 pub use query::QueryParams;
 pub use tenant::TenantContext;
+pub use visitor::{ClientIp, VisitorContext};

@@ -3,6 +3,8 @@
 
 pub mod ops;
 pub mod tenant_api;
+pub mod web;
+pub mod widget;
 
 use crate::error::ApiError;
 use crate::extract::json::MAX_BODY_BYTES;
@@ -20,7 +22,9 @@ use tower_http::trace::TraceLayer;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .nest(tenant_api::BASE_PATH, tenant_api::router(state.clone()))
+        .nest(widget::BASE_PATH, widget::router())
         .merge(ops::router())
+        .merge(web::router())
         .fallback(|| async { ApiError::NotFound("Resource") })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -1,6 +1,6 @@
 use crate::helpers::*;
 use chrono::Utc;
-use enuchat_domain::{api_key, DisplayName, NewApiKey};
+use enuchat_domain::{secret, DisplayName, NewApiKey};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -74,12 +74,12 @@ async fn unknown_expired_and_revoked_keys_say_why(backend: Backend) {
             .await
             .expect_error(StatusCode::UNAUTHORIZED, "API_KEY_INVALID");
     }
-    let unknown = api_key::generate();
+    let unknown = secret::generate_api_key();
     app.get("/widgets", &unknown.secret)
         .await
         .expect_error(StatusCode::UNAUTHORIZED, "API_KEY_INVALID");
 
-    let expired = api_key::generate();
+    let expired = secret::generate_api_key();
     app.store
         .create_api_key(
             acme.tenant.id,

@@ -141,6 +141,7 @@ impl Instance {
             rate_limit_per_minute,
             max_db_connections: 5,
             public_url: None,
+            ..Settings::default()
         };
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(enuchat_server::launch(settings, listener, async {
@@ -277,6 +278,7 @@ impl TestApp {
                     name: Some("John".into()),
                     email: Some("john@example.com".into()),
                     language: Some(LanguageCode::parse("en").unwrap()),
+                    token_hash: None,
                 },
             )
             .await

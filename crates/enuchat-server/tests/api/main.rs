@@ -12,4 +12,7 @@ mod errors;
 mod messages;
 mod ops;
 mod rate_limit;
+mod realtime;
+mod visitor;
+mod visitor_helpers;
 mod widgets;

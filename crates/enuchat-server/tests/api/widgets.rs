@@ -23,6 +23,7 @@ async fn lists_the_tenants_widgets_with_reference_fields(backend: Backend) {
             primary_color: "#FF0000".into(),
             position: "bottom-left".into(),
             greeting: None,
+            allowed_origins: Vec::new(),
         },
     )
     .await

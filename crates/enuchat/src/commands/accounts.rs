@@ -31,6 +31,7 @@ pub async fn run(command: Command, store: &dyn Store) -> anyhow::Result<()> {
             primary_color,
             position,
             greeting,
+            allowed_origins,
         }) => {
             let options = WidgetOptions {
                 name,
@@ -40,6 +41,7 @@ pub async fn run(command: Command, store: &dyn Store) -> anyhow::Result<()> {
                 primary_color,
                 position,
                 greeting,
+                allowed_origins,
             };
             let widget = admin::create_widget(store, TenantId(tenant), options).await?;
             print_json(&serde_json::to_value(WidgetView::from(widget))?);

@@ -25,6 +25,7 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         .public_url
         .or_else(|| file.public_url.clone())
         .unwrap_or_else(|| format!("http://{local}"));
+    let defaults = Settings::default();
     let settings = Settings {
         database_url: config.database_url.clone(),
         rate_limit_per_minute: args
@@ -34,19 +35,36 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<()> {
             .max(1),
         max_db_connections: file.max_db_connections.unwrap_or(10),
         public_url: Some(public_url.clone()),
+        trust_forwarded_for: args.trust_forwarded_for || file.trust_forwarded_for.unwrap_or(false),
+        visitor_messages_per_minute: args
+            .visitor_messages_per_minute
+            .or(file.visitor_messages_per_minute)
+            .unwrap_or(defaults.visitor_messages_per_minute)
+            .max(1),
+        new_visitors_per_ip_per_minute: args
+            .new_visitors_per_ip_per_minute
+            .or(file.new_visitors_per_ip_per_minute)
+            .unwrap_or(defaults.new_visitors_per_ip_per_minute)
+            .max(1),
+        new_conversations_per_ip_per_minute: args
+            .new_conversations_per_ip_per_minute
+            .or(file.new_conversations_per_ip_per_minute)
+            .unwrap_or(defaults.new_conversations_per_ip_per_minute)
+            .max(1),
     };
     tracing::info!(?settings, "starting");
-    let store =
-        enuchat_server::storage::connect(&settings.database_url, settings.max_db_connections)
+    let database =
+        enuchat_server::storage::open(&settings.database_url, settings.max_db_connections)
             .await
             .context("opening the database")?;
-    if let Some(first) = bootstrap::first_start(store.as_ref()).await? {
+    let store = database.store.as_ref();
+    if let Some(first) = bootstrap::first_start(store).await? {
         if args.demo {
-            demo::generate(store.as_ref(), first.tenant.id, DEMO_CONVERSATIONS).await?;
+            demo::generate(store, first.tenant.id, DEMO_CONVERSATIONS).await?;
         }
         print_welcome(&first, &public_url, args.demo);
     }
-    enuchat_server::serve(settings, store, listener, shutdown_signal()).await
+    enuchat_server::serve(settings, database, listener, shutdown_signal()).await
 }
 
 fn print_welcome(first: &bootstrap::FirstStart, url: &str, demo: bool) {
@@ -59,7 +77,8 @@ fn print_welcome(first: &bootstrap::FirstStart, url: &str, demo: bool) {
          \n  Tenant:      {tenant_name} ({tenant_id})\
          \n  Sign in:     {url}/  as {email}  password {password}\
          \n  API key:     {key}\
-         \n  Widget id:   {widget}{demo_line}\
+         \n  Widget id:   {widget}\
+         \n  Demo page:   {url}/demo/{widget}  (chat with yourself in two windows){demo_line}\
          \n\
          \n  Try the Tenant API:\
          \n    curl -H \"X-Api-Key: {key}\" {api}/widgets\

@@ -66,5 +66,12 @@ pub async fn post_message(
         .append_message(tenant.tenant_id, id, NewMessage::new(role.into(), content))
         .await?
         .ok_or(ApiError::NotFound("Conversation"))?;
-    Ok((StatusCode::CREATED, Json(Data::new(message.into()))))
+    // Stored: now tell this instance's connections (other instances hear of
+    // it through the database's notification).
+    let message = std::sync::Arc::new(message);
+    state.hub.publish(message.clone());
+    Ok((
+        StatusCode::CREATED,
+        Json(Data::new(MessageView::from(&*message))),
+    ))
 }

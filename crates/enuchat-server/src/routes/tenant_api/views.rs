@@ -149,6 +149,12 @@ impl From<enuchat_domain::Message> for MessageView {
     }
 }
 
+impl From<&enuchat_domain::Message> for MessageView {
+    fn from(m: &enuchat_domain::Message) -> Self {
+        m.clone().into()
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct BalanceView {

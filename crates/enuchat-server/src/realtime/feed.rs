@@ -1,0 +1,74 @@
+//! PostgreSQL mode: messages accepted by *other* instances reach this one's
+//! connections through `LISTEN/NOTIFY`. The notice only says "conversation X
+//! has message `seq`"; if anyone here listens, the new rows are read from the
+//! table and handed to the hub. After the listener reconnects (notices sent
+//! meanwhile are lost), every connection is told to re-read.
+
+use super::hub::Hub;
+use enuchat_domain::{MessageNotice, Store};
+use enuchat_store_postgres::{ListenEvent, PostgresStore};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Rows read per catch-up query.
+const BATCH: u32 = 200;
+
+pub async fn run(postgres: PostgresStore, store: Arc<dyn Store>, hub: Arc<Hub>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        match postgres.listen_messages().await {
+            Ok(mut listener) => {
+                backoff = Duration::from_millis(100);
+                // Whatever was committed while we were not listening.
+                hub.resync_all();
+                loop {
+                    match listener.recv().await {
+                        Ok(ListenEvent::Notice(notice)) => {
+                            deliver(&notice, store.as_ref(), &hub).await
+                        }
+                        Ok(ListenEvent::Reconnected) => {
+                            tracing::warn!("message listener reconnected; re-syncing connections");
+                            hub.resync_all();
+                        }
+                        Err(err) => {
+                            tracing::warn!(%err, "message listener failed; restarting it");
+                            break;
+                        }
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%err, "cannot listen for messages; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
+}
+
+async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
+    if notice.seq == 1 {
+        hub.conversation_started(&notice.visitor_id, notice.conversation_id);
+    }
+    let Some(mut last) = hub.listened_seq(notice.conversation_id) else {
+        return; // nobody here listens to this conversation
+    };
+    while last < notice.seq {
+        let rows = match store
+            .messages_after(notice.tenant_id, notice.conversation_id, last, BATCH)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(err) => {
+                // The connections re-read on their next event; nothing is lost.
+                tracing::warn!(%err, "could not read notified messages");
+                return;
+            }
+        };
+        let Some(newest) = rows.last().map(|m| m.seq) else {
+            return;
+        };
+        for message in rows {
+            hub.publish(Arc::new(message));
+        }
+        last = newest;
+    }
+}

@@ -1,0 +1,206 @@
+//! In-process fan-out of new messages to the connections of one instance.
+//!
+//! Channels exist only while someone listens, so memory is bounded by the
+//! open connections, not by the number of conversations.
+
+use enuchat_domain::{ConversationId, Message, VisitorId};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use tokio::sync::broadcast;
+
+/// Buffered events per conversation; a connection that falls further behind
+/// than this gets `Lagged` and re-reads from the database.
+const CHANNEL_CAPACITY: usize = 64;
+
+#[derive(Debug, Clone)]
+pub enum HubEvent {
+    /// A message was committed; its `seq` tells the listener where it fits.
+    Message(Arc<Message>),
+    /// Something may have been missed (e.g. the database listener
+    /// reconnected): re-read from the table.
+    Resync,
+    /// The visitor's conversation now exists (their first message).
+    ConversationStarted(ConversationId),
+}
+
+#[derive(Default)]
+pub struct Hub {
+    conversations: Mutex<HashMap<ConversationId, Channel>>,
+    /// Visitors connected before their conversation exists.
+    waiting: Mutex<HashMap<VisitorId, broadcast::Sender<HubEvent>>>,
+}
+
+struct Channel {
+    sender: broadcast::Sender<HubEvent>,
+    /// Highest `seq` published here, so the database feed knows what is new.
+    last_seq: i64,
+}
+
+impl Hub {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn subscribe(self: &Arc<Self>, conversation: ConversationId) -> Subscription {
+        let mut map = lock(&self.conversations);
+        let channel = map.entry(conversation).or_insert_with(|| Channel {
+            sender: broadcast::channel(CHANNEL_CAPACITY).0,
+            last_seq: 0,
+        });
+        Subscription {
+            receiver: channel.sender.subscribe(),
+            key: Key::Conversation(conversation),
+            hub: self.clone(),
+        }
+    }
+
+    /// Waits for the visitor's conversation to be started.
+    pub fn wait_for_conversation(self: &Arc<Self>, visitor: &VisitorId) -> Subscription {
+        let mut map = lock(&self.waiting);
+        let sender = map
+            .entry(visitor.clone())
+            .or_insert_with(|| broadcast::channel(4).0);
+        Subscription {
+            receiver: sender.subscribe(),
+            key: Key::Visitor(visitor.clone()),
+            hub: self.clone(),
+        }
+    }
+
+    pub fn publish(&self, message: Arc<Message>) {
+        let mut map = lock(&self.conversations);
+        if let Some(channel) = map.get_mut(&message.conversation_id) {
+            if message.seq > channel.last_seq {
+                channel.last_seq = message.seq;
+                // No receivers left is fine: the subscription's drop cleans up.
+                let _ = channel.sender.send(HubEvent::Message(message));
+            }
+        }
+    }
+
+    pub fn conversation_started(&self, visitor: &VisitorId, conversation: ConversationId) {
+        if let Some(sender) = lock(&self.waiting).get(visitor) {
+            let _ = sender.send(HubEvent::ConversationStarted(conversation));
+        }
+    }
+
+    /// The highest `seq` published locally, if anyone here listens to the
+    /// conversation (`None`: nobody does, nothing to deliver).
+    pub fn listened_seq(&self, conversation: ConversationId) -> Option<i64> {
+        lock(&self.conversations)
+            .get(&conversation)
+            .map(|c| c.last_seq)
+    }
+
+    /// Tells every connection to re-read what it may have missed.
+    pub fn resync_all(&self) {
+        for channel in lock(&self.conversations).values() {
+            let _ = channel.sender.send(HubEvent::Resync);
+        }
+        for sender in lock(&self.waiting).values() {
+            let _ = sender.send(HubEvent::Resync);
+        }
+    }
+
+    /// (conversations listened to, visitors waiting), for metrics and tests.
+    pub fn sizes(&self) -> (usize, usize) {
+        (lock(&self.conversations).len(), lock(&self.waiting).len())
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+enum Key {
+    Conversation(ConversationId),
+    Visitor(VisitorId),
+}
+
+/// A receiver that removes its channel when the last listener goes away.
+pub struct Subscription {
+    pub receiver: broadcast::Receiver<HubEvent>,
+    key: Key,
+    hub: Arc<Hub>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        // Our own receiver still counts until it is dropped after this body.
+        match &self.key {
+            Key::Conversation(id) => {
+                let mut map = lock(&self.hub.conversations);
+                if map.get(id).is_some_and(|c| c.sender.receiver_count() <= 1) {
+                    map.remove(id);
+                }
+            }
+            Key::Visitor(id) => {
+                let mut map = lock(&self.hub.waiting);
+                if map.get(id).is_some_and(|s| s.receiver_count() <= 1) {
+                    map.remove(id);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use enuchat_domain::{MessageId, MessageRole};
+
+    fn message(conversation: ConversationId, seq: i64) -> Arc<Message> {
+        Arc::new(Message {
+            id: MessageId::new(),
+            conversation_id: conversation,
+            seq,
+            role: MessageRole::System,
+            content: format!("m{seq}"),
+            content_language: None,
+            translated_content: None,
+            translated_language: None,
+            is_auto_reply: false,
+            author_id: None,
+            created_at: chrono::Utc::now(),
+        })
+    }
+
+    #[tokio::test]
+    async fn delivers_to_listeners_and_forgets_idle_channels() {
+        let hub = Arc::new(Hub::new());
+        let conversation = ConversationId::new();
+        hub.publish(message(conversation, 1)); // nobody listens: dropped
+        assert_eq!(hub.listened_seq(conversation), None);
+        let mut a = hub.subscribe(conversation);
+        let mut b = hub.subscribe(conversation);
+        hub.publish(message(conversation, 2));
+        hub.publish(message(conversation, 2)); // same seq again: not re-sent
+        for sub in [&mut a, &mut b] {
+            match sub.receiver.recv().await.unwrap() {
+                HubEvent::Message(m) => assert_eq!(m.seq, 2),
+                other => panic!("unexpected {other:?}"),
+            }
+            assert!(sub.receiver.try_recv().is_err());
+        }
+        assert_eq!(hub.listened_seq(conversation), Some(2));
+        drop(a);
+        assert_eq!(hub.sizes().0, 1);
+        drop(b);
+        assert_eq!(hub.sizes(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn waiting_visitors_learn_their_conversation() {
+        let hub = Arc::new(Hub::new());
+        let visitor = VisitorId::generate();
+        let mut waiting = hub.wait_for_conversation(&visitor);
+        let conversation = ConversationId::new();
+        hub.conversation_started(&visitor, conversation);
+        match waiting.receiver.recv().await.unwrap() {
+            HubEvent::ConversationStarted(id) => assert_eq!(id, conversation),
+            other => panic!("unexpected {other:?}"),
+        }
+        drop(waiting);
+        assert_eq!(hub.sizes(), (0, 0));
+    }
+}

@@ -1,0 +1,124 @@
+//! `GET /messages` (history and catch-up) and `POST /messages` (a visitor
+//! writes; the first message starts the conversation).
+
+use super::enforce;
+use super::views::VisitorMessageView;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ClientIp, QueryParams, VisitorContext};
+use crate::routes::tenant_api::views::Data;
+use crate::state::AppState;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use enuchat_domain::{MessageContent, MessageRole, NewConversation, NewMessage};
+use serde::Deserialize;
+use std::sync::Arc;
+
+pub async fn list_messages(
+    State(state): State<AppState>,
+    visitor: VisitorContext,
+    mut query: QueryParams,
+) -> ApiResult<Json<Data<Vec<VisitorMessageView>>>> {
+    let after = query.optional::<i64>("after", "a message seq (an integer >= 0)")?;
+    let limit = query.integer("limit", 1, 200, 50)? as u32;
+    query.finish()?;
+    if after.is_some_and(|a| a < 0) {
+        return Err(ApiError::validation("`after` must be >= 0."));
+    }
+    let tenant = visitor.visitor.tenant_id;
+    let Some(conversation) = state
+        .store
+        .visitor_conversation(tenant, &visitor.visitor.id)
+        .await?
+    else {
+        return Ok(Json(Data::new(Vec::new())));
+    };
+    let messages = match after {
+        Some(after) => {
+            state
+                .store
+                .messages_after(tenant, conversation.id, after, limit)
+                .await?
+        }
+        None => {
+            state
+                .store
+                .recent_messages(tenant, conversation.id, limit)
+                .await?
+        }
+    };
+    Ok(Json(Data::new(
+        messages.iter().map(VisitorMessageView::from).collect(),
+    )))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostBody {
+    pub content: String,
+}
+
+pub async fn post_message(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    visitor: VisitorContext,
+    ApiJson(body): ApiJson<PostBody>,
+) -> ApiResult<(StatusCode, Json<Data<VisitorMessageView>>)> {
+    let VisitorContext { visitor, widget } = visitor;
+    if !widget.is_active {
+        return Err(ApiError::WidgetInactive);
+    }
+    let content = MessageContent::parse(body.content)
+        .map_err(|e| ApiError::validation(format!("`content` {e}.")))?;
+    enforce(
+        &state,
+        format!("visitor:{}", visitor.id),
+        state.limits.visitor_messages,
+        "per visitor",
+    )
+    .await?;
+
+    let tenant = visitor.tenant_id;
+    let conversation = match state
+        .store
+        .visitor_conversation(tenant, &visitor.id)
+        .await?
+    {
+        Some(conversation) => conversation,
+        None => {
+            enforce(
+                &state,
+                format!("ip-conversation:{ip}"),
+                state.limits.new_conversations_per_ip,
+                "per IP address for new conversations",
+            )
+            .await?;
+            let language = visitor
+                .language
+                .as_deref()
+                .and_then(|l| enuchat_domain::LanguageCode::parse(l).ok());
+            let new = NewConversation {
+                widget_id: widget.id,
+                visitor_id: visitor.id.clone(),
+                visitor_language: language,
+            };
+            state
+                .store
+                .get_or_create_visitor_conversation(tenant, new)
+                .await?
+        }
+    };
+    let mut new = NewMessage::new(MessageRole::Visitor, content);
+    new.reopen = true;
+    let message = state
+        .store
+        .append_message(tenant, conversation.id, new)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("conversation {} vanished", conversation.id)))?;
+    let view = VisitorMessageView::from(&message);
+    if message.seq == 1 {
+        state.hub.conversation_started(&visitor.id, conversation.id);
+    }
+    state.hub.publish(Arc::new(message));
+    Ok((StatusCode::CREATED, Json(Data::new(view))))
+}
