@@ -18,8 +18,9 @@ pub(crate) async fn create_visitor(
     // Selecting the widget inside the INSERT checks that it is the tenant's
     // in the same statement: no row means "not your widget".
     let row: Option<VisitorRow> = sqlx::query_as(concat!(
-        "INSERT INTO visitors (id, tenant_id, widget_id, name, email, language, created_at) \
-         SELECT $3, w.tenant_id, w.id, $4, $5, $6, clock_timestamp() \
+        "INSERT INTO visitors (id, tenant_id, widget_id, name, email, language, token_hash, \
+                               created_at) \
+         SELECT $3, w.tenant_id, w.id, $4, $5, $6, $7, clock_timestamp() \
          FROM widgets w WHERE w.tenant_id = $1 AND w.id = $2 \
          RETURNING ",
         visitor_columns!()
@@ -30,6 +31,7 @@ pub(crate) async fn create_visitor(
     .bind(new.name.as_deref())
     .bind(new.email.as_deref())
     .bind(new.language.as_ref().map(LanguageCode::as_str))
+    .bind(new.token_hash.as_ref().map(|hash| hash.as_slice()))
     .fetch_optional(pool)
     .await
     .map_err(db_err)?;
@@ -55,32 +57,165 @@ pub(crate) async fn get_visitor(
     row.map(VisitorRow::into_model).transpose()
 }
 
+/// Served by the unique `visitors_token_hash_key` index.
+pub(crate) async fn find_visitor_by_token(
+    pool: &PgPool,
+    token_hash: &[u8; 32],
+) -> StoreResult<Option<Visitor>> {
+    let row: Option<VisitorRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        visitor_columns!(),
+        " FROM visitors WHERE token_hash = $1"
+    ))
+    .bind(token_hash.as_slice())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.map(VisitorRow::into_model).transpose()
+}
+
+pub(crate) async fn update_visitor(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: &VisitorId,
+    patch: VisitorPatch,
+) -> StoreResult<Option<Visitor>> {
+    if patch.name.is_none() && patch.email.is_none() && patch.language.is_none() {
+        return get_visitor(pool, tenant, id).await;
+    }
+    // Per field: a flag saying whether it changes, then the new value (NULL
+    // clears it).
+    let (set_name, name) = split_patch(patch.name);
+    let (set_email, email) = split_patch(patch.email);
+    let (set_language, language) = split_patch(patch.language);
+    let row: Option<VisitorRow> = sqlx::query_as(concat!(
+        "UPDATE visitors SET \
+           name = CASE WHEN $3 THEN $4 ELSE name END, \
+           email = CASE WHEN $5 THEN $6 ELSE email END, \
+           language = CASE WHEN $7 THEN $8 ELSE language END \
+         WHERE tenant_id = $1 AND id = $2 \
+         RETURNING ",
+        visitor_columns!()
+    ))
+    .bind(tenant.0)
+    .bind(id.as_str())
+    .bind(set_name)
+    .bind(name)
+    .bind(set_email)
+    .bind(email)
+    .bind(set_language)
+    .bind(language.as_ref().map(LanguageCode::as_str))
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.map(VisitorRow::into_model).transpose()
+}
+
+fn split_patch<T>(field: Option<Option<T>>) -> (bool, Option<T>) {
+    match field {
+        Some(value) => (true, value),
+        None => (false, None),
+    }
+}
+
+/// The INSERT shared by `create` and `get_or_create_for_visitor`, the latter
+/// adding an `ON CONFLICT` clause. The widget and the visitor are
+/// both checked to be the tenant's by the join that feeds the INSERT. One
+/// clock reading serves as both started_at and last_message_at.
+macro_rules! insert_conversation_sql {
+    ($on_conflict:literal) => {
+        concat!(
+            "WITH c AS ( \
+               INSERT INTO conversations (id, tenant_id, widget_id, visitor_id, status, \
+                                          visitor_language, last_seq, last_message_at, \
+                                          started_at) \
+               SELECT $4, w.tenant_id, w.id, v.id, 'open', $5, 0, clock.now, clock.now \
+               FROM widgets w, visitors v, (SELECT clock_timestamp() AS now) clock \
+               WHERE w.tenant_id = $1 AND w.id = $2 AND v.tenant_id = $1 AND v.id = $3 ",
+            $on_conflict,
+            " RETURNING * \
+             ) \
+             SELECT ",
+            conversation_columns!(),
+            " FROM c JOIN visitors v ON v.id = c.visitor_id"
+        )
+    };
+}
+
+async fn insert(
+    pool: &PgPool,
+    sql: &'static str,
+    tenant: TenantId,
+    new: &NewConversation,
+) -> StoreResult<Option<Conversation>> {
+    let row: Option<ConversationRow> = sqlx::query_as(sql)
+        .bind(tenant.0)
+        .bind(new.widget_id.0)
+        .bind(new.visitor_id.as_str())
+        .bind(ConversationId::new().0)
+        .bind(new.visitor_language.as_ref().map(LanguageCode::as_str))
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?;
+    row.map(ConversationRow::into_model).transpose()
+}
+
+/// `Conflict` if the visitor already has a conversation (the
+/// `conversations_visitor_id_key` unique index).
 pub(crate) async fn create(
     pool: &PgPool,
     tenant: TenantId,
     new: NewConversation,
 ) -> StoreResult<Conversation> {
-    // The widget and the visitor are both checked to be the tenant's by the
-    // join that feeds the INSERT. One clock reading serves as both
-    // started_at and last_message_at.
+    match insert(pool, insert_conversation_sql!(""), tenant, &new).await? {
+        Some(conversation) => Ok(conversation),
+        None => Err(StoreError::MissingReference(
+            missing_widget_or_visitor(pool, tenant, &new).await?,
+        )),
+    }
+}
+
+/// The visitor's one conversation, created if need be.
+///
+/// Two statements, each its own transaction, so that it is correct however
+/// many instances call it at once for one visitor:
+/// 1. `INSERT ... ON CONFLICT (visitor_id) DO NOTHING` inserts unless the
+///    visitor has a conversation. A concurrent insert for the same visitor
+///    waits on the unique index for the other transaction and then does
+///    nothing, so exactly one row is ever created;
+/// 2. if nothing was inserted, a new statement (so a new snapshot, which sees
+///    the row the other transaction committed) reads the existing one. The
+///    widget is checked there too so that a foreign widget is refused even
+///    when the conversation exists.
+///
+/// Neither finding anything means the widget or the visitor is not the
+/// tenant's (rows are never deleted, so the second step cannot miss a row the
+/// first one conflicted with).
+pub(crate) async fn get_or_create_for_visitor(
+    pool: &PgPool,
+    tenant: TenantId,
+    new: NewConversation,
+) -> StoreResult<Conversation> {
+    let inserted = insert(
+        pool,
+        insert_conversation_sql!("ON CONFLICT (visitor_id) DO NOTHING"),
+        tenant,
+        &new,
+    )
+    .await?;
+    if let Some(conversation) = inserted {
+        return Ok(conversation);
+    }
     let row: Option<ConversationRow> = sqlx::query_as(concat!(
-        "WITH c AS ( \
-           INSERT INTO conversations (id, tenant_id, widget_id, visitor_id, status, \
-                                      visitor_language, last_seq, last_message_at, started_at) \
-           SELECT $4, w.tenant_id, w.id, v.id, 'open', $5, 0, clock.now, clock.now \
-           FROM widgets w, visitors v, (SELECT clock_timestamp() AS now) clock \
-           WHERE w.tenant_id = $1 AND w.id = $2 AND v.tenant_id = $1 AND v.id = $3 \
-           RETURNING * \
-         ) \
-         SELECT ",
+        "SELECT ",
         conversation_columns!(),
-        " FROM c JOIN visitors v ON v.id = c.visitor_id"
+        " FROM conversations c JOIN visitors v ON v.id = c.visitor_id \
+         WHERE c.tenant_id = $1 AND c.visitor_id = $3 \
+           AND EXISTS (SELECT 1 FROM widgets w WHERE w.tenant_id = $1 AND w.id = $2)"
     ))
     .bind(tenant.0)
     .bind(new.widget_id.0)
     .bind(new.visitor_id.as_str())
-    .bind(ConversationId::new().0)
-    .bind(new.visitor_language.as_ref().map(LanguageCode::as_str))
     .fetch_optional(pool)
     .await
     .map_err(db_err)?;
@@ -92,7 +227,27 @@ pub(crate) async fn create(
     }
 }
 
-/// Which reference made `create` insert nothing.
+/// Served by the unique `conversations_visitor_id_key` index.
+pub(crate) async fn for_visitor(
+    pool: &PgPool,
+    tenant: TenantId,
+    visitor: &VisitorId,
+) -> StoreResult<Option<Conversation>> {
+    let row: Option<ConversationRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        conversation_columns!(),
+        " FROM conversations c JOIN visitors v ON v.id = c.visitor_id \
+         WHERE c.tenant_id = $1 AND c.visitor_id = $2"
+    ))
+    .bind(tenant.0)
+    .bind(visitor.as_str())
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.map(ConversationRow::into_model).transpose()
+}
+
+/// Which reference made `create` (or `get_or_create_for_visitor`) find nothing.
 async fn missing_widget_or_visitor(
     pool: &PgPool,
     tenant: TenantId,

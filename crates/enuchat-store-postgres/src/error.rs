@@ -29,6 +29,8 @@ fn conflict_message(constraint: &str) -> String {
         "operators_email_key" => "an operator with this email already exists".into(),
         "api_keys_key_hash_key" => "an API key with this hash already exists".into(),
         "visitors_pkey" => "a visitor with this id already exists".into(),
+        "visitors_token_hash_key" => "a visitor with this token already exists".into(),
+        "conversations_visitor_id_key" => "this visitor already has a conversation".into(),
         "" => "a uniqueness rule was broken".into(),
         other => format!("uniqueness rule {other} was broken"),
     }

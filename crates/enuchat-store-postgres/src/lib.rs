@@ -9,7 +9,11 @@
 //!   (`clock_timestamp()`) and is read back with `RETURNING`, so instances with
 //!   skewed clocks still agree on ordering. The exceptions are values the
 //!   caller passes in (API key `expires_at`, `touch_api_key`'s time, demo rows);
-//! - migrations run under sqlx's advisory lock (see [`PostgresStore::connect`]).
+//! - migrations run under sqlx's advisory lock (see [`PostgresStore::connect`]);
+//! - instances learn of each other's messages through `NOTIFY`: every
+//!   `append_message` notifies [`MESSAGES_CHANNEL`] in its own transaction,
+//!   and [`PostgresStore::listen_messages`] hears it (demo imports do not
+//!   notify).
 //!
 //! Queries are plain runtime `sqlx::query_as` strings; the code is split by
 //! area, with row types and their conversions in `rows`.
@@ -19,6 +23,7 @@ mod conversations;
 mod credits;
 mod demo;
 mod error;
+mod listener;
 mod messages;
 mod rate_limits;
 mod rows;
@@ -32,6 +37,8 @@ use error::db_err;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use std::str::FromStr;
 use std::time::Duration;
+
+pub use listener::{ListenEvent, MessageListener, LISTENER_APPLICATION_NAME};
 
 /// Pool size used by [`PostgresStore::connect`].
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
@@ -91,6 +98,16 @@ impl PostgresStore {
         &self.pool
     }
 
+    /// Starts listening for the [`MessageNotice`]s that `append_message`
+    /// sends (from this or any other instance on the database) when a message
+    /// is committed. The listener has a connection of its own, outside the
+    /// pool, made with the pool's connect options and the application name
+    /// [`LISTENER_APPLICATION_NAME`]; it is listening when this returns. See
+    /// [`MessageListener`] for what it delivers and how it recovers.
+    pub async fn listen_messages(&self) -> StoreResult<MessageListener> {
+        MessageListener::start((*self.pool.connect_options()).clone()).await
+    }
+
     /// The plan PostgreSQL picks for `list_conversations` with these
     /// arguments (`EXPLAIN` text), to check that pages come from an index.
     #[doc(hidden)]
@@ -102,6 +119,18 @@ impl PostgresStore {
         offset: u64,
     ) -> StoreResult<String> {
         conversations::explain_list(&self.pool, tenant, filter, limit, offset).await
+    }
+
+    /// The plan PostgreSQL picks for `messages_after` (`EXPLAIN` text).
+    #[doc(hidden)]
+    pub async fn explain_messages_after(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<String> {
+        messages::explain_after(&self.pool, tenant, conversation, after_seq, limit).await
     }
 }
 
@@ -189,6 +218,44 @@ impl Store for PostgresStore {
     }
     async fn prune_rate_limits(&self) -> StoreResult<u64> {
         rate_limits::prune(&self.pool).await
+    }
+
+    async fn find_widget(&self, id: WidgetId) -> StoreResult<Option<Widget>> {
+        tenants::find_widget(&self.pool, id).await
+    }
+    async fn find_visitor_by_token(&self, token_hash: &[u8; 32]) -> StoreResult<Option<Visitor>> {
+        conversations::find_visitor_by_token(&self.pool, token_hash).await
+    }
+    async fn update_visitor(
+        &self,
+        tenant: TenantId,
+        id: &VisitorId,
+        patch: VisitorPatch,
+    ) -> StoreResult<Option<Visitor>> {
+        conversations::update_visitor(&self.pool, tenant, id, patch).await
+    }
+    async fn get_or_create_visitor_conversation(
+        &self,
+        tenant: TenantId,
+        new: NewConversation,
+    ) -> StoreResult<Conversation> {
+        conversations::get_or_create_for_visitor(&self.pool, tenant, new).await
+    }
+    async fn visitor_conversation(
+        &self,
+        tenant: TenantId,
+        visitor: &VisitorId,
+    ) -> StoreResult<Option<Conversation>> {
+        conversations::for_visitor(&self.pool, tenant, visitor).await
+    }
+    async fn messages_after(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        messages::after(&self.pool, tenant, conversation, after_seq, limit).await
     }
 
     async fn create_visitor(&self, tenant: TenantId, new: NewVisitor) -> StoreResult<Visitor> {

@@ -7,22 +7,34 @@ use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
 use sqlx::PgPool;
 
-/// Appends a message as the conversation's next seq.
+/// Appends a message as the conversation's next seq, and announces it.
 ///
 /// Everything happens in one statement (so one transaction, and one round
 /// trip while the row lock is held):
 /// 1. the UPDATE bumps `last_seq` and takes the conversation's row lock.
 ///    Concurrent appends to the same conversation, from any instance, queue
 ///    on that lock, and each one re-reads the committed `last_seq` when it
-///    gets the lock, so seqs come out gapless and in commit order;
+///    gets the lock, so seqs come out gapless and in commit order. With
+///    `reopen` it also turns a `closed` status into `open` (any other status
+///    stays);
 /// 2. `clock_timestamp()` is evaluated once the lock is held, so
 ///    `created_at` rises with seq (on one database clock) and the same value
 ///    becomes the conversation's `last_message_at`;
 /// 3. the INSERT takes seq and time from the UPDATE's RETURNING. If the
 ///    conversation is not the tenant's, the UPDATE matches nothing, nothing is
-///    inserted and the caller gets `None`.
+///    inserted and the caller gets `None`;
+/// 4. the outer SELECT calls `pg_notify` once per inserted row (so never when
+///    nothing was inserted). PostgreSQL holds the notification until the
+///    transaction commits and drops it if it rolls back, so listeners only
+///    hear of committed messages. It queues it while the commit is in
+///    progress, before the row lock is released, so the next append to the
+///    conversation is announced after this one: each conversation's notices
+///    arrive in seq order.
 ///
-/// The status is deliberately not touched.
+/// The payload is exactly what `serde_json::to_string(&MessageNotice)`
+/// produces: the same field order and no spaces, which is why it is put
+/// together with `format()` (PostgreSQL's JSON builders add spaces) from
+/// values that `to_json` quotes and escapes.
 pub(crate) async fn append(
     pool: &PgPool,
     tenant: TenantId,
@@ -32,18 +44,25 @@ pub(crate) async fn append(
     let row: Option<MessageRow> = sqlx::query_as(concat!(
         "WITH c AS ( \
            UPDATE conversations \
-           SET last_seq = last_seq + 1, last_message_at = clock_timestamp() \
+           SET last_seq = last_seq + 1, last_message_at = clock_timestamp(), \
+               status = CASE WHEN $9 AND status = 'closed' THEN 'open' ELSE status END \
            WHERE tenant_id = $1 AND id = $2 \
-           RETURNING tenant_id, id, last_seq, last_message_at \
-         ) \
-         INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
-                               content_language, translated_content, translated_language, \
-                               is_auto_reply, author_id, created_at) \
-         SELECT $3, c.tenant_id, c.id, c.last_seq, $4, $5, $6, NULL, NULL, $7, $8, \
-                c.last_message_at \
-         FROM c \
-         RETURNING ",
-        message_columns!()
+           RETURNING tenant_id, id, visitor_id, last_seq, last_message_at \
+         ), m AS ( \
+           INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
+                                 content_language, translated_content, translated_language, \
+                                 is_auto_reply, author_id, created_at) \
+           SELECT $3, c.tenant_id, c.id, c.last_seq, $4, $5, $6, NULL, NULL, $7, $8, \
+                  c.last_message_at \
+           FROM c \
+           RETURNING tenant_id, ",
+        message_columns!(),
+        " ) \
+         SELECT m.*, pg_notify($10, format( \
+             '{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s}', \
+             to_json(m.tenant_id), to_json(m.conversation_id), to_json(c.visitor_id), \
+             m.seq)) AS notified \
+         FROM m, c"
     ))
     .bind(tenant.0)
     .bind(conversation.0)
@@ -53,10 +72,58 @@ pub(crate) async fn append(
     .bind(new.content_language.as_deref())
     .bind(new.is_auto_reply)
     .bind(new.author_id.map(|op| op.0))
+    .bind(new.reopen)
+    .bind(MESSAGES_CHANNEL)
     .fetch_optional(pool)
     .await
     .map_err(db_err)?;
     row.map(MessageRow::into_model).transpose()
+}
+
+/// Messages after `after_seq`, oldest first: a range scan of the
+/// `(conversation_id, seq)` unique index, in index order.
+const AFTER_SQL: &str = concat!(
+    "SELECT ",
+    message_columns!(),
+    " FROM messages WHERE conversation_id = $2 AND tenant_id = $1 AND seq > $3 \
+      ORDER BY seq LIMIT $4"
+);
+
+pub(crate) async fn after(
+    pool: &PgPool,
+    tenant: TenantId,
+    conversation: ConversationId,
+    after_seq: i64,
+    limit: u32,
+) -> StoreResult<Vec<Message>> {
+    let rows: Vec<MessageRow> = sqlx::query_as(AFTER_SQL)
+        .bind(tenant.0)
+        .bind(conversation.0)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    all(rows, MessageRow::into_model)
+}
+
+pub(crate) async fn explain_after(
+    pool: &PgPool,
+    tenant: TenantId,
+    conversation: ConversationId,
+    after_seq: i64,
+    limit: u32,
+) -> StoreResult<String> {
+    let sql = format!("EXPLAIN {AFTER_SQL}");
+    let lines: Vec<String> = sqlx::query_scalar(&sql)
+        .bind(tenant.0)
+        .bind(conversation.0)
+        .bind(after_seq)
+        .bind(i64::from(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(db_err)?;
+    Ok(lines.join("\n"))
 }
 
 /// The newest `limit` messages, oldest first. Read newest-first from the

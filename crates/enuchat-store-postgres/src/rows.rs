@@ -23,10 +23,12 @@ macro_rules! operator_columns {
         "id, tenant_id, email, name, role, password_hash, created_at"
     };
 }
+/// `allowed_origins` is jsonb, read as its JSON text (the crate does not
+/// enable sqlx's `json` feature) and parsed in [`WidgetRow::into_model`].
 macro_rules! widget_columns {
     () => {
         "id, tenant_id, name, is_active, ai_enabled, translation_enabled, primary_color, \
-         position, greeting, created_at"
+         position, greeting, allowed_origins::text AS allowed_origins, created_at"
     };
 }
 macro_rules! visitor_columns {
@@ -137,6 +139,8 @@ pub(crate) struct WidgetRow {
     primary_color: String,
     position: String,
     greeting: Option<String>,
+    /// A JSON array of strings.
+    allowed_origins: String,
     created_at: Ts,
 }
 
@@ -152,6 +156,8 @@ impl WidgetRow {
             primary_color: self.primary_color,
             position: parse_enum("widget position", &self.position)?,
             greeting: self.greeting,
+            allowed_origins: serde_json::from_str(&self.allowed_origins)
+                .map_err(|e| bad_data("widget allowed_origins", e))?,
             created_at: self.created_at,
         })
     }

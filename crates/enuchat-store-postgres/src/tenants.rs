@@ -94,8 +94,8 @@ pub(crate) async fn create_widget(
 ) -> StoreResult<Widget> {
     let row: WidgetRow = sqlx::query_as(concat!(
         "INSERT INTO widgets (id, tenant_id, name, is_active, ai_enabled, translation_enabled, \
-                              primary_color, position, greeting, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, clock_timestamp()) \
+                              primary_color, position, greeting, allowed_origins, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::jsonb, clock_timestamp()) \
          RETURNING ",
         widget_columns!()
     ))
@@ -108,10 +108,32 @@ pub(crate) async fn create_widget(
     .bind(new.primary_color.as_str())
     .bind(new.position.as_str())
     .bind(new.greeting.as_deref())
+    .bind(origins_json(&new.allowed_origins))
     .fetch_one(pool)
     .await
     .map_err(db_err)?;
     row.into_model()
+}
+
+/// The origins as the JSON array text stored in `allowed_origins`, in the
+/// order given.
+fn origins_json(origins: &[Origin]) -> String {
+    let origins: Vec<&str> = origins.iter().map(Origin::as_str).collect();
+    serde_json::Value::from(origins).to_string()
+}
+
+/// The one widget look-up not scoped by tenant (the visitor API's entry).
+pub(crate) async fn find_widget(pool: &PgPool, id: WidgetId) -> StoreResult<Option<Widget>> {
+    let row: Option<WidgetRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        widget_columns!(),
+        " FROM widgets WHERE id = $1"
+    ))
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.map(WidgetRow::into_model).transpose()
 }
 
 pub(crate) async fn get_widget(

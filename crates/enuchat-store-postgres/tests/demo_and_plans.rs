@@ -240,6 +240,35 @@ async fn list_conversations_pages_come_from_an_index_without_sorting() {
             && filter.status.is_none_or(|s| c.status == s)
             && filter.widget_id.is_none_or(|w| c.widget_id == w)));
     }
+
+    // What a real-time client missed: a range of the (conversation_id, seq)
+    // index, read in order.
+    let c = &store
+        .list_conversations(t.id, &ConversationFilter::default(), 1, 0)
+        .await
+        .expect("list")[0];
+    for after in [0, 7] {
+        let plan = store
+            .explain_messages_after(t.id, c.id, after, 100)
+            .await
+            .expect("explain");
+        assert!(
+            plan.contains("messages_conversation_id_seq_key"),
+            "messages_after should use the seq index:\n{plan}"
+        );
+        assert!(
+            !plan.contains("Sort"),
+            "messages_after should not sort:\n{plan}"
+        );
+    }
+    let missed = store
+        .messages_after(t.id, c.id, 7, 100)
+        .await
+        .expect("after");
+    assert_eq!(
+        missed.iter().map(|m| m.seq).collect::<Vec<_>>(),
+        (8..=15).collect::<Vec<_>>()
+    );
 }
 
 /// The `enuchat demo` load: batches of 1,000 conversations with 15 messages

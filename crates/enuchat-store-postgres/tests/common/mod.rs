@@ -126,19 +126,15 @@ pub async fn widget(store: &PostgresStore, tenant: TenantId, label: &str) -> Wid
                 primary_color: HexColor::default(),
                 position: WidgetPosition::BottomRight,
                 greeting: Some("Hi!".into()),
+                allowed_origins: Vec::new(),
             },
         )
         .await
         .expect("create widget")
 }
 
-/// A visitor and an open conversation on `widget`.
-pub async fn conversation(
-    store: &PostgresStore,
-    tenant: TenantId,
-    widget: WidgetId,
-) -> Conversation {
-    let visitor = store
+pub async fn visitor(store: &PostgresStore, tenant: TenantId, widget: WidgetId) -> Visitor {
+    store
         .create_visitor(
             tenant,
             NewVisitor {
@@ -147,10 +143,20 @@ pub async fn conversation(
                 name: Some("Ada".into()),
                 email: Some("ada@example.com".into()),
                 language: None,
+                token_hash: None,
             },
         )
         .await
-        .expect("create visitor");
+        .expect("create visitor")
+}
+
+/// A visitor and an open conversation on `widget`.
+pub async fn conversation(
+    store: &PostgresStore,
+    tenant: TenantId,
+    widget: WidgetId,
+) -> Conversation {
+    let visitor = visitor(store, tenant, widget).await;
     store
         .create_conversation(
             tenant,
