@@ -84,6 +84,9 @@ pub trait Store: Send + Sync + 'static {
     async fn get_tenant(&self, tenant: TenantId) -> StoreResult<Option<Tenant>>;
     /// Whether any tenant exists (first-start detection).
     async fn has_tenants(&self) -> StoreResult<bool>;
+    /// Claims the one-time first-start setup of this database: `true` for
+    /// exactly one caller ever, even when several instances start at once.
+    async fn claim_first_start(&self) -> StoreResult<bool>;
 
     // --- operators -----------------------------------------------------
     /// `Conflict` when the email is already used by any operator.

@@ -163,6 +163,10 @@ impl Store for PostgresStore {
         tenants::has_tenants(&self.pool).await
     }
 
+    async fn claim_first_start(&self) -> StoreResult<bool> {
+        tenants::claim_first_start(&self.pool).await
+    }
+
     async fn create_operator(&self, tenant: TenantId, new: NewOperator) -> StoreResult<Operator> {
         tenants::create_operator(&self.pool, tenant, new).await
     }

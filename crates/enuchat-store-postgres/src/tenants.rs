@@ -43,6 +43,17 @@ pub(crate) async fn has_tenants(pool: &PgPool) -> StoreResult<bool> {
         .map_err(db_err)
 }
 
+pub(crate) async fn claim_first_start(pool: &PgPool) -> StoreResult<bool> {
+    let done = sqlx::query(
+        "INSERT INTO installation (id, first_started_at) VALUES (1, clock_timestamp()) \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .execute(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(done.rows_affected() == 1)
+}
+
 /// An unknown tenant fails the foreign key (`MissingReference("tenant")`); a
 /// taken email fails the unique index (`Conflict`), which is what keeps two
 /// instances from creating the same operator at once.

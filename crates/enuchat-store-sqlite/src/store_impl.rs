@@ -36,6 +36,10 @@ impl Store for SqliteStore {
         self.has_tenants_impl().await
     }
 
+    async fn claim_first_start(&self) -> StoreResult<bool> {
+        self.claim_first_start_impl().await
+    }
+
     async fn create_operator(&self, tenant: TenantId, new: NewOperator) -> StoreResult<Operator> {
         self.create_operator_impl(tenant, new).await
     }

@@ -45,6 +45,17 @@ impl SqliteStore {
             .map_err(db)
     }
 
+    pub(crate) async fn claim_first_start_impl(&self) -> StoreResult<bool> {
+        let done = sqlx::query(
+            "INSERT INTO installation (id, first_started_at) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(crate::now_us())
+        .execute(&self.writer)
+        .await
+        .map_err(db)?;
+        Ok(done.rows_affected() == 1)
+    }
+
     pub(crate) async fn create_operator_impl(
         &self,
         tenant: TenantId,

@@ -35,6 +35,7 @@ macro_rules! store_tests {
 store_tests! {
     tenants {
         tenant_create_get_and_has_tenants,
+        first_start_is_claimed_once,
         operator_create_get_and_isolation,
         operator_email_is_unique_across_tenants,
     }

@@ -19,7 +19,10 @@ pub struct FirstStart {
 
 /// Creates the first account if the database has no tenant; `None` otherwise.
 pub async fn first_start(store: &dyn Store) -> anyhow::Result<Option<FirstStart>> {
-    if store.has_tenants().await? {
+    // Accounts made with the CLI count as set up. Otherwise exactly one of
+    // several instances starting together wins the claim and creates the
+    // account (if it dies before finishing, use the CLI).
+    if store.has_tenants().await? || !store.claim_first_start().await? {
         return Ok(None);
     }
     let tenant = create_tenant(store, "My Company", "free", "en").await?;

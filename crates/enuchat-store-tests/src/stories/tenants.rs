@@ -109,3 +109,19 @@ pub async fn operator_email_is_unique_across_tenants(store: SharedStore) {
     );
     operator(store, other.id, "grace@example.com").await;
 }
+
+pub async fn first_start_is_claimed_once(store: SharedStore) {
+    // Many instances starting at once: exactly one wins.
+    let claims = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move { store.claim_first_start().await.unwrap() })
+    });
+    let mut won = 0;
+    for claim in claims {
+        if claim.await.unwrap() {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1, "exactly one claim succeeds");
+    assert!(!store.claim_first_start().await.unwrap(), "and never again");
+}
