@@ -3,7 +3,8 @@
 # (starting or installing it if needed), then runs
 #   1. format and lint checks,
 #   2. every Rust test — the storage and HTTP suites run on SQLite AND PostgreSQL,
-#   3. schemathesis against the OpenAPI document, on both backends.
+#   3. schemathesis against the OpenAPI document, on both backends,
+#   4. the browser tests (Chromium + playwright-core, installed if missing).
 # With CI=true a missing PostgreSQL is a failure, never a skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,5 +79,8 @@ if pg_up; then
 elif [ "$CI" = "true" ]; then
   fail "PostgreSQL is required in CI for the contract tests"
 fi
+
+log "Browser tests: the widget in headless Chromium"
+bash scripts/browser-tests.sh
 
 log "all tests passed"
