@@ -5,6 +5,16 @@
 //! opens one WebSocket per visitor, waits until every socket is live (its
 //! `ready` event), reads the memory again and reports the growth per
 //! connection. Run it against a release build on loopback.
+//!
+//! `load` drives the Tenant API (or the HTTP baseline) with the open-loop
+//! generator of [`load`], finds each scenario's peak rate and holds 70% of it;
+//! `storage` does the same for raw database statements; `http-baseline`
+//! serves the minimal axum server the HTTP figures are compared with.
+//! `bench/run.sh` runs them all and writes `bench/REPORT.md`.
+
+mod http;
+mod load;
+mod storage;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -19,8 +29,99 @@ struct Cli {
     command: Command,
 }
 
+#[derive(clap::Args, Clone)]
+struct PeakArgs {
+    /// First rate of the peak search, requests/s
+    #[arg(long, default_value_t = 200.0)]
+    start_rps: f64,
+    /// Seconds per step of the peak search
+    #[arg(long, default_value_t = 2.0)]
+    step_seconds: f64,
+    #[arg(long, default_value_t = 14)]
+    max_steps: usize,
+    /// A step fails when its p99 exceeds this many milliseconds
+    #[arg(long, default_value_t = 20.0)]
+    p99_break_ms: f64,
+    /// Requests outstanding at most
+    #[arg(long, default_value_t = 256)]
+    max_inflight: usize,
+    /// Seconds of the run at `hold-share` of the peak
+    #[arg(long, default_value_t = 5.0)]
+    hold_seconds: f64,
+    #[arg(long, default_value_t = 0.7)]
+    hold_share: f64,
+    /// Free-form JSON object merged into every result line (backend, run number)
+    #[arg(long, default_value = "{}")]
+    tag: String,
+}
+
+impl PeakArgs {
+    fn options(&self) -> load::PeakOptions {
+        load::PeakOptions {
+            start_rps: self.start_rps,
+            step_seconds: self.step_seconds,
+            max_steps: self.max_steps,
+            p99_break_us: (self.p99_break_ms * 1000.0) as u64,
+            max_error_ratio: 0.001,
+            min_achieved_share: 0.95,
+            max_inflight: self.max_inflight,
+            hold_seconds: self.hold_seconds,
+            hold_share: self.hold_share,
+        }
+    }
+
+    fn emit(&self, mut line: Value) -> anyhow::Result<()> {
+        let tag: Value = serde_json::from_str(&self.tag).context("--tag is not JSON")?;
+        if let (Some(obj), Some(tag)) = (line.as_object_mut(), tag.as_object()) {
+            for (k, v) in tag {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        println!("{line}");
+        Ok(())
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Serve the minimal axum baseline (GET /json) until killed
+    HttpBaseline {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+    /// Peak rate and a 70%-of-peak run for HTTP scenarios: list, list-filtered,
+    /// list-deep, get, post, post-readers, widgets, healthz, baseline
+    Load {
+        /// Base URL (loopback only), e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        url: String,
+        /// File with one API key per line; requests rotate over them
+        #[arg(long)]
+        keys: Option<String>,
+        /// Comma-separated scenarios
+        #[arg(long, value_delimiter = ',')]
+        scenarios: Vec<String>,
+        /// Conversations in the data set (for list-deep offsets)
+        #[arg(long, default_value_t = 0)]
+        conversations: u64,
+        /// Concurrent reader load (GET /conversations/{id}) during post-readers, requests/s
+        #[arg(long, default_value_t = 200.0)]
+        readers_rps: f64,
+        #[command(flatten)]
+        peak: PeakArgs,
+    },
+    /// Raw storage baselines: single-row insert and indexed 20-row select
+    Storage {
+        /// sqlite://FILE (created) or postgres://... (an empty database)
+        #[arg(long)]
+        database_url: String,
+        #[arg(long, default_value_t = 100_000)]
+        conversations: u64,
+        #[arg(long, value_delimiter = ',', default_values_t = ["insert".to_string(), "select".to_string()])]
+        ops: Vec<String>,
+        #[command(flatten)]
+        peak: PeakArgs,
+    },
     /// Memory per idle visitor WebSocket
     IdleConnections {
         /// Server base URL, e.g. http://127.0.0.1:8080
@@ -43,6 +144,21 @@ enum Command {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::HttpBaseline { listen } => http::serve_baseline(&listen).await,
+        Command::Load {
+            url,
+            keys,
+            scenarios,
+            conversations,
+            readers_rps,
+            peak,
+        } => load_command(url, keys, scenarios, conversations, readers_rps, peak).await,
+        Command::Storage {
+            database_url,
+            conversations,
+            ops,
+            peak,
+        } => storage_command(database_url, conversations, ops, peak).await,
         Command::IdleConnections {
             server,
             pid,
@@ -51,6 +167,140 @@ async fn main() -> anyhow::Result<()> {
             with_conversation,
         } => idle_connections(&server, pid, &widget, connections, with_conversation).await,
     }
+}
+
+async fn load_command(
+    url: String,
+    keys: Option<String>,
+    scenarios: Vec<String>,
+    conversations: u64,
+    readers_rps: f64,
+    peak: PeakArgs,
+) -> anyhow::Result<()> {
+    http::check_loopback(&url)?;
+    let url = url.trim_end_matches('/').to_owned();
+    let needs_data = scenarios
+        .iter()
+        .any(|s| !matches!(s.as_str(), "baseline" | "healthz"));
+    let keys = match &keys {
+        Some(path) => http::read_keys(path)?,
+        None if needs_data => bail!("--keys is needed for Tenant API scenarios"),
+        None => vec!["none".into()],
+    };
+    let fixture = if needs_data {
+        let started = Instant::now();
+        let mut f = http::prepare(&url, keys, 20, 1000).await?;
+        f.total_conversations = conversations;
+        eprintln!("prepared in {:.1}s", started.elapsed().as_secs_f64());
+        f
+    } else {
+        http::Fixture {
+            base: url.clone(),
+            keys,
+            widget: String::new(),
+            full: vec![],
+            targets: vec![],
+            total_conversations: 0,
+        }
+    };
+    let fixture = std::sync::Arc::new(fixture);
+    let client = http::client(peak.max_inflight)?;
+    let options = peak.options();
+    for scenario in &scenarios {
+        let (name, readers) = match scenario.as_str() {
+            "post-readers" => ("post", true),
+            other => (other, false),
+        };
+        // Fail fast on a broken scenario before searching for its peak.
+        http::send(http::make_request(&client, &fixture, name, 0)?)
+            .await
+            .with_context(|| format!("first request of {scenario}"))?;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader_task = readers.then(|| {
+            let (client, fixture, stop) = (client.clone(), fixture.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut runs = Vec::new();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let r = load::open_loop(readers_rps, Duration::from_secs(1), 64, |i| {
+                        let req = http::make_request(&client, &fixture, "get", i);
+                        async move { http::send(req?).await }
+                    })
+                    .await;
+                    runs.push(r);
+                }
+                runs
+            })
+        });
+        let started = Instant::now();
+        let result = load::find_peak(&options, |i| {
+            let req = http::make_request(&client, &fixture, name, i);
+            async move { http::send(req?).await }
+        })
+        .await;
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let readers = match reader_task {
+            Some(task) => {
+                let runs = task.await?;
+                let errors: u64 = runs.iter().map(|r| r.errors + r.unsent).sum();
+                let worst_p99 = runs.iter().map(|r| r.p99_us).max().unwrap_or(0);
+                serde_json::json!({"rps": readers_rps, "seconds": runs.len(), "errors": errors, "worstP99Us": worst_p99})
+            }
+            None => Value::Null,
+        };
+        peak.emit(serde_json::json!({
+            "kind": "http",
+            "scenario": scenario,
+            "keys": fixture.keys.len(),
+            "readers": readers,
+            "wallSeconds": started.elapsed().as_secs_f64().round(),
+            "result": result,
+        }))?;
+    }
+    Ok(())
+}
+
+async fn storage_command(
+    database_url: String,
+    conversations: u64,
+    ops: Vec<String>,
+    peak: PeakArgs,
+) -> anyhow::Result<()> {
+    if let Some(rest) = database_url.strip_prefix("postgres://") {
+        let host = rest.split('@').nth(1).unwrap_or(rest);
+        if !(host.starts_with("127.0.0.1") || host.starts_with("localhost")) {
+            bail!("benchmarks only target loopback databases");
+        }
+    }
+    let started = Instant::now();
+    let store = std::sync::Arc::new(storage::Storage::create(&database_url, conversations).await?);
+    eprintln!("storage prepared in {:.1}s", started.elapsed().as_secs_f64());
+    let backend = match store.backend {
+        storage::Backend::Sqlite { .. } => "sqlite",
+        storage::Backend::Postgres(_) => "postgres",
+    };
+    let options = peak.options();
+    for op in &ops {
+        let started = Instant::now();
+        let result = match op.as_str() {
+            "insert" => {
+                store.clone().insert(0).await.context("first insert")?;
+                load::find_peak(&options, |i| store.clone().insert(i)).await
+            }
+            "select" => {
+                store.clone().select(0).await.context("first select")?;
+                load::find_peak(&options, |i| store.clone().select(i)).await
+            }
+            other => bail!("unknown storage op {other}"),
+        };
+        peak.emit(serde_json::json!({
+            "kind": "storage",
+            "storageBackend": backend,
+            "scenario": format!("raw-{op}"),
+            "wallSeconds": started.elapsed().as_secs_f64().round(),
+            "result": result,
+        }))?;
+    }
+    Ok(())
 }
 
 /// Resident set size of a process, in KiB, from /proc.

@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Runs every benchmark scenario on this machine and writes a Markdown report.
+#
+#   bench/run.sh                 full run: 100,000 demo conversations, 3 runs -> bench/REPORT.md
+#   bench/run.sh --quick         smoke run: 2,000 conversations, 1 short run -> target/bench/REPORT-quick.md
+#   options: --runs N  --conversations N  --report FILE  --skip-postgres
+#
+# Everything listens on and connects to loopback only; every step is bounded
+# in time and stops by itself. PostgreSQL: a fresh database on
+# $ENUCHAT_BENCH_POSTGRES (default postgres://postgres@127.0.0.1:5432), dropped
+# at the end; skipped with a note when it does not answer.
+# Exits non-zero when the tool itself breaks, never because a target is missed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+quick=0
+runs=3
+conversations=100000
+report="$root/bench/REPORT.md"
+skip_pg=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) quick=1 ;;
+    --runs) runs="$2"; shift ;;
+    --conversations) conversations="$2"; shift ;;
+    --report) report="$2"; shift ;;
+    --skip-postgres) skip_pg=1 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ "$quick" = 1 ]; then
+  [ "$conversations" = 100000 ] && conversations=2000
+  runs=1
+  [ "$report" = "$root/bench/REPORT.md" ] && report="$root/target/bench/REPORT-quick.md"
+  keys=10
+  storage_rows=2000
+  peak_args=(--step-seconds 0.5 --hold-seconds 1.5 --start-rps 400 --max-steps 10)
+else
+  keys=100
+  storage_rows=$conversations
+  peak_args=(--step-seconds 2 --hold-seconds 5 --start-rps 300 --max-steps 14)
+fi
+pg_admin="${ENUCHAT_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
+case "$pg_admin" in
+  postgres://*@127.0.0.1*|postgres://*@localhost*) ;;
+  *) echo "ENUCHAT_BENCH_POSTGRES must be a loopback address" >&2; exit 2 ;;
+esac
+
+work=$(mktemp -d)
+suffix="$$"
+pids=()
+pg_dbs=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  for db in "${pg_dbs[@]}"; do
+    psql "$pg_admin/postgres" -qXc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+ulimit -n 65536 2>/dev/null || true
+
+log() { echo "[bench $(date +%T)] $*" >&2; }
+json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_ready() {
+  for _ in $(seq 1 200); do
+    curl -fsS "$1" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "server at $1 did not become ready" >&2
+  return 1
+}
+
+started=$(date +%s)
+results="$work/results.jsonl"
+: >"$results"
+note() { python3 -c 'import json,sys; print(json.dumps(dict(kind="note", **json.loads(sys.argv[1]))))' "$1" >>"$results"; }
+note "{\"loadBefore\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"quick\": $quick, \"runs\": $runs, \"conversations\": $conversations, \"keys\": $keys, \"commit\": \"$(git rev-parse --short HEAD)\", \"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\", \"cores\": $(nproc)}"
+
+log "building release"
+cargo build --release --locked -q -p enuchat -p enuchat-bench
+bin="$root/target/release/enuchat"
+bench="$root/target/release/enuchat-bench"
+
+backends=(sqlite)
+if [ "$skip_pg" = 0 ]; then
+  if psql "$pg_admin/postgres" -qXAtc 'select 1' >/dev/null 2>&1; then
+    backends+=(postgres)
+  else
+    log "PostgreSQL does not answer at $pg_admin: skipping it"
+    note '{"postgresSkipped": "no answer"}'
+  fi
+fi
+
+# --- data: one tenant with demo conversations and many API keys per backend
+declare -A url
+for backend in "${backends[@]}"; do
+  if [ "$backend" = sqlite ]; then
+    url[$backend]="sqlite://$work/enuchat.db"
+  else
+    db="enuchat_bench_$suffix"
+    pg_dbs+=("$db")
+    psql "$pg_admin/postgres" -qXc "CREATE DATABASE $db" >/dev/null
+    url[$backend]="$pg_admin/$db"
+  fi
+  export ENUCHAT_DATABASE_URL="${url[$backend]}"
+  t0=$(date +%s.%N)
+  tenant=$("$bin" tenant create --name "Bench" | json_field id)
+  log "$backend: demo data, $conversations conversations"
+  demo=$("$bin" demo --tenant "$tenant" --conversations "$conversations")
+  t1=$(date +%s.%N)
+  for i in $(seq 1 "$keys"); do
+    "$bin" api-key create --tenant "$tenant" --name "bench $i" | json_field key
+  done >"$work/$backend.keys"
+  t2=$(date +%s.%N)
+  note "{\"backend\": \"$backend\", \"demo\": $demo, \"demoSeconds\": $(python3 -c "print(round($t1 - $t0, 1))"), \"keySeconds\": $(python3 -c "print(round($t2 - $t1, 1))")}"
+  unset ENUCHAT_DATABASE_URL
+done
+
+server_pid=""
+start_server() {
+  local port
+  port=$(free_port)
+  ENUCHAT_DATABASE_URL="${url[$1]}" ENUCHAT_RATE_LIMIT_PER_MINUTE=60000000 \
+    "$bin" serve --listen "127.0.0.1:$port" >>"$work/server-$1.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_ready "http://127.0.0.1:$port/readyz"
+  server_url="http://127.0.0.1:$port"
+}
+stop_server() {
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+}
+
+baseline_port=$(free_port)
+"$bench" http-baseline --listen "127.0.0.1:$baseline_port" 2>/dev/null &
+pids+=("$!")
+wait_ready "http://127.0.0.1:$baseline_port/json"
+
+scenarios=list,list-filtered,list-deep,get,post,post-readers
+for run in $(seq 1 "$runs"); do
+  log "run $run/$runs: HTTP baseline"
+  "$bench" load --url "http://127.0.0.1:$baseline_port" --scenarios baseline \
+    "${peak_args[@]}" --tag "{\"backend\": \"baseline\", \"run\": $run}" >>"$results"
+  for backend in "${backends[@]}"; do
+    log "run $run/$runs: $backend Tenant API scenarios"
+    start_server "$backend"
+    "$bench" load --url "$server_url" --keys "$work/$backend.keys" --scenarios "$scenarios" \
+      --conversations "$conversations" "${peak_args[@]}" \
+      --tag "{\"backend\": \"$backend\", \"run\": $run}" >>"$results"
+    stop_server
+    log "run $run/$runs: $backend storage baselines"
+    if [ "$backend" = sqlite ]; then
+      rm -f "$work"/raw.db*
+      raw_url="sqlite://$work/raw.db"
+    else
+      db="enuchat_bench_raw_${suffix}_$run"
+      pg_dbs+=("$db")
+      psql "$pg_admin/postgres" -qXc "CREATE DATABASE $db" >/dev/null
+      raw_url="$pg_admin/$db"
+    fi
+    "$bench" storage --database-url "$raw_url" --conversations "$storage_rows" "${peak_args[@]}" \
+      --tag "{\"backend\": \"$backend\", \"run\": $run}" >>"$results"
+  done
+done
+
+note "{\"loadAfter\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"wallSeconds\": $(( $(date +%s) - started ))}"
+mkdir -p "$(dirname "$report")"
+cp "$results" "${report%.md}.jsonl"
+python3 bench/report.py "$results" >"$report"
+log "report written to $report ($(( $(date +%s) - started )) s)"

@@ -1,0 +1,262 @@
+//! The open-loop load generator.
+//!
+//! Request `i` is *scheduled* at `start + i / rate`, whatever happened to the
+//! requests before it, and its latency is measured from that scheduled time,
+//! not from when it was actually sent. A server that falls behind therefore
+//! shows its queueing in the latencies (no coordinated omission), unlike a
+//! closed loop that simply waits and sends less.
+//!
+//! At most `max_inflight` requests are outstanding; when that bound is hit the
+//! generator waits for a slot, and the wait counts in the latency of the
+//! requests it delays. A run never lasts longer than `2 x duration + 5 s`:
+//! requests that could not be sent by then are counted as `unsent` errors.
+//! Up to 1 ms of lateness in sending (tokio's timer resolution) is forgiven.
+
+use hdrhistogram::Histogram;
+use serde_json::{json, Value};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
+
+/// Timer resolution of tokio's `sleep_until`.
+const TIMER_SLACK: Duration = Duration::from_millis(1);
+
+#[derive(Clone, Debug)]
+pub struct RunResult {
+    pub offered_rps: f64,
+    pub seconds: f64,
+    pub sent: u64,
+    pub ok: u64,
+    pub errors: u64,
+    pub unsent: u64,
+    pub achieved_rps: f64,
+    pub p50_us: u64,
+    pub p90_us: u64,
+    pub p99_us: u64,
+    pub max_us: u64,
+    pub first_error: Option<String>,
+}
+
+impl RunResult {
+    pub fn to_json(&self) -> Value {
+        json!({
+            "offeredRps": self.offered_rps.round(),
+            "achievedRps": self.achieved_rps.round(),
+            "seconds": (self.seconds * 1000.0).round() / 1000.0,
+            "sent": self.sent,
+            "ok": self.ok,
+            "errors": self.errors,
+            "unsent": self.unsent,
+            "p50Us": self.p50_us,
+            "p90Us": self.p90_us,
+            "p99Us": self.p99_us,
+            "maxUs": self.max_us,
+            "firstError": self.first_error,
+        })
+    }
+
+    pub fn error_ratio(&self) -> f64 {
+        let total = self.sent + self.unsent;
+        if total == 0 {
+            return 0.0;
+        }
+        (self.errors + self.unsent) as f64 / total as f64
+    }
+}
+
+struct Shared {
+    hist: Histogram<u64>,
+    ok: u64,
+    errors: u64,
+    first_error: Option<String>,
+    last_done: Instant,
+}
+
+/// Runs `make(i)` at `rate` per second for `duration`. Each future is one
+/// request; an `Err` counts as an error (its latency is still recorded).
+pub async fn open_loop<F, Fut>(
+    rate: f64,
+    duration: Duration,
+    max_inflight: usize,
+    make: F,
+) -> RunResult
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let total = ((rate * duration.as_secs_f64()).round() as u64).max(1);
+    let start = Instant::now() + Duration::from_millis(5);
+    let deadline = start + duration * 2 + Duration::from_secs(5);
+    let shared = Arc::new(Mutex::new(Shared {
+        // 1 us .. 60 s, 3 significant digits.
+        hist: Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"),
+        ok: 0,
+        errors: 0,
+        first_error: None,
+        last_done: start,
+    }));
+    let slots = Arc::new(Semaphore::new(max_inflight));
+    let mut sent = 0u64;
+    for i in 0..total {
+        let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
+        if scheduled > Instant::now() {
+            tokio::time::sleep_until(scheduled.into()).await;
+        }
+        if Instant::now() > deadline {
+            break;
+        }
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.expect("semaphore open"),
+            _ = tokio::time::sleep_until(deadline.into()) => break,
+        };
+        sent += 1;
+        // The timer wakes up to about 1 ms late; that much lateness is the
+        // generator's, not the server's, so it is not counted. Any more (a
+        // full in-flight window, a starved generator) is, since a real
+        // client would have been waiting too.
+        let lateness = Instant::now().saturating_duration_since(scheduled);
+        let scheduled = scheduled + lateness.min(TIMER_SLACK);
+        let request = make(i);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let outcome = request.await;
+            let now = Instant::now();
+            let latency = now.saturating_duration_since(scheduled).as_micros() as u64;
+            let mut s = shared.lock().unwrap();
+            s.hist.saturating_record(latency.max(1));
+            match outcome {
+                Ok(()) => s.ok += 1,
+                Err(err) => {
+                    s.errors += 1;
+                    if s.first_error.is_none() {
+                        s.first_error = Some(format!("{err:#}"));
+                    }
+                }
+            }
+            if now > s.last_done {
+                s.last_done = now;
+            }
+            drop(permit);
+        });
+    }
+    // Wait for the outstanding requests (each has its own client timeout).
+    let _all = slots
+        .acquire_many(max_inflight as u32)
+        .await
+        .expect("semaphore open");
+    let s = shared.lock().unwrap();
+    let seconds = s.last_done.saturating_duration_since(start).as_secs_f64();
+    RunResult {
+        offered_rps: rate,
+        seconds,
+        sent,
+        ok: s.ok,
+        errors: s.errors,
+        unsent: total - sent,
+        achieved_rps: if seconds > 0.0 {
+            s.ok as f64 / seconds
+        } else {
+            0.0
+        },
+        p50_us: s.hist.value_at_quantile(0.50),
+        p90_us: s.hist.value_at_quantile(0.90),
+        p99_us: s.hist.value_at_quantile(0.99),
+        max_us: s.hist.max(),
+        first_error: s.first_error.clone(),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct PeakOptions {
+    pub start_rps: f64,
+    pub step_seconds: f64,
+    pub max_steps: usize,
+    /// A step "breaks" when its p99 exceeds this.
+    pub p99_break_us: u64,
+    /// ... or its error ratio exceeds this ...
+    pub max_error_ratio: f64,
+    /// ... or it achieves less than this share of the offered rate.
+    pub min_achieved_share: f64,
+    pub max_inflight: usize,
+    pub hold_seconds: f64,
+    /// The hold run is at this share of the peak (0.7 in the issue).
+    pub hold_share: f64,
+}
+
+pub fn step_passes(r: &RunResult, o: &PeakOptions) -> bool {
+    r.error_ratio() <= o.max_error_ratio
+        && r.p99_us <= o.p99_break_us
+        && r.achieved_rps >= o.min_achieved_share * r.offered_rps
+}
+
+/// Raises the rate by 1.6x until a step breaks, then bisects twice between
+/// the last passing and the first breaking rate. The peak is the highest
+/// *achieved* rate of a passing step. Then holds `hold_share` of the peak for
+/// `hold_seconds` and reports that run too.
+pub async fn find_peak<F, Fut>(o: &PeakOptions, make: F) -> Value
+where
+    F: Fn(u64) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>> + Send + 'static,
+{
+    let step = Duration::from_secs_f64(o.step_seconds);
+    let mut steps = Vec::new();
+    let mut best: Option<RunResult> = None;
+    let mut rate = o.start_rps;
+    let mut fail_rate: Option<f64> = None;
+    for _ in 0..o.max_steps {
+        let r = open_loop(rate, step, o.max_inflight, &make).await;
+        let pass = step_passes(&r, o);
+        steps.push(json!({"rate": rate.round(), "pass": pass, "run": r.to_json()}));
+        if pass {
+            if best.as_ref().is_none_or(|b| r.achieved_rps > b.achieved_rps) {
+                best = Some(r.clone());
+            }
+            rate *= 1.6;
+        } else {
+            fail_rate = Some(rate);
+            break;
+        }
+        // Let the server drain between steps.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if let (Some(fail), Some(b)) = (fail_rate, best.clone()) {
+        let (mut lo, mut hi) = (b.offered_rps, fail);
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let mid = (lo + hi) / 2.0;
+            let r = open_loop(mid, step, o.max_inflight, &make).await;
+            let pass = step_passes(&r, o);
+            steps.push(json!({"rate": mid.round(), "pass": pass, "run": r.to_json()}));
+            if pass {
+                if best.as_ref().is_none_or(|b| r.achieved_rps > b.achieved_rps) {
+                    best = Some(r.clone());
+                }
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+    }
+    let peak = best.as_ref().map(|b| b.achieved_rps).unwrap_or(0.0);
+    let hold = if peak > 0.0 && o.hold_seconds > 0.0 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let r = open_loop(
+            peak * o.hold_share,
+            Duration::from_secs_f64(o.hold_seconds),
+            o.max_inflight,
+            &make,
+        )
+        .await;
+        Some(r.to_json())
+    } else {
+        None
+    };
+    json!({
+        "peakRps": peak.round(),
+        "peakRun": best.map(|b| b.to_json()),
+        "holdShare": o.hold_share,
+        "hold": hold,
+        "steps": steps,
+    })
+}
