@@ -69,6 +69,11 @@ json_field() { node -e "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>c
 export ENUCHAT_DATABASE_URL="sqlite://$TMP/enuchat.db"
 export ENUCHAT_LOG_FORMAT=human
 
+SERVER_PORT=$(free_port)
+HOST_PORT=$(free_port)
+export ENUCHAT_URL="http://127.0.0.1:$SERVER_PORT"
+export HOST_URL="http://127.0.0.1:$HOST_PORT"
+
 log "creating a tenant, widgets and an API key"
 TENANT=$("$BIN" tenant create --name "Browser Tests" | json_field id)
 WIDGET_ID=$("$BIN" widget create --tenant "$TENANT" --name "Shop" --primary-color "#6b3e26" \
@@ -76,12 +81,11 @@ WIDGET_ID=$("$BIN" widget create --tenant "$TENANT" --name "Shop" --primary-colo
 WIDGET_LEFT_ID=$("$BIN" widget create --tenant "$TENANT" --name "Left" --primary-color "#facc15" \
   --position bottom-left | json_field id)
 WIDGET_INACTIVE_ID=$("$BIN" widget create --tenant "$TENANT" --name "Switched off" --active false | json_field id)
+# Allowed origins: one widget only for the host pages' origin, one only for another site.
+WIDGET_ALLOWED_ID=$("$BIN" widget create --tenant "$TENANT" --name "Only here" --allowed-origin "$HOST_URL" | json_field id)
+WIDGET_RESTRICTED_ID=$("$BIN" widget create --tenant "$TENANT" --name "Elsewhere" \
+  --allowed-origin "https://shop.example.com" | json_field id)
 API_KEY=$("$BIN" api-key create --tenant "$TENANT" --name "browser tests" | json_field key)
-
-SERVER_PORT=$(free_port)
-HOST_PORT=$(free_port)
-export ENUCHAT_URL="http://127.0.0.1:$SERVER_PORT"
-export HOST_URL="http://127.0.0.1:$HOST_PORT"
 
 log "starting enuchat at $ENUCHAT_URL"
 # Every test is a new visitor from 127.0.0.1 and the suite makes many Tenant
@@ -99,7 +103,7 @@ PIDS+=($!)
 wait_http "$HOST_URL/host.html" || fail "the host page server did not start"
 
 log "browser tests"
-export WIDGET_ID WIDGET_LEFT_ID WIDGET_INACTIVE_ID API_KEY CHROMIUM
+export WIDGET_ID WIDGET_LEFT_ID WIDGET_INACTIVE_ID WIDGET_ALLOWED_ID WIDGET_RESTRICTED_ID API_KEY CHROMIUM
 cd tests/browser
 # Arguments choose test files (default: all), e.g. messages.test.mjs.
 [ $# -gt 0 ] || set -- ./*.test.mjs

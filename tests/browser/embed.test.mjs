@@ -3,7 +3,9 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { env, launch, openPage, ready, rows, settled, waitForText, conversationOf, sleep, unique } from './harness.mjs';
+import {
+  env, launch, openPage, ready, rows, settled, waitForText, waitOnline, conversationOf, postAsShop, sleep, unique,
+} from './harness.mjs';
 
 let browser;
 before(async () => (browser = await launch()));
@@ -92,6 +94,7 @@ test('a light brand colour gets dark text; bottom-left works; the snippet may si
 for (const [label, widget] of [
   ['an inactive widget', () => env.inactiveWidgetId],
   ['an unknown widget', () => '00000000-0000-7000-8000-000000000000'],
+  ['a widget restricted to another site', () => env.restrictedWidgetId],
 ]) {
   test(`${label} adds nothing to the page`, async () => {
     const context = await browser.newContext();
@@ -103,7 +106,7 @@ for (const [label, widget] of [
     page.on('request', (r) => r.url().includes('/visitors') && visitorCalls.push(r.url()));
     await page.goto(`${env.host}/host.html?widget=${widget()}`);
     const res = await config;
-    assert.ok([200, 404].includes(res.status()), `config answered ${res.status()}`);
+    assert.ok([200, 403, 404].includes(res.status()), `config answered ${res.status()}`);
     await sleep(500); // time for anything the widget would do after the answer
     const after = await page.evaluate(() => ({
       // (the parser adds the last newline after the snapshot was taken)
@@ -118,6 +121,19 @@ for (const [label, widget] of [
     await context.close();
   });
 }
+
+test('a widget whose allowed origins include the page works, WebSocket included', async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context, { widget: env.allowedWidgetId });
+  await page.evaluate(() => window.Enuchat.send('from an allowed site'));
+  await waitOnline(page);
+  const visitorId = await page.evaluate(() => window.Enuchat.visitorId);
+  const { id } = await conversationOf(visitorId, env.allowedWidgetId);
+  const reply = unique('allowed reply');
+  await postAsShop(id, reply);
+  await waitForText(page, reply, 1000);
+  await context.close();
+});
 
 test('a reload keeps the history and the same visitorId', async () => {
   const context = await browser.newContext();

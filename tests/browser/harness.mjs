@@ -15,17 +15,34 @@ export const env = {
   widgetId: need('WIDGET_ID'), // active, bottom-right, with a greeting
   leftWidgetId: need('WIDGET_LEFT_ID'), // active, bottom-left, light colour
   inactiveWidgetId: need('WIDGET_INACTIVE_ID'),
+  allowedWidgetId: need('WIDGET_ALLOWED_ID'), // allowed origins: the host pages' only
+  restrictedWidgetId: need('WIDGET_RESTRICTED_ID'), // allowed origins: another site only
   apiKey: need('API_KEY'),
 };
 
 // Debian's Chromium (browser downloads are not possible here). launch() gives
 // every run a fresh temporary profile, and every context fresh storage.
-export function launch() {
-  return chromium.launch({
+export async function launch() {
+  const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-background-networking', '--disable-component-update', '--disable-gpu', '--headless=new'],
   });
+  // WIDGET_JS=path serves that file as /widget.js instead of the copy built
+  // into the server: try a widget change (or a deliberately broken widget, to
+  // see the tests catch it) without rebuilding enuchat.
+  const override = process.env.WIDGET_JS;
+  if (override) {
+    const newContext = browser.newContext.bind(browser);
+    browser.newContext = async (options) => {
+      const context = await newContext(options);
+      await context.route(`${env.server}/widget.js`, (route) =>
+        route.fulfill({ path: override, contentType: 'text/javascript; charset=utf-8' })
+      );
+      return context;
+    };
+  }
+  return browser;
 }
 
 export async function tenant(method, path, body) {
@@ -60,10 +77,11 @@ export const hostUrl = (widget = env.widgetId, page = 'host.html') => `${env.hos
 
 // Opens a host page with the widget and waits for its 'ready' event. Uncaught
 // page errors are collected so each test can assert there were none.
-export async function openPage(context, { widget = env.widgetId, page = 'host.html', waitReady = true } = {}) {
+export async function openPage(context, { widget = env.widgetId, page = 'host.html', waitReady = true, setup } = {}) {
   const p = await context.newPage();
   p.errors = [];
   p.on('pageerror', (e) => p.errors.push(e));
+  if (setup) await setup(p); // e.g. routes, which must exist before the page loads
   await p.goto(hostUrl(widget, page));
   if (waitReady) await ready(p);
   return p;
@@ -95,6 +113,16 @@ export const waitOnline = (page, timeout = 5000) =>
     () => document.querySelector('enuchat-widget')?.shadowRoot.querySelector('.ec').dataset.status === 'online',
     null,
     { timeout }
+  );
+
+// How many bubbles (stored or still pending) show exactly this text.
+export const bubblesWith = (page, text) =>
+  page.evaluate(
+    (t) =>
+      [...document.querySelector('enuchat-widget').shadowRoot.querySelectorAll('.log .row .bubble')].filter(
+        (b) => b.textContent === t
+      ).length,
+    text
   );
 
 // The stored messages shown in the panel, in DOM order.

@@ -3,7 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  env, launch, openPage, rows, waitForText, waitOnline, conversationOf, postAsShop, status, sleep, unique,
+  env, launch, openPage, rows, bubblesWith, waitForText, waitOnline, conversationOf, postAsShop, status, sleep, unique,
 } from './harness.mjs';
 
 let browser;
@@ -88,6 +88,62 @@ test('after a dropped connection the missed messages arrive exactly once and in 
   await context.close();
 });
 
+test('messages are shown in seq order even when they arrive out of order', async () => {
+  const context = await browser.newContext();
+  // Between server and widget, hold one shop message back on the socket.
+  const held = { armed: false, frame: null, socket: null };
+  const page = await openPage(context, {
+    setup: (p) =>
+      p.routeWebSocket(/\/api\/v1\/widget\/ws/, (ws) => {
+        held.socket = ws;
+        const server = ws.connectToServer();
+        server.onMessage((frame) => {
+          if (held.armed && !held.frame && JSON.parse(frame).type === 'message') held.frame = frame;
+          else ws.send(frame);
+        });
+      }),
+  });
+  const first = unique('first');
+  await page.evaluate((t) => window.Enuchat.send(t), first);
+  await waitOnline(page);
+  const { id } = await conversationOf(await page.evaluate(() => window.Enuchat.visitorId));
+  held.armed = true;
+  const late = unique('held back');
+  await postAsShop(id, late);
+  for (let i = 0; i < 50 && !held.frame; i++) await sleep(50);
+  assert.ok(held.frame, 'the shop message was held back');
+  const mine = unique('sent after it');
+  await page.evaluate((t) => window.Enuchat.send(t), mine); // shown from the POST answer
+  held.socket.send(held.frame); // now the older message arrives
+  await waitForText(page, late);
+  assert.deepEqual((await rows(page)).map((r) => r.text), [first, late, mine]);
+  await context.close();
+});
+
+test('the visitor\'s own message is shown once even when the socket brings it before the POST answer', async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context, {
+    setup: (p) =>
+      p.route('**/api/v1/widget/messages', async (route) => {
+        if (route.request().method() !== 'POST') return route.continue();
+        const response = await route.fetch(); // stored now, so the socket delivers it...
+        await sleep(1000); // ...well before the widget sees this answer
+        return route.fulfill({ response });
+      }),
+  });
+  await page.evaluate(() => window.Enuchat.send('creates the conversation'));
+  await waitOnline(page);
+  await page.getByRole('button', { name: 'Open chat' }).click();
+  const text = unique('only once');
+  await page.getByRole('textbox').fill(text);
+  await page.keyboard.press('Enter');
+  await waitForText(page, text, 900); // arrived over the socket
+  assert.equal(await bubblesWith(page, text), 1, 'no pending copy next to the stored one');
+  await sleep(1200); // the POST answer has come too
+  assert.equal(await bubblesWith(page, text), 1);
+  await context.close();
+});
+
 test('HTML in a message is shown as literal text and creates no element', async () => {
   const context = await browser.newContext();
   const dialogs = [];
@@ -166,12 +222,13 @@ test('window.Enuchat: calls made before ready wait for it; identify() updates th
   await page.goto(`${env.host}/host.html?widget=${env.widgetId}`);
   await page.waitForFunction(() => window.Enuchat);
   const early = await page.evaluate(async () => {
-    const wasReady = window.Enuchat.visitorId !== null;
-    window.Enuchat.open();
     const order = [];
-    window.Enuchat.on('ready', () => order.push('ready'));
+    window.Enuchat.on('ready', () => order.push('ready')); // called soon even if ready already
+    window.Enuchat.open();
     const p = window.Enuchat.send('early bird').then((m) => (order.push('sent'), m));
     const who = window.Enuchat.identify({ name: 'Ada Lovelace', email: 'ada@example.com' });
+    await new Promise((r) => setTimeout(r, 50));
+    const wasReady = order.includes('ready');
     const [sent, me] = await Promise.all([p, who]);
     return { wasReady, order, sent, me };
   });
@@ -189,6 +246,55 @@ test('window.Enuchat: calls made before ready wait for it; identify() updates th
   assert.equal(conversation.visitorEmail, 'ada@example.com');
   await page.evaluate(() => window.Enuchat.close());
   assert.equal(await page.getByRole('dialog').isVisible(), false);
+  await context.close();
+});
+
+test('replies that arrive while the panel is closed show an unread badge until it opens', async () => {
+  const context = await browser.newContext();
+  const { page, conversation } = await visitorWithConversation(context);
+  const badge = page.locator('.launcher .badge');
+  assert.equal(await badge.isVisible(), false);
+  const one = unique('while closed');
+  const two = unique('still closed');
+  await postAsShop(conversation.id, one);
+  await postAsShop(conversation.id, two);
+  await waitForText(page, two);
+  assert.equal(await badge.textContent(), '2');
+  assert.equal(await badge.isVisible(), true);
+  await page.getByRole('button', { name: 'Open chat (2 new messages)' }).click();
+  assert.equal(await badge.isVisible(), false);
+  // Replies read with the panel open are not counted.
+  await postAsShop(conversation.id, unique('while open'));
+  await sleep(300);
+  assert.equal(await badge.isVisible(), false);
+  await context.close();
+});
+
+test('a message that could not be sent says so, and a retry sends it once', async () => {
+  const context = await browser.newContext();
+  const page = await openPage(context);
+  let failNext = true;
+  await page.route('**/api/v1/widget/messages', (route) => {
+    if (route.request().method() === 'POST' && failNext) {
+      failNext = false;
+      return route.abort('internetdisconnected');
+    }
+    return route.continue();
+  });
+  await page.getByRole('button', { name: 'Open chat' }).click();
+  const text = unique('try again');
+  await page.getByRole('textbox').fill(text);
+  await page.keyboard.press('Enter');
+  const retry = page.getByRole('button', { name: 'Not sent. Tap to retry.' });
+  await retry.waitFor({ timeout: 3000 });
+  assert.deepEqual(await rows(page), [], 'nothing is shown as sent');
+  await retry.click();
+  await waitForText(page, text);
+  assert.equal(await retry.count(), 0);
+  await sleep(300);
+  assert.deepEqual((await rows(page)).map((r) => r.text), [text]);
+  const visitorId = await page.evaluate(() => window.Enuchat.visitorId);
+  assert.deepEqual((await conversationOf(visitorId)).messages.map((m) => m.content), [text]);
   await context.close();
 });
 
