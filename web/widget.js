@@ -238,7 +238,10 @@
       });
     } catch (e) {
       console.warn('[enuchat] could not start:', e.code || e.message);
-      setStatus('offline');
+      // Switched off (or this site no longer allowed) since the config was
+      // read: take the widget away again rather than show a dead one.
+      if (e.status === 403) ui.host.remove();
+      else setStatus('offline');
       rejectReady(e);
       return;
     }
@@ -356,7 +359,7 @@
       if (m.role === 'visitor') {
         // Our own message came back over the socket before the POST answer:
         // it replaces the pending bubble instead of showing up twice.
-        const pending = [...ui.log.querySelectorAll('.pending')].find((el) => el._content.trim() === String(m.content).trim());
+        const pending = [...ui.log.querySelectorAll('.pending:not(.failed)')].find((el) => el._content.trim() === String(m.content).trim());
         if (pending) pending.remove();
       }
       const el = messageRow(m);

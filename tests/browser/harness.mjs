@@ -102,7 +102,10 @@ export async function ready(page, timeout = 10000) {
 // Waits until the panel's opening animation is over, so boxes are final.
 export const settled = (page) =>
   page.evaluate(() =>
-    Promise.all(document.querySelector('enuchat-widget').shadowRoot.getAnimations().map((a) => a.finished))
+    Promise.all(
+      // A cancelled animation (its element was hidden) rejects: that is done too.
+      document.querySelector('enuchat-widget').shadowRoot.getAnimations().map((a) => a.finished.catch(() => {}))
+    )
   );
 
 export const status = (page) =>
