@@ -31,7 +31,7 @@ pub enum ApiError {
     ApiKeyExpired,
     #[error("The API key has been revoked.")]
     ApiKeyRevoked,
-    #[error("No visitor token was sent. Send it as 'Authorization: Bearer <token>'.")]
+    #[error("No visitor token was sent: use 'Authorization: Bearer <token>' (or '?token=' on the WebSocket).")]
     VisitorTokenMissing,
     #[error("The visitor token is not valid.")]
     VisitorTokenInvalid,

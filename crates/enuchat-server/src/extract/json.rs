@@ -40,6 +40,40 @@ where
     }
 }
 
+/// Like [`ApiJson`], for bodies whose fields are all optional: an empty body
+/// (with or without a content type) means `T::default()`.
+pub struct ApiJsonOrEmpty<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJsonOrEmpty<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Default,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let declared_empty = req
+            .headers()
+            .get(axum::http::header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() == b"0");
+        if declared_empty || (req.headers().get(CONTENT_TYPE).is_none() && !has_body(&req)) {
+            return Ok(ApiJsonOrEmpty(T::default()));
+        }
+        ApiJson::from_request(req, state)
+            .await
+            .map(|ApiJson(v)| ApiJsonOrEmpty(v))
+    }
+}
+
+/// Whether the request says it carries a body (a length or chunked encoding).
+fn has_body(req: &Request) -> bool {
+    req.headers()
+        .contains_key(axum::http::header::CONTENT_LENGTH)
+        || req
+            .headers()
+            .contains_key(axum::http::header::TRANSFER_ENCODING)
+}
+
 fn is_json_content_type(req: &Request) -> bool {
     let Some(value) = req
         .headers()

@@ -383,3 +383,28 @@ async fn visitor_input_is_validated_and_rate_limited(backend: Backend) {
     let other = TestVisitor::create(&app, &acme.widget, json!({})).await;
     other.say(&app, "hi").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_visitor_can_be_created_without_a_body() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    let url = app.url(&format!(
+        "/api/v1/widget/widgets/{}/visitors",
+        acme.widget.id
+    ));
+    let reply = app.client.post(&url).send().await.unwrap();
+    assert_eq!(reply.status(), StatusCode::CREATED);
+    let reply = app
+        .client
+        .post(&url)
+        .header("Content-Type", "text/plain")
+        .body("hi")
+        .send()
+        .await
+        .unwrap();
+    Reply::from(reply)
+        .await
+        .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
+}

@@ -3,9 +3,10 @@
 use super::views::PublicWidgetView;
 use super::{enforce, me::VisitorFields};
 use crate::error::{ApiError, ApiResult};
+use crate::extract::json::ApiJsonOrEmpty;
 use crate::extract::path::parse_id;
 use crate::extract::visitor::check_origin;
-use crate::extract::{ApiJson, ClientIp};
+use crate::extract::ClientIp;
 use crate::routes::tenant_api::views::Data;
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -50,7 +51,7 @@ pub async fn create_visitor(
     Path(id): Path<String>,
     ClientIp(ip): ClientIp,
     headers: HeaderMap,
-    ApiJson(body): ApiJson<VisitorFields>,
+    ApiJsonOrEmpty(body): ApiJsonOrEmpty<VisitorFields>,
 ) -> ApiResult<(StatusCode, Json<Data<NewVisitorView>>)> {
     let widget = load_widget(&state, &id, &headers).await?;
     if !widget.is_active {
