@@ -15,6 +15,7 @@ pub mod types;
 pub use ids::*;
 pub use models::*;
 pub use store::{
-    ConversationFilter, DemoBatch, MessageNotice, Store, StoreError, StoreKind, MESSAGES_CHANNEL,
+    ConversationFilter, DemoBatch, InboxFilter, MessageNotice, Store, StoreError, StoreKind,
+    MESSAGES_CHANNEL,
 };
 pub use types::*;

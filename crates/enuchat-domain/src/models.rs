@@ -255,3 +255,58 @@ pub struct LedgerEntry {
     pub message_id: Option<MessageId>,
     pub created_at: Timestamp,
 }
+
+/// A signed-in operator's dashboard session. Only the SHA-256 of the session
+/// id is stored; the id itself lives in the browser's cookie.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub id_hash: [u8; 32],
+    pub tenant_id: TenantId,
+    /// The operator, read with the session in one query.
+    pub operator: Operator,
+    /// Sent back by the dashboard in `X-CSRF-Token` on every write.
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+    /// The absolute end of the session, however active it is.
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub id_hash: [u8; 32],
+    pub operator_id: OperatorId,
+    pub csrf_token: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+}
+
+/// Whose conversations an inbox shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AssigneeFilter {
+    #[default]
+    Anyone,
+    Unassigned,
+    Operator(OperatorId),
+}
+
+/// The newest message of a conversation, as the inbox previews it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessagePreview {
+    pub role: MessageRole,
+    /// At most [`PREVIEW_CHARS`] characters of the content.
+    pub content: String,
+    pub created_at: Timestamp,
+}
+
+/// Characters of a message kept in an inbox preview.
+pub const PREVIEW_CHARS: usize = 200;
+
+/// One row of an operator's inbox.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InboxItem {
+    pub conversation: Conversation,
+    pub last_message: Option<MessagePreview>,
+    /// The visitor wrote after what this operator has marked read.
+    pub unread: bool,
+}

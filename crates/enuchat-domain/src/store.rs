@@ -40,6 +40,14 @@ pub struct ConversationFilter {
     pub widget_id: Option<WidgetId>,
 }
 
+/// The dashboard inbox's filters.
+#[derive(Debug, Clone, Default)]
+pub struct InboxFilter {
+    pub status: Option<ConversationStatus>,
+    pub widget_id: Option<WidgetId>,
+    pub assignee: AssigneeFilter,
+}
+
 /// Pre-built rows for `enuchat demo`, written in bulk. Every row belongs to
 /// the tenant passed alongside; messages carry their final `seq` and the
 /// conversations their final `last_seq` / `last_message_at`.
@@ -93,6 +101,70 @@ pub trait Store: Send + Sync + 'static {
     async fn create_operator(&self, tenant: TenantId, new: NewOperator) -> StoreResult<Operator>;
     async fn get_operator(&self, tenant: TenantId, id: OperatorId)
         -> StoreResult<Option<Operator>>;
+
+    /// Sign-in look-up, not scoped by tenant: emails are unique across
+    /// tenants, and the operator's row tells the tenant. `email` is compared
+    /// as given (callers lowercase it, as [`Email`](crate::Email) does).
+    async fn find_operator_by_email(&self, email: &str) -> StoreResult<Option<Operator>>;
+    /// The tenant's operators, oldest first.
+    async fn list_operators(&self, tenant: TenantId) -> StoreResult<Vec<Operator>>;
+
+    // --- dashboard sessions ------------------------------------------------
+    /// `MissingReference("operator")` if the operator is not the tenant's.
+    async fn create_session(&self, tenant: TenantId, new: NewSession) -> StoreResult<Session>;
+    /// The session with this id hash, with its operator, if it is still
+    /// valid at `now`: before `expires_at`, and seen within the last
+    /// `idle_timeout_secs`. Not scoped by tenant: the cookie tells the tenant.
+    async fn find_session(
+        &self,
+        id_hash: &[u8; 32],
+        now: Timestamp,
+        idle_timeout_secs: i64,
+    ) -> StoreResult<Option<Session>>;
+    /// Records use, writing only when the stored time is older than
+    /// `granularity_secs`.
+    async fn touch_session(
+        &self,
+        tenant: TenantId,
+        id_hash: &[u8; 32],
+        at: Timestamp,
+        granularity_secs: i64,
+    ) -> StoreResult<()>;
+    /// Ends a session; `false` if there was none (for this tenant).
+    async fn delete_session(&self, tenant: TenantId, id_hash: &[u8; 32]) -> StoreResult<bool>;
+    /// Forgets sessions that are no longer valid at `now`; returns how many.
+    async fn prune_sessions(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64>;
+
+    // --- the dashboard inbox -------------------------------------------------
+    /// Like [`Store::list_conversations`] (same order), with the newest
+    /// message's preview and whether `operator` has unread visitor messages,
+    /// in one query.
+    async fn list_inbox(
+        &self,
+        tenant: TenantId,
+        operator: OperatorId,
+        filter: &InboxFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<InboxItem>>;
+    /// Marks the conversation's messages up to `seq` read by `operator`; a
+    /// marker never moves back. `false` if the conversation (or the
+    /// operator) is not the tenant's.
+    async fn mark_read(
+        &self,
+        tenant: TenantId,
+        operator: OperatorId,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> StoreResult<bool>;
+    /// The newest `limit` messages with `seq < before_seq`, oldest first.
+    async fn messages_before(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        before_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>>;
 
     // --- widgets -------------------------------------------------------
     async fn create_widget(&self, tenant: TenantId, new: NewWidget) -> StoreResult<Widget>;

@@ -21,6 +21,7 @@
 mod api_keys;
 mod conversations;
 mod credits;
+mod dashboard;
 mod demo;
 mod error;
 mod listener;
@@ -176,6 +177,67 @@ impl Store for PostgresStore {
         id: OperatorId,
     ) -> StoreResult<Option<Operator>> {
         tenants::get_operator(&self.pool, tenant, id).await
+    }
+
+    async fn find_operator_by_email(&self, email: &str) -> StoreResult<Option<Operator>> {
+        dashboard::find_operator_by_email(&self.pool, email).await
+    }
+    async fn list_operators(&self, tenant: TenantId) -> StoreResult<Vec<Operator>> {
+        dashboard::list_operators(&self.pool, tenant).await
+    }
+    async fn create_session(&self, tenant: TenantId, new: NewSession) -> StoreResult<Session> {
+        dashboard::create_session(&self.pool, tenant, new).await
+    }
+    async fn find_session(
+        &self,
+        id_hash: &[u8; 32],
+        now: Timestamp,
+        idle_timeout_secs: i64,
+    ) -> StoreResult<Option<Session>> {
+        dashboard::find_session(&self.pool, id_hash, now, idle_timeout_secs).await
+    }
+    async fn touch_session(
+        &self,
+        tenant: TenantId,
+        id_hash: &[u8; 32],
+        at: Timestamp,
+        granularity_secs: i64,
+    ) -> StoreResult<()> {
+        dashboard::touch_session(&self.pool, tenant, id_hash, at, granularity_secs).await
+    }
+    async fn delete_session(&self, tenant: TenantId, id_hash: &[u8; 32]) -> StoreResult<bool> {
+        dashboard::delete_session(&self.pool, tenant, id_hash).await
+    }
+    async fn prune_sessions(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64> {
+        dashboard::prune_sessions(&self.pool, now, idle_timeout_secs).await
+    }
+    async fn list_inbox(
+        &self,
+        tenant: TenantId,
+        operator: OperatorId,
+        filter: &InboxFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<InboxItem>> {
+        dashboard::list_inbox(&self.pool, tenant, operator, filter, limit, offset).await
+    }
+    async fn mark_read(
+        &self,
+        tenant: TenantId,
+        operator: OperatorId,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> StoreResult<bool> {
+        dashboard::mark_read(&self.pool, tenant, operator, conversation, seq).await
+    }
+    async fn messages_before(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        before_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        dashboard::messages_before(&self.pool, tenant, conversation, before_seq, limit).await
     }
 
     async fn create_widget(&self, tenant: TenantId, new: NewWidget) -> StoreResult<Widget> {

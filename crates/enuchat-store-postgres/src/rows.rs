@@ -69,7 +69,7 @@ pub(crate) use {
 type Ts = DateTime<Utc>;
 type Res<T> = Result<T, StoreError>;
 
-fn parse_enum<T: FromStr>(what: &str, text: &str) -> Res<T> {
+pub(crate) fn parse_enum<T: FromStr>(what: &str, text: &str) -> Res<T> {
     text.parse()
         .map_err(|_| bad_data(what, format!("{text:?}")))
 }

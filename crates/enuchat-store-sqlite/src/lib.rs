@@ -18,6 +18,7 @@
 
 mod api_keys;
 mod conversations;
+mod dashboard;
 mod demo;
 mod messages;
 #[cfg(test)]

@@ -57,3 +57,52 @@ async fn visitor_conversation_uses_the_unique_visitor_index() {
     );
     assert!(plan[1].starts_with("SEARCH v USING INDEX"), "{plan:?}");
 }
+
+#[tokio::test]
+async fn the_inbox_reads_pages_from_an_index_without_sorting() {
+    use enuchat_domain::store::InboxFilter;
+    use enuchat_domain::{AssigneeFilter, ConversationStatus, OperatorId};
+    let store = store().await;
+    let shapes = [
+        (InboxFilter::default(), "conversations_recent"),
+        (
+            InboxFilter {
+                assignee: AssigneeFilter::Operator(OperatorId::new()),
+                ..Default::default()
+            },
+            "conversations_assignee_recent",
+        ),
+        (
+            InboxFilter {
+                assignee: AssigneeFilter::Unassigned,
+                status: Some(ConversationStatus::Open),
+                ..Default::default()
+            },
+            "conversations_assignee_status_recent",
+        ),
+    ];
+    for (filter, index) in shapes {
+        let plan = plan(&store, &crate::dashboard::inbox_sql(&filter)).await;
+        assert!(
+            plan[0].starts_with(&format!("SEARCH c USING INDEX {index} ")),
+            "{plan:?}"
+        );
+        assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "{plan:?}");
+        assert!(
+            plan.iter()
+                .any(|l| l.contains("SEARCH lm USING INDEX sqlite_autoindex_messages_")),
+            "{plan:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn older_messages_walk_the_seq_index() {
+    let store = store().await;
+    let plan = plan(&store, crate::dashboard::MESSAGES_BEFORE).await;
+    assert!(
+        plan.iter()
+            .any(|l| l.starts_with("SEARCH messages USING INDEX sqlite_autoindex_messages_")),
+        "{plan:?}"
+    );
+}

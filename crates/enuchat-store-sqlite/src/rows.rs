@@ -70,7 +70,7 @@ fn bad(what: &str, value: impl std::fmt::Display) -> enuchat_domain::StoreError 
     enuchat_domain::StoreError::Database(format!("unreadable {what} in database: {value}"))
 }
 
-fn parse_enum<T: std::str::FromStr>(what: &str, value: &str) -> StoreResult<T> {
+pub(crate) fn parse_enum<T: std::str::FromStr>(what: &str, value: &str) -> StoreResult<T> {
     value.parse().map_err(|_| bad(what, value))
 }
 

@@ -3,7 +3,9 @@
 use crate::{db, SqliteStore};
 use async_trait::async_trait;
 use enuchat_domain::rate_limit::{RateDecision, RateLimit};
-use enuchat_domain::store::{ConversationFilter, DemoBatch, Store, StoreKind, StoreResult};
+use enuchat_domain::store::{
+    ConversationFilter, DemoBatch, InboxFilter, Store, StoreKind, StoreResult,
+};
 use enuchat_domain::*;
 
 #[async_trait]
@@ -50,6 +52,81 @@ impl Store for SqliteStore {
         id: OperatorId,
     ) -> StoreResult<Option<Operator>> {
         self.get_operator_impl(tenant, id).await
+    }
+
+    async fn find_operator_by_email(&self, email: &str) -> StoreResult<Option<Operator>> {
+        self.find_operator_by_email_impl(email).await
+    }
+
+    async fn list_operators(&self, tenant: TenantId) -> StoreResult<Vec<Operator>> {
+        self.list_operators_impl(tenant).await
+    }
+
+    async fn create_session(&self, tenant: TenantId, new: NewSession) -> StoreResult<Session> {
+        self.create_session_impl(tenant, new).await
+    }
+
+    async fn find_session(
+        &self,
+        id_hash: &[u8; 32],
+        now: Timestamp,
+        idle_timeout_secs: i64,
+    ) -> StoreResult<Option<Session>> {
+        self.find_session_impl(id_hash, now, idle_timeout_secs)
+            .await
+    }
+
+    async fn touch_session(
+        &self,
+        tenant: TenantId,
+        id_hash: &[u8; 32],
+        at: Timestamp,
+        granularity_secs: i64,
+    ) -> StoreResult<()> {
+        self.touch_session_impl(tenant, id_hash, at, granularity_secs)
+            .await
+    }
+
+    async fn delete_session(&self, tenant: TenantId, id_hash: &[u8; 32]) -> StoreResult<bool> {
+        self.delete_session_impl(tenant, id_hash).await
+    }
+
+    async fn prune_sessions(&self, now: Timestamp, idle_timeout_secs: i64) -> StoreResult<u64> {
+        self.prune_sessions_impl(now, idle_timeout_secs).await
+    }
+
+    async fn list_inbox(
+        &self,
+        tenant: TenantId,
+        operator: OperatorId,
+        filter: &InboxFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<InboxItem>> {
+        self.list_inbox_impl(tenant, operator, filter, limit, offset)
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        tenant: TenantId,
+        operator: OperatorId,
+        conversation: ConversationId,
+        seq: i64,
+    ) -> StoreResult<bool> {
+        self.mark_read_impl(tenant, operator, conversation, seq)
+            .await
+    }
+
+    async fn messages_before(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        before_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<Message>> {
+        self.messages_before_impl(tenant, conversation, before_seq, limit)
+            .await
     }
 
     async fn create_widget(&self, tenant: TenantId, new: NewWidget) -> StoreResult<Widget> {

@@ -72,6 +72,12 @@ store_tests! {
     demo {
         demo_batches_round_trip,
     }
+    dashboard {
+        operators_by_email_and_per_tenant,
+        sessions_expire_touch_and_end,
+        inbox_previews_unread_and_filters,
+        messages_before_pages_backwards,
+    }
     visitor_side {
         find_widget_by_id_alone,
         widget_allowed_origins_round_trip,

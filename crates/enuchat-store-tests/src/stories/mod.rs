@@ -3,6 +3,7 @@
 pub mod api_keys;
 pub mod conversations;
 pub mod credits;
+pub mod dashboard;
 pub mod demo;
 pub mod messages;
 pub mod rate_limits;
