@@ -52,6 +52,28 @@ pub fn generate_visitor_token() -> GeneratedSecret {
     generate_with(VISITOR_TOKEN_PREFIX)
 }
 
+/// Base62 characters in a dashboard session id: 43 carry 256 bits, as much
+/// as 32 random bytes.
+pub const SESSION_ID_LEN: usize = 43;
+
+/// `len` random base62 characters from the OS generator.
+pub fn random_base62(len: usize) -> String {
+    let mut rng = rand::rngs::OsRng;
+    (0..len)
+        .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
+        .collect()
+}
+
+/// A new dashboard session id (the cookie's value).
+pub fn generate_session_id() -> String {
+    random_base62(SESSION_ID_LEN)
+}
+
+/// Whether a cookie value has the shape of a session id.
+pub fn looks_like_session_id(id: &str) -> bool {
+    id.len() == SESSION_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 pub fn hash(secret: &str) -> [u8; 32] {
     Sha256::digest(secret.as_bytes()).into()
 }

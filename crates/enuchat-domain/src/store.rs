@@ -196,6 +196,9 @@ pub trait Store: Send + Sync + 'static {
     /// Applies the limit to `bucket` atomically, using the database's clock.
     async fn acquire_rate_limit(&self, bucket: &str, limit: RateLimit)
         -> StoreResult<RateDecision>;
+    /// What `acquire_rate_limit` would decide now, without spending anything
+    /// (e.g. "may this email still try to sign in?").
+    async fn peek_rate_limit(&self, bucket: &str, limit: RateLimit) -> StoreResult<RateDecision>;
     /// Forgets buckets that are full again; returns how many were removed.
     async fn prune_rate_limits(&self) -> StoreResult<u64>;
 

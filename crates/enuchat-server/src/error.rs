@@ -35,6 +35,12 @@ pub enum ApiError {
     VisitorTokenMissing,
     #[error("The visitor token is not valid.")]
     VisitorTokenInvalid,
+    #[error("Wrong email or password.")]
+    InvalidCredentials,
+    #[error("You are not signed in, or your session has ended. Sign in again.")]
+    NotSignedIn,
+    #[error("This request was refused as a possible cross-site request forgery: send the X-CSRF-Token of your session, from the dashboard's own origin.")]
+    CsrfRejected,
     #[error("This chat widget is switched off.")]
     WidgetInactive,
     #[error("This widget may not be used from this site.")]
@@ -71,8 +77,12 @@ impl ApiError {
             | ApiError::ApiKeyExpired
             | ApiError::ApiKeyRevoked
             | ApiError::VisitorTokenMissing
-            | ApiError::VisitorTokenInvalid => StatusCode::UNAUTHORIZED,
-            ApiError::WidgetInactive | ApiError::OriginNotAllowed => StatusCode::FORBIDDEN,
+            | ApiError::VisitorTokenInvalid
+            | ApiError::InvalidCredentials
+            | ApiError::NotSignedIn => StatusCode::UNAUTHORIZED,
+            ApiError::WidgetInactive | ApiError::OriginNotAllowed | ApiError::CsrfRejected => {
+                StatusCode::FORBIDDEN
+            }
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -94,6 +104,9 @@ impl ApiError {
             ApiError::ApiKeyRevoked => "API_KEY_REVOKED",
             ApiError::VisitorTokenMissing => "VISITOR_TOKEN_MISSING",
             ApiError::VisitorTokenInvalid => "VISITOR_TOKEN_INVALID",
+            ApiError::InvalidCredentials => "INVALID_CREDENTIALS",
+            ApiError::NotSignedIn => "NOT_SIGNED_IN",
+            ApiError::CsrfRejected => "CSRF_REJECTED",
             ApiError::WidgetInactive => "WIDGET_INACTIVE",
             ApiError::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
             ApiError::NotFound(_) => "NOT_FOUND",

@@ -83,6 +83,7 @@ pub async fn serve(
 
 fn build_state(settings: &Settings, database: &Database) -> AppState {
     let store = database.store.clone();
+    let kind = store.kind();
     let limiter = match store.kind() {
         StoreKind::Sqlite => RateLimiter::Memory(MemoryLimiter::new()),
         StoreKind::Postgres => RateLimiter::Shared(store.clone()),
@@ -102,7 +103,18 @@ fn build_state(settings: &Settings, database: &Database) -> AppState {
             auth::LAST_USED_GRANULARITY_SECS as u64,
         ))),
         metrics: Arc::new(telemetry::Metrics::new()),
-        hub: Arc::new(Hub::new()),
+        hub: Arc::new(match kind {
+            StoreKind::Sqlite => Hub::new(),
+            StoreKind::Postgres => Hub::with_feed(),
+        }),
+        public_origin: settings
+            .public_url
+            .as_deref()
+            .and_then(routes::dashboard::origin_of),
+        secure_cookies: settings
+            .public_url
+            .as_deref()
+            .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://")),
         trust_forwarded_for: settings.trust_forwarded_for,
     }
 }
@@ -112,6 +124,13 @@ async fn prune_periodically(state: AppState) {
     loop {
         tick.tick().await;
         state.key_use.prune();
+        if let Err(err) = state
+            .store
+            .prune_sessions(chrono::Utc::now(), routes::dashboard::IDLE_TIMEOUT_SECS)
+            .await
+        {
+            tracing::warn!(%err, "could not prune ended sessions");
+        }
         if let Err(err) = state.limiter.prune().await {
             tracing::warn!(%err, "could not prune rate-limit state");
         }

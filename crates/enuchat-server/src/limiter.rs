@@ -27,6 +27,14 @@ impl RateLimiter {
         }
     }
 
+    /// What `check` would decide, without spending anything.
+    pub async fn peek(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, StoreError> {
+        match self {
+            RateLimiter::Memory(limiter) => Ok(limiter.peek(bucket, limit)),
+            RateLimiter::Shared(store) => store.peek_rate_limit(bucket, limit).await,
+        }
+    }
+
     /// Drops state of keys whose bucket is full again (same as no state), which
     /// keeps memory bounded by the keys used within the last window.
     pub async fn prune(&self) -> Result<u64, StoreError> {
@@ -72,6 +80,12 @@ impl MemoryLimiter {
             }
         }
         decision
+    }
+
+    pub fn peek(&self, bucket: &str, limit: RateLimit) -> RateDecision {
+        let now = self.now_us();
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        limit.decide(state.get(bucket).copied(), now).0
     }
 
     pub fn prune(&self) -> u64 {

@@ -19,6 +19,11 @@ pub struct AppState {
     /// Take the client address from `X-Forwarded-For` (behind a trusted
     /// reverse proxy) instead of the TCP peer.
     pub trust_forwarded_for: bool,
+    /// `scheme://host[:port]` of the configured public URL, an origin the
+    /// dashboard accepts besides the request's own.
+    pub public_origin: Option<String>,
+    /// The public URL is HTTPS: session cookies are always `Secure`.
+    pub secure_cookies: bool,
 }
 
 /// The rate limits in force, one per kind of bucket.

@@ -282,6 +282,9 @@ impl Store for PostgresStore {
     ) -> StoreResult<RateDecision> {
         rate_limits::acquire(&self.pool, bucket, limit).await
     }
+    async fn peek_rate_limit(&self, bucket: &str, limit: RateLimit) -> StoreResult<RateDecision> {
+        rate_limits::peek(&self.pool, bucket, limit).await
+    }
     async fn prune_rate_limits(&self) -> StoreResult<u64> {
         rate_limits::prune(&self.pool).await
     }

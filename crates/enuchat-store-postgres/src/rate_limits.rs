@@ -67,6 +67,22 @@ pub(crate) async fn acquire(
 
 /// Deletes buckets whose TAT has passed: they are full again, which is
 /// exactly what a missing row means.
+pub(crate) async fn peek(
+    pool: &PgPool,
+    bucket: &str,
+    limit: RateLimit,
+) -> StoreResult<RateDecision> {
+    let (tat_us, now_us): (Option<i64>, i64) = sqlx::query_as(concat!(
+        "SELECT (SELECT tat_us FROM rate_limits WHERE bucket = $1), ",
+        now_us!()
+    ))
+    .bind(bucket)
+    .fetch_one(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(limit.decide(tat_us, now_us).0)
+}
+
 pub(crate) async fn prune(pool: &PgPool) -> StoreResult<u64> {
     let done = sqlx::query(concat!(
         "DELETE FROM rate_limits WHERE tat_us <= ",

@@ -6,6 +6,20 @@ use enuchat_domain::rate_limit::{RateDecision, RateLimit};
 use enuchat_domain::store::StoreResult;
 
 impl SqliteStore {
+    pub(crate) async fn peek_rate_limit_impl(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+    ) -> StoreResult<RateDecision> {
+        let tat: Option<i64> =
+            sqlx::query_scalar("SELECT tat_us FROM rate_limits WHERE bucket = ?")
+                .bind(bucket)
+                .fetch_optional(&self.reader)
+                .await
+                .map_err(db)?;
+        Ok(limit.decide(tat, now_us()).0)
+    }
+
     pub(crate) async fn acquire_rate_limit_impl(
         &self,
         bucket: &str,

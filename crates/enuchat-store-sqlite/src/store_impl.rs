@@ -180,6 +180,10 @@ impl Store for SqliteStore {
         self.acquire_rate_limit_impl(bucket, limit).await
     }
 
+    async fn peek_rate_limit(&self, bucket: &str, limit: RateLimit) -> StoreResult<RateDecision> {
+        self.peek_rate_limit_impl(bucket, limit).await
+    }
+
     async fn prune_rate_limits(&self) -> StoreResult<u64> {
         self.prune_rate_limits_impl().await
     }

@@ -68,6 +68,7 @@ store_tests! {
     rate_limits {
         rate_limit_burst_then_refusal,
         rate_limit_prune_forgets_only_full_buckets,
+        rate_limit_peek_spends_nothing,
     }
     demo {
         demo_batches_round_trip,

@@ -4,10 +4,12 @@
 pub mod json;
 pub mod path;
 pub mod query;
+pub mod session;
 pub mod tenant;
 pub mod visitor;
 
 pub use json::ApiJson;
 pub use query::QueryParams;
+pub use session::OperatorSession;
 pub use tenant::TenantContext;
 pub use visitor::{ClientIp, VisitorContext};

@@ -48,6 +48,20 @@ async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
     if notice.seq == 1 {
         hub.conversation_started(&notice.visitor_id, notice.conversation_id);
     }
+    if hub.tenant_listened(notice.tenant_id) {
+        // Dashboards of the tenant listen here: read just this message.
+        match store
+            .messages_after(notice.tenant_id, notice.conversation_id, notice.seq - 1, 1)
+            .await
+        {
+            Ok(rows) => {
+                for message in rows {
+                    hub.publish_from_feed(notice.tenant_id, Arc::new(message));
+                }
+            }
+            Err(err) => tracing::warn!(%err, "could not read a notified message"),
+        }
+    }
     let Some(mut last) = hub.listened_seq(notice.conversation_id) else {
         return; // nobody here listens to this conversation
     };

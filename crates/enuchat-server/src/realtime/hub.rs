@@ -3,10 +3,24 @@
 //! Channels exist only while someone listens, so memory is bounded by the
 //! open connections, not by the number of conversations.
 
-use enuchat_domain::{ConversationId, Message, VisitorId};
+use enuchat_domain::{Conversation, ConversationId, Message, TenantId, VisitorId};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::sync::broadcast;
+
+/// Buffered events per tenant for dashboards; a dashboard that falls further
+/// behind is told to reconnect (and re-read).
+const TENANT_CAPACITY: usize = 256;
+
+/// What a tenant's dashboards hear.
+#[derive(Debug, Clone)]
+pub enum TenantEvent {
+    Message(Arc<Message>),
+    /// A conversation started, or its status or assignment changed.
+    Conversation(Arc<Conversation>),
+    /// Something may have been missed: re-read everything.
+    Resync,
+}
 
 /// Buffered events per conversation; a connection that falls further behind
 /// than this gets `Lagged` and re-reads from the database.
@@ -28,6 +42,12 @@ pub struct Hub {
     conversations: Mutex<HashMap<ConversationId, Channel>>,
     /// Visitors connected before their conversation exists.
     waiting: Mutex<HashMap<VisitorId, broadcast::Sender<HubEvent>>>,
+    /// Signed-in dashboards, per tenant.
+    tenants: Mutex<HashMap<TenantId, broadcast::Sender<TenantEvent>>>,
+    /// With PostgreSQL every committed message (this instance's too) comes
+    /// back through the database feed, which then feeds the tenant channels;
+    /// local publishes skip them so dashboards never get a message twice.
+    messages_via_feed: bool,
 }
 
 struct Channel {
@@ -39,6 +59,59 @@ struct Channel {
 impl Hub {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A hub whose tenant channels hear of messages only through
+    /// [`Hub::publish_from_feed`] (PostgreSQL mode).
+    pub fn with_feed() -> Self {
+        Self {
+            messages_via_feed: true,
+            ..Self::default()
+        }
+    }
+
+    /// Subscribes a dashboard to everything of its tenant.
+    pub fn subscribe_tenant(self: &Arc<Self>, tenant: TenantId) -> TenantSubscription {
+        let mut map = lock(&self.tenants);
+        let sender = map
+            .entry(tenant)
+            .or_insert_with(|| broadcast::channel(TENANT_CAPACITY).0);
+        TenantSubscription {
+            receiver: sender.subscribe(),
+            tenant,
+            hub: self.clone(),
+        }
+    }
+
+    /// Whether any dashboard of the tenant listens here.
+    pub fn tenant_listened(&self, tenant: TenantId) -> bool {
+        lock(&self.tenants).contains_key(&tenant)
+    }
+
+    fn send_to_tenant(&self, tenant: TenantId, event: TenantEvent) {
+        if let Some(sender) = lock(&self.tenants).get(&tenant) {
+            let _ = sender.send(event);
+        }
+    }
+
+    /// A message committed by this instance: to its conversation's
+    /// listeners, and to the tenant's dashboards (unless the feed does that).
+    pub fn publish_message(&self, tenant: TenantId, message: Arc<Message>) {
+        if !self.messages_via_feed {
+            self.send_to_tenant(tenant, TenantEvent::Message(message.clone()));
+        }
+        self.publish(message);
+    }
+
+    /// A message read back after the database feed announced it.
+    pub fn publish_from_feed(&self, tenant: TenantId, message: Arc<Message>) {
+        self.send_to_tenant(tenant, TenantEvent::Message(message));
+    }
+
+    /// A conversation started or changed (status, assignment).
+    pub fn publish_conversation(&self, conversation: Conversation) {
+        let tenant = conversation.tenant_id;
+        self.send_to_tenant(tenant, TenantEvent::Conversation(Arc::new(conversation)));
     }
 
     pub fn subscribe(self: &Arc<Self>, conversation: ConversationId) -> Subscription {
@@ -100,6 +173,14 @@ impl Hub {
         for sender in lock(&self.waiting).values() {
             let _ = sender.send(HubEvent::Resync);
         }
+        for sender in lock(&self.tenants).values() {
+            let _ = sender.send(TenantEvent::Resync);
+        }
+    }
+
+    /// Tenants with dashboards listening here.
+    pub fn tenants_listened(&self) -> usize {
+        lock(&self.tenants).len()
     }
 
     /// (conversations listened to, visitors waiting), for metrics and tests.
@@ -140,6 +221,25 @@ impl Drop for Subscription {
                     map.remove(id);
                 }
             }
+        }
+    }
+}
+
+/// A dashboard's receiver; the tenant's channel goes when the last one does.
+pub struct TenantSubscription {
+    pub receiver: broadcast::Receiver<TenantEvent>,
+    tenant: TenantId,
+    hub: Arc<Hub>,
+}
+
+impl Drop for TenantSubscription {
+    fn drop(&mut self) {
+        let mut map = lock(&self.hub.tenants);
+        if map
+            .get(&self.tenant)
+            .is_some_and(|s| s.receiver_count() <= 1)
+        {
+            map.remove(&self.tenant);
         }
     }
 }
@@ -187,6 +287,36 @@ mod tests {
         assert_eq!(hub.sizes().0, 1);
         drop(b);
         assert_eq!(hub.sizes(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn tenant_channels_deliver_and_go_away() {
+        let hub = Arc::new(Hub::new());
+        let tenant = TenantId::new();
+        let conversation = ConversationId::new();
+        hub.publish_message(tenant, message(conversation, 1)); // nobody listens
+        assert!(!hub.tenant_listened(tenant));
+        let mut a = hub.subscribe_tenant(tenant);
+        let b = hub.subscribe_tenant(tenant);
+        hub.publish_message(TenantId::new(), message(conversation, 2)); // other tenant
+        hub.publish_message(tenant, message(conversation, 3));
+        match a.receiver.recv().await.unwrap() {
+            TenantEvent::Message(m) => assert_eq!(m.seq, 3),
+            other => panic!("unexpected {other:?}"),
+        }
+        assert!(a.receiver.try_recv().is_err());
+        drop(a);
+        assert_eq!(hub.tenants_listened(), 1);
+        drop(b);
+        assert_eq!(hub.tenants_listened(), 0);
+
+        // With a feed, only the feed reaches dashboards.
+        let hub = Arc::new(Hub::with_feed());
+        let mut a = hub.subscribe_tenant(tenant);
+        hub.publish_message(tenant, message(conversation, 4));
+        assert!(a.receiver.try_recv().is_err());
+        hub.publish_from_feed(tenant, message(conversation, 4));
+        assert!(matches!(a.receiver.try_recv(), Ok(TenantEvent::Message(_))));
     }
 
     #[tokio::test]

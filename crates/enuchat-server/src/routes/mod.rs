@@ -1,6 +1,7 @@
 //! All HTTP routes, and the JSON answers for paths and methods that match
 //! nothing.
 
+pub mod dashboard;
 pub mod ops;
 pub mod tenant_api;
 pub mod web;
@@ -23,6 +24,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .nest(tenant_api::BASE_PATH, tenant_api::router(state.clone()))
         .nest(widget::BASE_PATH, widget::router())
+        .nest(dashboard::BASE_PATH, dashboard::router(state.clone()))
         .merge(ops::router())
         .merge(web::router())
         .fallback(|| async { ApiError::NotFound("Resource") })

@@ -84,3 +84,38 @@ pub async fn rate_limit_prune_forgets_only_full_buckets(store: SharedStore) {
             .allowed
     );
 }
+
+pub async fn rate_limit_peek_spends_nothing(store: SharedStore) {
+    let store = &*store;
+    let small = RateLimit {
+        burst: 2,
+        interval_us: 600_000_000,
+    };
+    for _ in 0..3 {
+        let d = store.peek_rate_limit("peek:a", small).await.unwrap();
+        assert!(d.allowed && d.remaining == 1, "{d:?}");
+    }
+    assert!(
+        store
+            .acquire_rate_limit("peek:a", small)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        store
+            .peek_rate_limit("peek:a", small)
+            .await
+            .unwrap()
+            .allowed
+    );
+    assert!(
+        store
+            .acquire_rate_limit("peek:a", small)
+            .await
+            .unwrap()
+            .allowed
+    );
+    let d = store.peek_rate_limit("peek:a", small).await.unwrap();
+    assert!(!d.allowed && d.retry_after_secs >= 1, "{d:?}");
+}

@@ -194,5 +194,6 @@ pub async fn update_conversation(
         other => other?,
     };
     let conversation = updated.ok_or(ApiError::NotFound("Conversation"))?;
+    state.hub.publish_conversation(conversation.clone());
     Ok(Json(Data::new(conversation.into())))
 }

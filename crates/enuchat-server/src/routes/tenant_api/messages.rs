@@ -69,7 +69,7 @@ pub async fn post_message(
     // Stored: now tell this instance's connections (other instances hear of
     // it through the database's notification).
     let message = std::sync::Arc::new(message);
-    state.hub.publish(message.clone());
+    state.hub.publish_message(tenant.tenant_id, message.clone());
     Ok((
         StatusCode::CREATED,
         Json(Data::new(MessageView::from(&*message))),

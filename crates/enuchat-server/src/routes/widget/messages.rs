@@ -118,7 +118,11 @@ pub async fn post_message(
     let view = VisitorMessageView::from(&message);
     if message.seq == 1 {
         state.hub.conversation_started(&visitor.id, conversation.id);
+        // Dashboards learn of the new conversation (with its first message).
+        if let Ok(Some(started)) = state.store.get_conversation(tenant, conversation.id).await {
+            state.hub.publish_conversation(started);
+        }
     }
-    state.hub.publish(Arc::new(message));
+    state.hub.publish_message(tenant, Arc::new(message));
     Ok((StatusCode::CREATED, Json(Data::new(view))))
 }
