@@ -15,6 +15,7 @@ both_backends!(
     expired_sessions_are_refused,
     writes_without_csrf_proof_are_refused,
     every_endpoint_is_tenant_scoped,
+    the_dashboard_page_and_assets_are_served,
 );
 
 async fn sign_in_get_and_sign_out(backend: Backend) {
@@ -404,4 +405,41 @@ async fn every_endpoint_is_tenant_scoped(backend: Backend) {
         .unwrap();
     assert_eq!(theirs_now.status, other.conversation.status);
     assert_eq!(theirs_now.last_seq, 1);
+}
+
+async fn the_dashboard_page_and_assets_are_served(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let get = |path: &str| app.client.get(app.url(path)).send();
+    let page = get("/").await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    assert!(page.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
+    assert_eq!(page.headers()["x-frame-options"], "DENY");
+    assert!(page.text().await.unwrap().contains("/app/app.js"));
+    for (path, kind) in [
+        ("/app/app.js", "text/javascript"),
+        ("/app/app.css", "text/css"),
+    ] {
+        let r = get(path).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with(kind),
+            "{path}"
+        );
+    }
+    assert_eq!(
+        get("/app/nope.js").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get("/app/../Cargo.toml").await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
 }
