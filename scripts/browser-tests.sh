@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Browser tests of the chat widget, end to end:
+# Browser tests of the chat widget and the operator dashboard, end to end:
 #   Debian's Chromium (installed if missing) driven by playwright-core,
 #   a freshly built enuchat on a fresh SQLite database,
 #   host pages from a tiny Node server on another loopback port, so the widget
 #   runs cross-origin exactly as on a customer's site.
 # With CI=true a missing Chromium is a failure, never a skip.
-# Screenshots of the open panel land in tests/browser/screenshots/.
+# Screenshots of the open panel and the dashboard land in tests/browser/screenshots/.
 # Usage: scripts/browser-tests.sh [TEST_FILE...]   (files in tests/browser/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -86,6 +86,16 @@ WIDGET_ALLOWED_ID=$("$BIN" widget create --tenant "$TENANT" --name "Only here" -
 WIDGET_RESTRICTED_ID=$("$BIN" widget create --tenant "$TENANT" --name "Elsewhere" \
   --allowed-origin "https://shop.example.com" | json_field id)
 API_KEY=$("$BIN" api-key create --tenant "$TENANT" --name "browser tests" | json_field key)
+# Dashboard sign-ins: an owner, and an operator whose sign-in the tests throttle.
+OPERATOR_EMAIL="maria@northwind.example"
+OPERATOR_NAME="Maria Lopez"
+OPERATOR_PASSWORD="$(node -e "console.log(require('crypto').randomBytes(12).toString('base64url'))")"
+OPERATOR_ID=$("$BIN" operator create --tenant "$TENANT" --email "$OPERATOR_EMAIL" --name "$OPERATOR_NAME" \
+  --password "$OPERATOR_PASSWORD" --role owner | json_field id)
+OPERATOR2_EMAIL="tom@northwind.example"
+OPERATOR2_PASSWORD="$(node -e "console.log(require('crypto').randomBytes(12).toString('base64url'))")"
+"$BIN" operator create --tenant "$TENANT" --email "$OPERATOR2_EMAIL" --name "Tom Becker" \
+  --password "$OPERATOR2_PASSWORD" --role operator >/dev/null
 
 log "starting enuchat at $ENUCHAT_URL"
 # Every test is a new visitor from 127.0.0.1 and the suite makes many Tenant
@@ -104,6 +114,7 @@ wait_http "$HOST_URL/host.html" || fail "the host page server did not start"
 
 log "browser tests"
 export WIDGET_ID WIDGET_LEFT_ID WIDGET_INACTIVE_ID WIDGET_ALLOWED_ID WIDGET_RESTRICTED_ID API_KEY CHROMIUM
+export OPERATOR_EMAIL OPERATOR_NAME OPERATOR_PASSWORD OPERATOR_ID OPERATOR2_EMAIL OPERATOR2_PASSWORD
 cd tests/browser
 # Arguments choose test files (default: all), e.g. messages.test.mjs.
 [ $# -gt 0 ] || set -- ./*.test.mjs

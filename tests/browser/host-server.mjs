@@ -1,7 +1,8 @@
 // A tiny static server for the host pages the widget is embedded in. It runs
 // on its own loopback port, so the widget is loaded cross-origin exactly as on
 // a customer's site. Pages under pages/ may contain {{SERVER}} (the enuchat
-// base URL, from ENUCHAT_URL) and {{WIDGET_ID}} (from ?widget=).
+// base URL, from ENUCHAT_URL), {{WIDGET_ID}} (from ?widget=) and {{ID}} (from
+// ?id=, e.g. a conversation id).
 //
 //   ENUCHAT_URL=http://127.0.0.1:8080 PORT=8090 node host-server.mjs
 import http from 'node:http';
@@ -29,7 +30,8 @@ http
       return notFound(res);
     }
     const widget = (url.searchParams.get('widget') || '').replace(/[^\w-]/g, '');
-    html = html.replaceAll('{{SERVER}}', server).replaceAll('{{WIDGET_ID}}', widget);
+    const id = (url.searchParams.get('id') || '').replace(/[^\w-]/g, '');
+    html = html.replaceAll('{{SERVER}}', server).replaceAll('{{WIDGET_ID}}', widget).replaceAll('{{ID}}', id);
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
     res.end(html);
   })

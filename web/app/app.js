@@ -244,15 +244,21 @@ async function loadMore() {
   }
 }
 
+// Newest activity first. Times have whole seconds, so within one second the
+// row whose message arrived here last goes first (`_live` counts arrivals).
+let arrivals = 0;
 function sortList() {
-  state.list.sort((a, b) => Date.parse(b.lastMessageAt) - Date.parse(a.lastMessageAt) || (a.id < b.id ? 1 : -1));
+  state.list.sort(
+    (a, b) =>
+      Date.parse(b.lastMessageAt) - Date.parse(a.lastMessageAt) || (b._live || 0) - (a._live || 0) || (a.id < b.id ? 1 : -1)
+  );
 }
 
 function preview(c) {
   const m = c.lastMessage;
   if (!m) return { who: '', text: 'No messages yet' };
-  const who = m.role === 'visitor' ? '' : m.role === 'operator' ? 'You: ' : m.role === 'ai' ? 'AI: ' : 'System: ';
-  return { who: m.role === 'operator' && m.authorId && m.authorId !== state.me.id ? `${operatorName(m.authorId)}: ` : who, text: m.content.replace(/\s+/g, ' ') };
+  const who = { operator: 'Operator: ', ai: 'AI: ', system: 'System: ' }[m.role] || '';
+  return { who, text: m.content.replace(/\s+/g, ' ') };
 }
 
 function rowFor(c) {
@@ -351,6 +357,14 @@ function wireFilters() {
 
 function connect() {
   disconnect();
+  if (!state.me) return;
+  // The browser knows it has no network: wait for its 'online' event (a slow
+  // retry as a safety net) instead of failing in a loop.
+  if (navigator.onLine === false) {
+    live('offline');
+    state.wsTimer = setTimeout(connect, 10000);
+    return;
+  }
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/v1/dashboard/ws`;
   let ws;
   try {
@@ -387,16 +401,26 @@ function connect() {
 function retry() {
   if (!state.me) return;
   clearTimeout(state.wsTimer);
+  // A socket that keeps failing may mean the session ended: ask (a 401 shows the sign-in).
+  if (state.wsAttempt >= 2) call('GET', '/session').catch(() => {});
   const base = Math.min(15000, 500 * 2 ** state.wsAttempt);
   state.wsAttempt++;
   state.wsTimer = setTimeout(connect, base / 2 + Math.random() * (base / 2));
 }
 
+// Forgets the socket at once (a close handshake may hang when the network is gone).
 function disconnect() {
   clearTimeout(state.wsTimer);
   const ws = state.ws;
   state.ws = null;
-  if (ws) ws.close();
+  if (ws) {
+    ws.onmessage = ws.onclose = null;
+    try {
+      ws.close();
+    } catch {
+      // already closed
+    }
+  }
 }
 
 function live(s) {
@@ -427,6 +451,7 @@ function onMessage(conversationId, m) {
       row.lastMessageAt = m.createdAt;
     }
     if (m.role === 'visitor' && !isOpen) row.unread = true;
+    row._live = ++arrivals;
     sortList();
     renderList();
     if (m.role === 'visitor' && !isOpen) announce(`New message from ${visitorLabel(row)}`);
@@ -451,7 +476,9 @@ function refreshRow(id, m) {
         const last = messages && messages[messages.length - 1];
         conv.lastMessage = last ? { role: last.role, content: last.content, createdAt: last.createdAt, authorId: last.authorId } : old?.lastMessage || null;
         conv.unread = id === state.openId ? false : old ? old.unread : m && m.role === 'visitor';
+        conv._live = old ? old._live : ++arrivals;
         upsert(conv);
+        if (!old && conv.unread && matches(conv)) announce(`New conversation with ${visitorLabel(conv)}`);
         if (id === state.openId) updateHeader(conv);
       } catch {
         // The next resync puts it right.
@@ -505,6 +532,7 @@ async function openConversation(id, { quiet = false } = {}) {
   if (switching) {
     show($('conv-empty'), false);
     show($('conv'));
+    state.messages = [];
     $('messages').replaceChildren();
     setText($('conv-title'), 'Loading…');
     setText($('conv-sub'), '');
@@ -515,11 +543,17 @@ async function openConversation(id, { quiet = false } = {}) {
     const c = await call('GET', `/conversations/${id}?limit=${PAGE}`);
     if (gen !== state.convGen) return;
     const { messages, hasOlder, ...conv } = c;
-    state.messages = [];
-    $('messages').replaceChildren();
-    state.hasOlder = !!hasOlder;
     updateHeader(conv);
-    appendMessages(messages, { scroll: 'bottom' });
+    const last = state.messages.length ? state.messages[state.messages.length - 1].seq : null;
+    if (!switching && last !== null && (!messages.length || messages[0].seq <= last + 1)) {
+      // The same conversation again (after a reconnect): add what is new, keep the reader's place.
+      appendMessages(messages);
+    } else {
+      state.messages = [];
+      $('messages').replaceChildren();
+      state.hasOlder = !!hasOlder;
+      appendMessages(messages, { scroll: 'bottom' });
+    }
     show($('older'), state.hasOlder);
     markRead();
     if (switching && !quiet && matchMedia('(max-width: 760px)').matches) $('back').focus();
@@ -656,9 +690,9 @@ async function sendReply() {
   const button = $('reply').querySelector('button');
   button.disabled = true;
   show($('conv-error'), false);
+  box.value = ''; // at once, so the next message can be typed; given back if sending fails
   try {
     const m = await call('POST', `/conversations/${id}/messages`, { content });
-    if (box.value.trim() === content) box.value = '';
     if (id === state.openId) {
       appendMessages([m], { scroll: 'bottom' });
       if (state.conv && !state.conv.assignedTo) updateHeader({ ...state.conv, assignedTo: state.me.id });
@@ -668,10 +702,12 @@ async function sendReply() {
       row.lastMessage = { role: m.role, content: m.content, createdAt: m.createdAt, authorId: m.authorId };
       row.lastMessageAt = m.createdAt;
       if (!row.assignedTo) row.assignedTo = state.me.id;
+      row._live = ++arrivals;
       upsert(row);
     }
     readSeq.set(id, Math.max(readSeq.get(id) || 0, m.seq || 0));
   } catch (e) {
+    if (!box.value) box.value = content;
     setText($('conv-error'), `Your reply was not sent: ${e.message}`);
     show($('conv-error'));
   } finally {
@@ -680,7 +716,14 @@ async function sendReply() {
   }
 }
 
-async function patchConversation(change, revert) {
+// Changes are sent one after another, so an older answer never overwrites a newer choice.
+let patching = Promise.resolve();
+function patchConversation(change, revert) {
+  patching = patching.then(() => sendPatch(change, revert));
+  return patching;
+}
+
+async function sendPatch(change, revert) {
   const id = state.openId;
   show($('conv-error'), false);
   try {
@@ -727,6 +770,17 @@ function wireApp() {
   });
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible') markRead();
+  });
+  addEventListener('offline', () => {
+    if (!state.me) return;
+    disconnect();
+    live('offline');
+    state.wsTimer = setTimeout(connect, 10000);
+  });
+  addEventListener('online', () => {
+    if (!state.me || state.ws) return;
+    state.wsAttempt = 0;
+    connect();
   });
   document.addEventListener('keydown', (e) => {
     if (e.key === 'Escape' && state.openId && matchMedia('(max-width: 760px)').matches && !e.target.closest('select')) $('back').click();
