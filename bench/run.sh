@@ -4,6 +4,8 @@
 #   bench/run.sh                 full run: 100,000 demo conversations, 3 runs -> bench/REPORT.md
 #   bench/run.sh --quick         smoke run: 2,000 conversations, 1 short run -> target/bench/REPORT-quick.md
 #   options: --runs N  --conversations N  --report FILE  --skip-postgres
+#            --skip-load (only scenarios 5 and 6, e.g. to add them to an earlier run's
+#            results: python3 bench/report.py A.jsonl B.jsonl > bench/REPORT.md)
 #
 # Everything listens on and connects to loopback only; every step is bounded
 # in time and stops by itself. PostgreSQL: a fresh database on
@@ -19,6 +21,7 @@ runs=3
 conversations=100000
 report="$root/bench/REPORT.md"
 skip_pg=0
+skip_load=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
@@ -26,6 +29,7 @@ while [ $# -gt 0 ]; do
     --conversations) conversations="$2"; shift ;;
     --report) report="$2"; shift ;;
     --skip-postgres) skip_pg=1 ;;
+    --skip-load) skip_load=1 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -36,11 +40,15 @@ if [ "$quick" = 1 ]; then
   [ "$report" = "$root/bench/REPORT.md" ] && report="$root/target/bench/REPORT-quick.md"
   keys=10
   storage_rows=2000
-  peak_args=(--step-seconds 0.5 --hold-seconds 1.5 --start-rps 400 --max-steps 10)
+  auth_iterations=2000
+  idle_connections=300
+  peak_args=(--step-seconds 0.3 --hold-seconds 1 --start-rps 400 --max-steps 7)
 else
   keys=100
   storage_rows=$conversations
-  peak_args=(--step-seconds 2 --hold-seconds 5 --start-rps 300 --max-steps 14)
+  auth_iterations=20000
+  idle_connections=10000
+  peak_args=(--step-seconds 1.5 --hold-seconds 4 --start-rps 300 --max-steps 14)
 fi
 pg_admin="${ENUCHAT_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 case "$pg_admin" in
@@ -143,6 +151,7 @@ pids+=("$!")
 wait_ready "http://127.0.0.1:$baseline_port/json"
 
 scenarios=list,list-filtered,list-deep,get,post,post-readers
+[ "$skip_load" = 1 ] && runs=0
 for run in $(seq 1 "$runs"); do
   log "run $run/$runs: HTTP baseline"
   "$bench" load --url "http://127.0.0.1:$baseline_port" --scenarios baseline \
@@ -167,6 +176,32 @@ for run in $(seq 1 "$runs"); do
     "$bench" storage --database-url "$raw_url" --conversations "$storage_rows" "${peak_args[@]}" \
       --tag "{\"backend\": \"$backend\", \"run\": $run}" >>"$results"
   done
+done
+
+# --- scenario 6: key check + limiter on the server's own code paths
+for backend in "${backends[@]}"; do
+  log "$backend: API key check and rate limiter overhead"
+  "$bench" auth-overhead --database-url "${url[$backend]}" --keys "$work/$backend.keys" \
+    --iterations "$auth_iterations" --limiter-keys 100000 --tag "{\"backend\": \"$backend\"}" >>"$results"
+done
+
+# --- scenario 5: memory per idle visitor WebSocket (SQLite server, a fresh
+# process per variant so that one variant's freed memory does not hide the next's)
+log "idle visitor connections: $idle_connections"
+for conv in "" "--with-conversation"; do
+  port=$(free_port)
+  ENUCHAT_DATABASE_URL="${url[sqlite]}" ENUCHAT_NEW_VISITORS_PER_IP_PER_MINUTE=10000000 \
+    ENUCHAT_NEW_CONVERSATIONS_PER_IP_PER_MINUTE=10000000 \
+    "$bin" serve --listen "127.0.0.1:$port" >>"$work/server-idle.log" 2>&1 &
+  server_pid=$!
+  pids+=("$server_pid")
+  wait_ready "http://127.0.0.1:$port/readyz"
+  widget=$(curl -fsS -H "x-api-key: $(head -1 "$work/sqlite.keys")" \
+    "http://127.0.0.1:$port/api/v1/tenant-api/widgets" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+  "$bench" idle-connections --server "http://127.0.0.1:$port" --pid "$server_pid" \
+    --widget "$widget" --connections "$idle_connections" $conv |
+    python3 -c 'import json,sys; d=json.load(sys.stdin); d.update(kind="idle", backend="sqlite"); print(json.dumps(d))' >>"$results"
+  stop_server
 done
 
 note "{\"loadAfter\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"wallSeconds\": $(( $(date +%s) - started ))}"

@@ -14,8 +14,10 @@ pub async fn serve_baseline(listen: &str) -> anyhow::Result<()> {
     let app = axum::Router::new().route(
         "/json",
         get(|| async {
-            axum::Json(json!({"data": {"id": "019d19c6-7e0b-7c3a-9f1e-2b4d6a8c0e12",
-                "status": "open", "lastMessageAt": "2026-04-11T14:30:00+00:00"}}))
+            axum::Json(
+                json!({"data": {"id": "019d19c6-7e0b-7c3a-9f1e-2b4d6a8c0e12",
+                "status": "open", "lastMessageAt": "2026-04-11T14:30:00+00:00"}}),
+            )
         }),
     );
     let listener = tokio::net::TcpListener::bind(listen).await?;

@@ -12,6 +12,7 @@
 //! serves the minimal axum server the HTTP figures are compared with.
 //! `bench/run.sh` runs them all and writes `bench/REPORT.md`.
 
+mod auth;
 mod http;
 mod load;
 mod storage;
@@ -40,7 +41,7 @@ struct PeakArgs {
     #[arg(long, default_value_t = 14)]
     max_steps: usize,
     /// A step fails when its p99 exceeds this many milliseconds
-    #[arg(long, default_value_t = 20.0)]
+    #[arg(long, default_value_t = 50.0)]
     p99_break_ms: f64,
     /// Requests outstanding at most
     #[arg(long, default_value_t = 256)]
@@ -110,6 +111,22 @@ enum Command {
         #[command(flatten)]
         peak: PeakArgs,
     },
+    /// Scenario 6: time added by the API key check and the per-key limiter,
+    /// on the server's own code, plus in-memory limiter state for many keys
+    AuthOverhead {
+        /// An enuchat database (sqlite://FILE or postgres://...) with the keys
+        #[arg(long)]
+        database_url: String,
+        /// File with one API key per line
+        #[arg(long)]
+        keys: String,
+        #[arg(long, default_value_t = 20_000)]
+        iterations: usize,
+        #[arg(long, default_value_t = 100_000)]
+        limiter_keys: usize,
+        #[arg(long, default_value = "{}")]
+        tag: String,
+    },
     /// Raw storage baselines: single-row insert and indexed 20-row select
     Storage {
         /// sqlite://FILE (created) or postgres://... (an empty database)
@@ -153,6 +170,22 @@ async fn main() -> anyhow::Result<()> {
             readers_rps,
             peak,
         } => load_command(url, keys, scenarios, conversations, readers_rps, peak).await,
+        Command::AuthOverhead {
+            database_url,
+            keys,
+            iterations,
+            limiter_keys,
+            tag,
+        } => {
+            let keys = http::read_keys(&keys)?;
+            let mut line = auth::run(&database_url, &keys, iterations, limiter_keys).await?;
+            let tag: Value = serde_json::from_str(&tag).context("--tag is not JSON")?;
+            if let (Some(obj), Some(tag)) = (line.as_object_mut(), tag.as_object()) {
+                obj.extend(tag.clone());
+            }
+            println!("{line}");
+            Ok(())
+        }
         Command::Storage {
             database_url,
             conversations,
@@ -273,7 +306,10 @@ async fn storage_command(
     }
     let started = Instant::now();
     let store = std::sync::Arc::new(storage::Storage::create(&database_url, conversations).await?);
-    eprintln!("storage prepared in {:.1}s", started.elapsed().as_secs_f64());
+    eprintln!(
+        "storage prepared in {:.1}s",
+        started.elapsed().as_secs_f64()
+    );
     let backend = match store.backend {
         storage::Backend::Sqlite { .. } => "sqlite",
         storage::Backend::Postgres(_) => "postgres",

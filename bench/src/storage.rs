@@ -18,7 +18,10 @@ use uuid::Uuid;
 const CONVERSATION_POOL: usize = 1000;
 
 pub enum Backend {
-    Sqlite { writer: SqlitePool, reader: SqlitePool },
+    Sqlite {
+        writer: SqlitePool,
+        reader: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -111,7 +114,10 @@ impl Storage {
                 .await?;
             Backend::Sqlite { writer, reader }
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let pool = PgPoolOptions::new().max_connections(10).connect(url).await?;
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .connect(url)
+                .await?;
             for stmt in PG_SCHEMA {
                 sqlx::query(stmt).execute(&pool).await?;
             }
@@ -141,11 +147,10 @@ impl Storage {
         };
         let ids: Vec<Uuid> = match &backend {
             Backend::Sqlite { reader, .. } => {
-                let rows: Vec<Vec<u8>> =
-                    sqlx::query_scalar("SELECT id FROM conversations LIMIT ?")
-                        .bind(CONVERSATION_POOL as i64)
-                        .fetch_all(reader)
-                        .await?;
+                let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT id FROM conversations LIMIT ?")
+                    .bind(CONVERSATION_POOL as i64)
+                    .fetch_all(reader)
+                    .await?;
                 rows.iter()
                     .map(|b| Uuid::from_slice(b).context("uuid"))
                     .collect::<anyhow::Result<_>>()?
