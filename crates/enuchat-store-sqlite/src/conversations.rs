@@ -19,25 +19,33 @@ macro_rules! conversation_select {
 /// One query per filter shape, each matching one of the list indexes so that
 /// SQLite walks a page in order instead of sorting. Parameters: tenant, then
 /// the filters present (status before widget), then limit and offset.
+// Pages are cut from the index alone (the inner query never touches the
+// table or `visitors`), and only the page's rows are then joined: with a
+// plain join, a deep OFFSET joined every skipped row (measured 142-220 ms at
+// offset 90,000 of 100,000 against 3 ms this way).
 const LIST_ALL: &str = concat!(
     conversation_select!(),
-    "WHERE c.tenant_id = ? \
-     ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+    "WHERE c.rowid IN (SELECT rowid FROM conversations WHERE tenant_id = ? \
+     ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?) \
+     ORDER BY c.last_message_at DESC, c.id DESC"
 );
 const LIST_BY_STATUS: &str = concat!(
     conversation_select!(),
-    "WHERE c.tenant_id = ? AND c.status = ? \
-     ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+    "WHERE c.rowid IN (SELECT rowid FROM conversations WHERE tenant_id = ? AND status = ? \
+     ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?) \
+     ORDER BY c.last_message_at DESC, c.id DESC"
 );
 const LIST_BY_WIDGET: &str = concat!(
     conversation_select!(),
-    "WHERE c.tenant_id = ? AND c.widget_id = ? \
-     ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+    "WHERE c.rowid IN (SELECT rowid FROM conversations WHERE tenant_id = ? AND widget_id = ? \
+     ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?) \
+     ORDER BY c.last_message_at DESC, c.id DESC"
 );
 const LIST_BY_STATUS_AND_WIDGET: &str = concat!(
     conversation_select!(),
-    "WHERE c.tenant_id = ? AND c.status = ? AND c.widget_id = ? \
-     ORDER BY c.last_message_at DESC, c.id DESC LIMIT ? OFFSET ?"
+    "WHERE c.rowid IN (SELECT rowid FROM conversations WHERE tenant_id = ? AND status = ? AND widget_id = ? \
+     ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?) \
+     ORDER BY c.last_message_at DESC, c.id DESC"
 );
 
 /// Reads one conversation on `conn`, which may be inside a write transaction.
