@@ -29,6 +29,11 @@ if [ ! -x "$CHROMIUM" ]; then
   log "WARNING: no Chromium at $CHROMIUM; browser tests SKIPPED (set CI=true to make this an error)"
   exit 0
 fi
+if ! command -v node >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  log "installing Node.js from the distribution's packages (tests only; the server needs no Node)"
+  as_root apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null || true
+fi
 command -v node >/dev/null 2>&1 || fail "node is required for the browser tests"
 
 log "npm ci (tests/browser)"

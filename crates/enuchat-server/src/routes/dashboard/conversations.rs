@@ -5,7 +5,7 @@ use super::views::{ConversationDetailView, DashboardMessageView, InboxView};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::path::parse_id;
 use crate::extract::{ApiJson, OperatorSession, QueryParams};
-use crate::routes::tenant_api::conversations::UpdateConversationBody;
+use crate::routes::tenant_api::conversations::{apply_update, UpdateConversationBody};
 use crate::routes::tenant_api::views::{ConversationView, Data};
 use crate::state::AppState;
 use axum::extract::{Path, State};
@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::Json;
 use enuchat_domain::{
     AssigneeFilter, ConversationId, ConversationPatch, InboxFilter, MessageContent, MessageRole,
-    NewMessage, OperatorId, StoreError, WidgetId,
+    NewMessage, WidgetId,
 };
 use serde::Deserialize;
 use std::sync::Arc;
@@ -146,37 +146,7 @@ pub async fn update(
 ) -> ApiResult<Json<Data<ConversationView>>> {
     query.finish()?;
     let id: ConversationId = parse_id(&id, "id")?;
-    let status = match body.status {
-        Some(None) => {
-            return Err(ApiError::validation(
-                "`status` cannot be null; use open, pending or closed.",
-            ))
-        }
-        other => other.flatten(),
-    };
-    let patch = ConversationPatch {
-        status,
-        assigned_to: body.assigned_to.map(|o| o.map(OperatorId)),
-    };
-    if patch.is_empty() {
-        return Err(ApiError::validation(
-            "Nothing to update: send `status` and/or `assignedTo`.",
-        ));
-    }
-    let updated = match state
-        .store
-        .update_conversation(session.tenant_id, id, patch)
-        .await
-    {
-        Err(StoreError::MissingReference("operator")) => {
-            return Err(ApiError::validation(
-                "`assignedTo` is not an operator of this account.",
-            ))
-        }
-        other => other?,
-    };
-    let conversation = updated.ok_or(ApiError::NotFound("Conversation"))?;
-    state.hub.publish_conversation(conversation.clone());
+    let conversation = apply_update(&state, session.tenant_id, id, body).await?;
     Ok(Json(Data::new(conversation.into())))
 }
 

@@ -8,8 +8,8 @@ use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::Json;
 use enuchat_domain::{
-    ConversationFilter, ConversationId, ConversationPatch, ConversationStatus, OperatorId,
-    StoreError, WidgetId,
+    Conversation, ConversationFilter, ConversationId, ConversationPatch, ConversationStatus,
+    OperatorId, StoreError, TenantId, WidgetId,
 };
 use serde::{Deserialize, Deserializer};
 use utoipa::{IntoParams, ToSchema};
@@ -164,6 +164,18 @@ pub async fn update_conversation(
 ) -> ApiResult<Json<Data<ConversationView>>> {
     query.finish()?;
     let id: ConversationId = parse_id(&id, "id")?;
+    let conversation = apply_update(&state, tenant.tenant_id, id, body).await?;
+    Ok(Json(Data::new(conversation.into())))
+}
+
+/// Validates a PATCH body, applies it and tells live listeners; shared by
+/// the Tenant API and the dashboard.
+pub async fn apply_update(
+    state: &AppState,
+    tenant: TenantId,
+    id: ConversationId,
+    body: UpdateConversationBody,
+) -> ApiResult<Conversation> {
     let status = match body.status {
         Some(None) => {
             return Err(ApiError::validation(
@@ -181,11 +193,7 @@ pub async fn update_conversation(
             "Nothing to update: send `status` and/or `assignedTo`.",
         ));
     }
-    let updated = match state
-        .store
-        .update_conversation(tenant.tenant_id, id, patch)
-        .await
-    {
+    let updated = match state.store.update_conversation(tenant, id, patch).await {
         Err(StoreError::MissingReference("operator")) => {
             return Err(ApiError::validation(
                 "`assignedTo` is not an operator of this account.",
@@ -195,5 +203,5 @@ pub async fn update_conversation(
     };
     let conversation = updated.ok_or(ApiError::NotFound("Conversation"))?;
     state.hub.publish_conversation(conversation.clone());
-    Ok(Json(Data::new(conversation.into())))
+    Ok(conversation)
 }
