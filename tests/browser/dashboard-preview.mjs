@@ -14,6 +14,30 @@ const widgets = [
   { id: 'w-1', name: 'Northwind shop', isActive: true, aiEnabled: false, translationEnabled: true, primaryColor: '#6b3e26', position: 'bottom-right' },
   { id: 'w-2', name: 'Help centre', isActive: true, aiEnabled: true, translationEnabled: false, primaryColor: '#2563eb', position: 'bottom-right' },
 ];
+widgets[0].greeting = 'Welcome to Northwind Coffee! Ask us about beans, brewing or your order.';
+widgets[0].allowedOrigins = ['https://northwind.example', 'https://shop.northwind.example'];
+for (const w of widgets) {
+  w.createdAt = '2026-01-12T09:30:00+00:00';
+  w.allowedOrigins ||= [];
+  w.embedSnippet = `<script src="${ORIGIN}/widget.js" data-widget-id="${w.id}" async></script>`;
+}
+const apiKeys = [
+  { id: 'k-1', name: 'Shopify integration', prefix: 'tak_3f9a', createdAt: '2026-01-14T10:02:00+00:00', lastUsedAt: new Date(Date.now() - 3600e3).toISOString(), expiresAt: null, revokedAt: null },
+  { id: 'k-2', name: 'CRM sync', prefix: 'tak_b21c', createdAt: '2026-02-03T16:40:00+00:00', lastUsedAt: null, expiresAt: '2026-12-31T23:59:59+00:00', revokedAt: null },
+  { id: 'k-3', name: 'Old export script', prefix: 'tak_07de', createdAt: '2025-11-20T08:15:00+00:00', lastUsedAt: '2025-12-01T12:00:00+00:00', expiresAt: null, revokedAt: '2025-12-02T09:00:00+00:00' },
+];
+operators.push({ id: 'op-3', email: 'sam@northwind.example', name: 'Sam Okafor', role: 'admin' });
+for (const o of operators) o.createdAt = '2026-01-12T09:30:00+00:00';
+const ledger = [];
+{
+  let balance = 184250;
+  for (let i = 0; i < 40; i++) {
+    const reason = i === 12 || i === 39 ? 'purchase' : i % 3 === 0 ? 'translation' : 'ai_reply';
+    const amount = reason === 'purchase' ? 125000 : reason === 'ai_reply' ? -1500 : -250;
+    ledger.push({ id: `l-${i}`, amount, balanceAfter: balance, reason, messageId: reason === 'purchase' ? null : `019d1a${(i * 7919).toString(16).padStart(6, '0')}-7e0b-7c3a-9f1e-2b4d6a8c0e12`, createdAt: new Date(Date.now() - i * 3.7 * 3600e3).toISOString() });
+    balance -= amount;
+  }
+}
 const ago = (min) => new Date(Date.now() - min * 60000).toISOString().replace(/\.\d+Z$/, '+00:00');
 const people = [
   ['Anna Schmidt', 'anna.schmidt@example.de', 'de', 'open', null, 2, true, 'visitor', 'Hallo! Ist die Bestellung #4821 schon unterwegs?'],
@@ -66,6 +90,14 @@ async function fake(route) {
     return json(200, { data: { ...c, messages: m[1] === 'c-1' ? thread : [], hasOlder: m[1] === 'c-1' } });
   }
   if (m && m[2] === '/read') return route.fulfill({ status: 204 });
+  // The admin screens.
+  if (p === '/api-keys') return json(200, { data: apiKeys });
+  if (p === '/billing') return json(200, { data: { plan: 'pro', creditBalance: 184250, totalCreditsAdded: 250000 } });
+  if (p === '/billing/ledger') {
+    const limit = Number(url.searchParams.get('limit')) || 50;
+    const offset = Number(url.searchParams.get('offset')) || 0;
+    return json(200, { data: ledger.slice(offset, offset + limit) });
+  }
   return json(404, { error: { code: 'NOT_FOUND', message: 'not found' } });
 }
 
@@ -95,6 +127,24 @@ for (const [name, viewport, scale] of [
   await page.locator('#reply-text').fill('It should be with you on Thursday.');
   await page.waitForTimeout(300);
   await page.screenshot({ path: new URL(`preview-conversation-${name}.png`, shots).pathname });
+  for (const [hash, shot, ready] of [
+    ['#/widgets', 'widgets', '.widget-card'],
+    ['#/widgets/w-1', 'widget-edit', '.widget-form'],
+    ['#/settings/api-keys', 'api-keys', 'table'],
+    ['#/team', 'team', 'table'],
+    ['#/billing', 'billing', 'table'],
+  ]) {
+    await page.goto(`${ORIGIN}/${hash}`);
+    await page.waitForSelector(ready);
+    await page.waitForTimeout(200);
+    await page.screenshot({ path: new URL(`preview-${shot}-${name}.png`, shots).pathname, fullPage: shot === 'widget-edit' });
+  }
+  await page.goto(`${ORIGIN}/#/settings/api-keys`);
+  await page.waitForSelector('table');
+  await page.getByRole('button', { name: 'Create API key' }).click();
+  await page.getByLabel('Name').fill('Zapier');
+  await page.waitForTimeout(200);
+  await page.screenshot({ path: new URL(`preview-api-key-create-${name}.png`, shots).pathname });
   await context.close();
 }
 // The sign-in screen with an error.

@@ -2,6 +2,7 @@
 // API: docs/dashboard-api.md. Plain ES modules, no build step.
 import { api, query, setCsrf, ApiError } from './api.js';
 import { h, $, setText, show, relTime, clock, fullTime, initials, hueOf, languageName } from './util.js';
+import { initNav, routeScreen, onScreen, wireSkip } from './nav.js';
 
 const PAGE = 50;
 const STATUS_LABEL = { open: 'Open', pending: 'Pending', closed: 'Closed' };
@@ -104,6 +105,7 @@ async function enter(session) {
   setText($('me-avatar'), initials(state.me.name || state.me.email));
   show($('signin'), false);
   show($('app'));
+  initNav(state.me);
   await Promise.all([loadOperators(), loadWidgets()]);
   connect();
   await loadInbox();
@@ -312,7 +314,7 @@ function renderList() {
   setText($('inbox-empty'), emptyText());
   show($('inbox-more'), !state.listEnd && state.list.length > 0);
   const unread = state.list.filter((c) => c.unread).length;
-  document.title = `${unread ? `(${unread}) ` : ''}Inbox · enuchat`;
+  if (!onScreen()) document.title = `${unread ? `(${unread}) ` : ''}Inbox · enuchat`;
 }
 
 function emptyText() {
@@ -503,7 +505,20 @@ function announce(text) {
 
 // ------------------------------------------------------------------ conversation
 
+// What the admin screens (nav.js) may use from here.
+const screenCtx = () => ({
+  me: state.me,
+  call,
+  announce,
+  onWidgetsChanged: loadWidgets,
+  onTeamChanged: loadOperators,
+});
+
 function route() {
+  if (routeScreen(screenCtx())) {
+    if (state.openId) closeConversation();
+    return;
+  }
   const m = /^#\/c\/([\w-]+)$/.exec(location.hash);
   if (m) openConversation(m[1]);
   else closeConversation();
@@ -517,7 +532,7 @@ function closeConversation() {
   show($('conv-empty'));
   $('panes').dataset.view = 'list';
   for (const a of document.querySelectorAll('.conv-row[aria-current]')) a.removeAttribute('aria-current');
-  document.title = document.title.replace(/ · .* · enuchat$/, ' · enuchat');
+  if (!onScreen()) document.title = document.title.replace(/ · .* · enuchat$/, ' · enuchat');
 }
 
 async function openConversation(id, { quiet = false } = {}) {
@@ -742,6 +757,7 @@ async function sendPatch(change, revert) {
 
 function wireApp() {
   wireFilters();
+  wireSkip();
   $('signout').addEventListener('click', signOut);
   window.addEventListener('hashchange', () => state.me && route());
   $('back').addEventListener('click', () => {

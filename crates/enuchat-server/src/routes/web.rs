@@ -33,6 +33,36 @@ const DASHBOARD_FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../../web/app/util.js"),
     ),
     (
+        "nav.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../web/app/nav.js"),
+    ),
+    (
+        "ui.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../web/app/ui.js"),
+    ),
+    (
+        "widgets.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../web/app/widgets.js"),
+    ),
+    (
+        "keys.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../web/app/keys.js"),
+    ),
+    (
+        "team.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../web/app/team.js"),
+    ),
+    (
+        "billing.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../web/app/billing.js"),
+    ),
+    (
         "app.css",
         "text/css; charset=utf-8",
         include_str!("../../../../web/app/app.css"),
