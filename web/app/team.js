@@ -23,8 +23,13 @@ export function render(root, ctx) {
   return refresh();
 }
 
+// Only an owner may make someone an owner (the server says so too).
+const choices = (ctx) => (ctx.me.role === 'owner' ? ROLES : ROLES.filter(([v]) => v !== 'owner'));
+// Admins cannot change or remove owners; nobody changes or removes themselves here.
+const canManage = (o, ctx) => o.id !== ctx.me.id && (ctx.me.role === 'owner' || o.role !== 'owner');
+
 function roleSelect(o, ctx, error) {
-  const select = h('select', { 'aria-label': `Role of ${o.name || o.email}`, class: 'select-sm' }, ROLES.map(([v, l]) => h('option', { value: v, selected: o.role === v }, l)));
+  const select = h('select', { 'aria-label': `Role of ${o.name || o.email}`, class: 'select-sm' }, choices(ctx).map(([v, l]) => h('option', { value: v, selected: o.role === v }, l)));
   select.addEventListener('change', async () => {
     const before = o.role;
     const role = select.value;
@@ -97,13 +102,13 @@ async function load(body, ctx, error) {
               ),
           },
           { label: 'Email', cell: (o) => h('span', { class: 'break' }, o.email) },
-          { label: 'Role', cell: (o) => (isMe(o) ? h('span', { class: 'role-label' }, ROLE_NAME[o.role] || o.role) : roleSelect(o, ctx, error)) },
+          { label: 'Role', cell: (o) => (canManage(o, ctx) ? roleSelect(o, ctx, error) : h('span', { class: 'role-label' }, ROLE_NAME[o.role] || o.role)) },
           { label: 'Added', cell: (o) => timeEl(o.createdAt) || h('span', { class: 'muted' }, '—') },
           {
             label: 'Actions',
             className: 'cell-actions',
             cell: (o) =>
-              isMe(o)
+              !canManage(o, ctx)
                 ? null
                 : h('button', { type: 'button', class: 'btn btn-sm btn-danger-ghost', 'aria-label': `Remove ${o.name || o.email}`, onclick: remove(o) }, 'Remove'),
           },
@@ -122,7 +127,7 @@ async function load(body, ctx, error) {
 function addDialog(ctx, refresh) {
   const name = h('input', { type: 'text', required: true, maxlength: 100, autocomplete: 'off', autofocus: true });
   const email = h('input', { type: 'email', required: true, autocomplete: 'off', spellcheck: 'false' });
-  const role = h('select', {}, ROLES.map(([v, l]) => h('option', { value: v, selected: v === 'operator' }, l)));
+  const role = h('select', {}, choices(ctx).map(([v, l]) => h('option', { value: v, selected: v === 'operator' }, l)));
   const password = h('input', { type: 'password', required: true, minlength: 8, autocomplete: 'new-password' });
   const error = banner();
   const cancel = h('button', { type: 'button', class: 'btn' }, 'Cancel');

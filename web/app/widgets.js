@@ -108,7 +108,7 @@ function embedCard(w) {
 function form(w, ctx, error, head) {
   const name = h('input', { type: 'text', required: true, maxlength: 100, autocomplete: 'off' });
   name.value = w.name || '';
-  const greeting = h('textarea', { rows: 3, maxlength: 1000 });
+  const greeting = h('textarea', { rows: 3, maxlength: 500 });
   greeting.value = w.greeting || '';
   const color = h('input', { type: 'text', class: 'mono', maxlength: 7, autocomplete: 'off', spellcheck: 'false', pattern: '#[0-9a-fA-F]{6}' });
   color.value = w.primaryColor || '#4f46e5';
