@@ -45,6 +45,8 @@ macro_rules! uuid_id {
         }
     };
 }
+// Other modules declare their own ids (jobs, knowledge entries) with it.
+pub(crate) use uuid_id;
 
 uuid_id!(
     /// A tenant: one business using enuchat.

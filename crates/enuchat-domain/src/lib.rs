@@ -6,6 +6,9 @@
 //! that another tenant's row is simply "not found".
 
 pub mod ids;
+// Issue 6: background jobs and the knowledge base.
+pub mod jobs;
+pub mod knowledge;
 pub mod models;
 pub mod rate_limit;
 pub mod secret;
@@ -13,6 +16,8 @@ pub mod store;
 pub mod types;
 
 pub use ids::*;
+pub use jobs::*;
+pub use knowledge::*;
 pub use models::*;
 pub use store::{
     ConversationFilter, DemoBatch, InboxFilter, MessageNotice, Store, StoreError, StoreKind,

@@ -125,6 +125,10 @@ pub struct Conversation {
     pub started_at: Timestamp,
     /// Sequence number of the newest message (0 before the first one).
     pub last_seq: i64,
+    /// When humans took the conversation over (an operator wrote, it was
+    /// assigned, or the visitor asked for a person): the AI stays silent
+    /// from then on. Internal: not part of the Tenant API's JSON.
+    pub handed_off_at: Option<Timestamp>,
 }
 
 #[derive(Debug, Clone)]
@@ -175,6 +179,8 @@ pub struct NewMessage {
     /// When true and the conversation is closed, it becomes `open` again in
     /// the same transaction (a visitor writing back). Other statuses stay.
     pub reopen: bool,
+    /// Background work the message causes, enqueued in the same transaction.
+    pub jobs: Vec<crate::jobs::NewJob>,
 }
 
 impl NewMessage {
@@ -187,6 +193,7 @@ impl NewMessage {
             is_auto_reply: false,
             author_id: None,
             reopen: false,
+            jobs: Vec::new(),
         }
     }
 }

@@ -8,9 +8,12 @@
 //! - list queries are served by an index and never count rows.
 
 use crate::ids::*;
+use crate::jobs::*;
+use crate::knowledge::*;
 use crate::models::*;
 use crate::rate_limit::{RateDecision, RateLimit};
 use crate::types::ConversationStatus;
+use crate::types::MessageContent;
 use async_trait::async_trait;
 
 #[derive(Debug, thiserror::Error)]
@@ -267,7 +270,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Conversation>>;
     /// `Ok(None)` if the conversation is not the tenant's;
     /// `MissingReference("operator")` if `assigned_to` names an operator of
-    /// another tenant (and then nothing changes).
+    /// another tenant (and then nothing changes). Assigning an operator also
+    /// sets `handed_off_at` (if unset), in the same statement.
     async fn update_conversation(
         &self,
         tenant: TenantId,
@@ -280,6 +284,12 @@ pub trait Store: Send + Sync + 'static {
     /// `last_message_at`, in one transaction. `Ok(None)` if the conversation
     /// is not the tenant's. The status is left alone unless `new.reopen` and
     /// the conversation is closed (then it becomes open).
+    ///
+    /// The same transaction enqueues `new.jobs` (linked to the new message;
+    /// `Conflict`, and nothing written, if two have the same kind), sets the
+    /// conversation's `handed_off_at` (if unset) for an operator message,
+    /// and for a visitor message with a `content_language` (other than
+    /// [`UNKNOWN_LANGUAGE`]) makes that the conversation's `visitor_language`.
     ///
     /// On PostgreSQL the same transaction sends a `NOTIFY` on
     /// [`MESSAGES_CHANNEL`] with a [`MessageNotice`] as JSON, so every
@@ -308,6 +318,115 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
         offset: u64,
     ) -> StoreResult<Vec<LedgerEntry>>;
+
+    // --- issue 6: jobs, knowledge entries, hand-off --------------------
+    /// The message with this id; `None` if it is not the tenant's.
+    async fn get_message(&self, tenant: TenantId, id: MessageId) -> StoreResult<Option<Message>>;
+
+    /// Claims up to `limit` due jobs, oldest `run_at` first: queued jobs with
+    /// `run_at <= now`, and running jobs whose lease ended by `now` (their
+    /// worker died). Each becomes `running` with a fresh lease until
+    /// `now + lease_for`, its `attempts` counting this run. Safe with any
+    /// number of workers and instances: while a lease lasts, nobody else
+    /// claims the job. The one job operation that takes no tenant: a worker
+    /// serves every tenant. `now` is the caller's clock, so instances'
+    /// clocks must agree to well within `lease_for`.
+    async fn claim_jobs(
+        &self,
+        now: Timestamp,
+        lease_for: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedJob>>;
+    /// In one transaction, if `job`'s lease is still held: sets the message's
+    /// translation (unless it already has one; then nothing is charged),
+    /// charges `outcome.charge` (see [`Store::complete_ai_reply`]) with a
+    /// `translation` ledger entry linked to the message, and marks the job
+    /// done. Returns the updated message, or `None` when the lease was lost
+    /// (then nothing changed).
+    async fn complete_translation(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        outcome: TranslationOutcome,
+    ) -> StoreResult<Option<Message>>;
+    /// In one transaction, if `job`'s lease is still held: appends `reply` to
+    /// the job's conversation exactly as [`Store::append_message`] does (its
+    /// own jobs and the PostgreSQL notification included), charges `charge`
+    /// credits with an `ai_reply` ledger entry linked to the new message, and
+    /// marks the job done. A charge takes at most the balance, which never
+    /// goes below zero; the entry records what was taken, and there is none
+    /// when that is 0. `None` when the lease was lost (then nothing changed).
+    async fn complete_ai_reply(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        reply: NewMessage,
+        charge: i64,
+    ) -> StoreResult<Option<(Message, Option<LedgerEntry>)>>;
+    /// Marks the job done without an effect, `note` saying why (handed off,
+    /// no credits, nothing to say). `false` when the lease was lost.
+    async fn finish_job(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        note: Option<&str>,
+    ) -> StoreResult<bool>;
+    /// Records a failed attempt: the job is queued again for `retry_at`, or
+    /// with `None` it stays `failed` (kept, visible in [`Store::list_jobs`]).
+    /// `false` when the lease was lost.
+    async fn fail_job(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> StoreResult<bool>;
+    /// The tenant's jobs, newest first, optionally of one status.
+    async fn list_jobs(
+        &self,
+        tenant: TenantId,
+        status: Option<JobStatus>,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<Job>>;
+    /// How many jobs are queued, running and failed, per kind (all tenants),
+    /// for metrics: read from a small partial index. Done jobs are not
+    /// counted: they are history, and counting them would read all of it.
+    async fn job_counts(&self) -> StoreResult<Vec<(JobKind, JobStatus, i64)>>;
+    /// Deletes done jobs last updated before `done_before`; failed ones stay.
+    /// Returns how many were deleted.
+    async fn prune_jobs(&self, done_before: Timestamp) -> StoreResult<u64>;
+
+    /// `None` if the widget is not the tenant's.
+    async fn create_knowledge_entry(
+        &self,
+        tenant: TenantId,
+        widget: WidgetId,
+        question: MessageContent,
+        answer: MessageContent,
+    ) -> StoreResult<Option<KnowledgeEntry>>;
+    /// The widget's entries, oldest first (empty for another tenant's widget).
+    async fn list_knowledge_entries(
+        &self,
+        tenant: TenantId,
+        widget: WidgetId,
+    ) -> StoreResult<Vec<KnowledgeEntry>>;
+    /// `false` if there was no such entry for the tenant.
+    async fn delete_knowledge_entry(
+        &self,
+        tenant: TenantId,
+        id: KnowledgeEntryId,
+    ) -> StoreResult<bool>;
+
+    /// Hands the conversation to humans (the visitor asked for one): sets
+    /// `handed_off_at` if it is not set yet and, with `pending`, the status
+    /// `pending`. `None` if the conversation is not the tenant's.
+    async fn set_handed_off(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        pending: bool,
+    ) -> StoreResult<Option<Conversation>>;
 
     // --- bulk ----------------------------------------------------------
     /// Writes demo rows in one transaction, as fast as the backend allows.

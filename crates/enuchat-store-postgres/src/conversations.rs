@@ -392,7 +392,8 @@ pub(crate) async fn update(
         return get(pool, tenant, id).await;
     }
     // One statement: the operator check sits in the UPDATE's WHERE, so a
-    // foreign operator means no row is touched at all. $4 says whether the
+    // foreign operator means no row is touched at all. Assigning an operator
+    // hands the conversation to humans (`handed_off_at`, set once). $4 says whether the
     // assignment changes, $5 is the new assignee (NULL unassigns).
     let (set_assignee, assignee) = match patch.assigned_to {
         Some(assignee) => (true, assignee.map(|op| op.0)),
@@ -402,7 +403,10 @@ pub(crate) async fn update(
         "WITH c AS ( \
            UPDATE conversations SET \
              status = COALESCE($3, status), \
-             assigned_to = CASE WHEN $4 THEN $5 ELSE assigned_to END \
+             assigned_to = CASE WHEN $4 THEN $5 ELSE assigned_to END, \
+             handed_off_at = CASE WHEN $5::uuid IS NOT NULL \
+                                  THEN COALESCE(handed_off_at, clock_timestamp()) \
+                                  ELSE handed_off_at END \
            WHERE tenant_id = $1 AND id = $2 \
              AND (NOT $4 OR $5::uuid IS NULL OR EXISTS ( \
                    SELECT 1 FROM operators o WHERE o.tenant_id = $1 AND o.id = $5)) \
@@ -429,4 +433,33 @@ pub(crate) async fn update(
             Some(_) => Err(StoreError::MissingReference("operator")),
         },
     }
+}
+
+/// Hands the conversation to humans: `handed_off_at` (once) and, with
+/// `pending`, the status `pending`, in one statement.
+pub(crate) async fn set_handed_off(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConversationId,
+    pending: bool,
+) -> StoreResult<Option<Conversation>> {
+    let row: Option<ConversationRow> = sqlx::query_as(concat!(
+        "WITH c AS ( \
+           UPDATE conversations SET \
+             handed_off_at = COALESCE(handed_off_at, clock_timestamp()), \
+             status = CASE WHEN $3 THEN 'pending' ELSE status END \
+           WHERE tenant_id = $1 AND id = $2 \
+           RETURNING * \
+         ) \
+         SELECT ",
+        conversation_columns!(),
+        " FROM c JOIN visitors v ON v.id = c.visitor_id"
+    ))
+    .bind(tenant.0)
+    .bind(id.0)
+    .bind(pending)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    row.map(ConversationRow::into_model).transpose()
 }

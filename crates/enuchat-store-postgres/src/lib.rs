@@ -21,9 +21,12 @@
 mod api_keys;
 mod conversations;
 mod credits;
+// Issue 6: the job queue and knowledge entries.
 mod dashboard;
 mod demo;
 mod error;
+mod jobs;
+mod knowledge;
 mod listener;
 mod messages;
 mod rate_limits;
@@ -396,5 +399,98 @@ impl Store for PostgresStore {
 
     async fn import_demo_batch(&self, tenant: TenantId, batch: DemoBatch) -> StoreResult<()> {
         demo::import(&self.pool, tenant, batch).await
+    }
+
+    // --- issue 6: jobs, knowledge entries, hand-off --------------------
+    async fn get_message(&self, tenant: TenantId, id: MessageId) -> StoreResult<Option<Message>> {
+        messages::get(&self.pool, tenant, id).await
+    }
+    async fn claim_jobs(
+        &self,
+        now: Timestamp,
+        lease_for: Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedJob>> {
+        jobs::claim(&self.pool, now, lease_for, limit).await
+    }
+    async fn complete_translation(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        outcome: TranslationOutcome,
+    ) -> StoreResult<Option<Message>> {
+        jobs::complete_translation(&self.pool, tenant, job, outcome).await
+    }
+    async fn complete_ai_reply(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        reply: NewMessage,
+        charge: i64,
+    ) -> StoreResult<Option<(Message, Option<LedgerEntry>)>> {
+        jobs::complete_ai_reply(&self.pool, tenant, job, reply, charge).await
+    }
+    async fn finish_job(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        note: Option<&str>,
+    ) -> StoreResult<bool> {
+        jobs::finish(&self.pool, tenant, job, note).await
+    }
+    async fn fail_job(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> StoreResult<bool> {
+        jobs::fail(&self.pool, tenant, job, error, retry_at).await
+    }
+    async fn list_jobs(
+        &self,
+        tenant: TenantId,
+        status: Option<JobStatus>,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<Job>> {
+        jobs::list(&self.pool, tenant, status, limit, offset).await
+    }
+    async fn job_counts(&self) -> StoreResult<Vec<(JobKind, JobStatus, i64)>> {
+        jobs::counts(&self.pool).await
+    }
+    async fn prune_jobs(&self, done_before: Timestamp) -> StoreResult<u64> {
+        jobs::prune(&self.pool, done_before).await
+    }
+    async fn create_knowledge_entry(
+        &self,
+        tenant: TenantId,
+        widget: WidgetId,
+        question: MessageContent,
+        answer: MessageContent,
+    ) -> StoreResult<Option<KnowledgeEntry>> {
+        knowledge::create(&self.pool, tenant, widget, question, answer).await
+    }
+    async fn list_knowledge_entries(
+        &self,
+        tenant: TenantId,
+        widget: WidgetId,
+    ) -> StoreResult<Vec<KnowledgeEntry>> {
+        knowledge::list(&self.pool, tenant, widget).await
+    }
+    async fn delete_knowledge_entry(
+        &self,
+        tenant: TenantId,
+        id: KnowledgeEntryId,
+    ) -> StoreResult<bool> {
+        knowledge::delete(&self.pool, tenant, id).await
+    }
+    async fn set_handed_off(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        pending: bool,
+    ) -> StoreResult<Option<Conversation>> {
+        conversations::set_handed_off(&self.pool, tenant, conversation, pending).await
     }
 }

@@ -5,7 +5,8 @@ use crate::error::db_err;
 use crate::rows::*;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
+use uuid::Uuid;
 
 /// Appends a message as the conversation's next seq, and announces it.
 ///
@@ -16,14 +17,19 @@ use sqlx::PgPool;
 ///    on that lock, and each one re-reads the committed `last_seq` when it
 ///    gets the lock, so seqs come out gapless and in commit order. With
 ///    `reopen` it also turns a `closed` status into `open` (any other status
-///    stays);
+///    stays). An operator message hands the conversation to humans
+///    (`handed_off_at`, once), and a visitor message with a known language
+///    makes that the conversation's `visitor_language`;
 /// 2. `clock_timestamp()` is evaluated once the lock is held, so
 ///    `created_at` rises with seq (on one database clock) and the same value
 ///    becomes the conversation's `last_message_at`;
 /// 3. the INSERT takes seq and time from the UPDATE's RETURNING. If the
 ///    conversation is not the tenant's, the UPDATE matches nothing, nothing is
 ///    inserted and the caller gets `None`;
-/// 4. the outer SELECT calls `pg_notify` once per inserted row (so never when
+/// 4. the message's jobs are inserted from parallel arrays (none when they
+///    are empty), due at the message's time. A second job of one kind breaks
+///    the `(message_id, kind)` unique rule and the whole statement fails;
+/// 5. the outer SELECT calls `pg_notify` once per inserted row (so never when
 ///    nothing was inserted). PostgreSQL holds the notification until the
 ///    transaction commits and drops it if it rolls back, so listeners only
 ///    hear of committed messages. It queues it while the commit is in
@@ -35,17 +41,30 @@ use sqlx::PgPool;
 /// produces: the same field order and no spaces, which is why it is put
 /// together with `format()` (PostgreSQL's JSON builders add spaces) from
 /// values that `to_json` quotes and escapes.
-pub(crate) async fn append(
-    pool: &PgPool,
+///
+/// `executor` is the pool, or a transaction that must do more with the
+/// message before committing (a finished AI reply job).
+pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
+    executor: E,
     tenant: TenantId,
     conversation: ConversationId,
     new: NewMessage,
 ) -> StoreResult<Option<Message>> {
+    let visitor_language = match (new.role, new.content_language.as_deref()) {
+        (MessageRole::Visitor, Some(lang)) if lang != UNKNOWN_LANGUAGE => Some(lang),
+        _ => None,
+    };
+    let job_ids: Vec<Uuid> = new.jobs.iter().map(|_| JobId::new().0).collect();
+    let job_kinds: Vec<&str> = new.jobs.iter().map(|j| j.kind.as_str()).collect();
+    let job_payloads: Vec<String> = new.jobs.iter().map(|j| j.payload.to_string()).collect();
     let row: Option<MessageRow> = sqlx::query_as(concat!(
         "WITH c AS ( \
            UPDATE conversations \
            SET last_seq = last_seq + 1, last_message_at = clock_timestamp(), \
-               status = CASE WHEN $9 AND status = 'closed' THEN 'open' ELSE status END \
+               status = CASE WHEN $9 AND status = 'closed' THEN 'open' ELSE status END, \
+               handed_off_at = CASE WHEN $11 THEN COALESCE(handed_off_at, clock_timestamp()) \
+                                    ELSE handed_off_at END, \
+               visitor_language = COALESCE($12, visitor_language) \
            WHERE tenant_id = $1 AND id = $2 \
            RETURNING tenant_id, id, visitor_id, last_seq, last_message_at \
          ), m AS ( \
@@ -57,7 +76,13 @@ pub(crate) async fn append(
            FROM c \
            RETURNING tenant_id, ",
         message_columns!(),
-        " ) \
+        " ), j AS ( \
+           INSERT INTO jobs (id, tenant_id, conversation_id, message_id, kind, payload, status, \
+                             attempts, run_at, created_at, updated_at) \
+           SELECT k.id, m.tenant_id, m.conversation_id, m.id, k.kind, k.payload::jsonb, \
+                  'queued', 0, m.created_at, m.created_at, m.created_at \
+           FROM m, unnest($13::uuid[], $14::text[], $15::text[]) AS k(id, kind, payload) \
+         ) \
          SELECT m.*, pg_notify($10, format( \
              '{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s}', \
              to_json(m.tenant_id), to_json(m.conversation_id), to_json(c.visitor_id), \
@@ -74,6 +99,38 @@ pub(crate) async fn append(
     .bind(new.author_id.map(|op| op.0))
     .bind(new.reopen)
     .bind(MESSAGES_CHANNEL)
+    .bind(new.role == MessageRole::Operator)
+    .bind(visitor_language)
+    .bind(job_ids)
+    .bind(job_kinds)
+    .bind(job_payloads)
+    .fetch_optional(executor)
+    .await
+    .map_err(db_err)?;
+    row.map(MessageRow::into_model).transpose()
+}
+
+pub(crate) async fn append(
+    pool: &PgPool,
+    tenant: TenantId,
+    conversation: ConversationId,
+    new: NewMessage,
+) -> StoreResult<Option<Message>> {
+    append_on(pool, tenant, conversation, new).await
+}
+
+pub(crate) async fn get(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: MessageId,
+) -> StoreResult<Option<Message>> {
+    let row: Option<MessageRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        message_columns!(),
+        " FROM messages WHERE id = $2 AND tenant_id = $1"
+    ))
+    .bind(tenant.0)
+    .bind(id.0)
     .fetch_optional(pool)
     .await
     .map_err(db_err)?;

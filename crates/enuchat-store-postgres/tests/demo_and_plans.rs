@@ -58,6 +58,7 @@ fn batch(tenant: TenantId, widgets: &[WidgetId], conversations: usize, per: i64)
             last_message_at: started + Duration::seconds(per * 20),
             started_at: started,
             last_seq: per,
+            handed_off_at: None,
         });
         batch.visitors.push(visitor);
     }

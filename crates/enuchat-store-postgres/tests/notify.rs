@@ -202,6 +202,7 @@ async fn failed_foreign_and_imported_messages_are_not_announced() {
                 last_message_at: now,
                 started_at: now,
                 last_seq: 1,
+                handed_off_at: None,
             }],
             messages: vec![Message {
                 id: MessageId::new(),

@@ -274,10 +274,13 @@ impl SqliteStore {
                 return Err(StoreError::MissingReference("operator"));
             }
         }
+        // Assigning an operator hands the conversation to humans.
         let updated = sqlx::query(
             "UPDATE conversations SET \
                status = COALESCE(?1, status), \
-               assigned_to = CASE WHEN ?2 THEN ?3 ELSE assigned_to END \
+               assigned_to = CASE WHEN ?2 THEN ?3 ELSE assigned_to END, \
+               handed_off_at = CASE WHEN ?3 IS NOT NULL THEN COALESCE(handed_off_at, ?6) \
+                                    ELSE handed_off_at END \
              WHERE tenant_id = ?4 AND id = ?5",
         )
         .bind(patch.status.map(ConversationStatus::as_str))
@@ -285,9 +288,37 @@ impl SqliteStore {
         .bind(patch.assigned_to.flatten().map(|op| op.0))
         .bind(tenant.0)
         .bind(id.0)
+        .bind(now_us())
         .execute(&mut *tx)
         .await
         .map_err(|e| write_err(e, "operator"))?;
+        if updated.rows_affected() == 0 {
+            return Ok(None);
+        }
+        let conversation = fetch(&mut tx, tenant, id).await?;
+        tx.commit().await.map_err(db)?;
+        Ok(conversation)
+    }
+
+    pub(crate) async fn set_handed_off_impl(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        pending: bool,
+    ) -> StoreResult<Option<Conversation>> {
+        let mut tx = self.begin_write().await?;
+        let updated = sqlx::query(
+            "UPDATE conversations SET handed_off_at = COALESCE(handed_off_at, ?1), \
+               status = CASE WHEN ?2 THEN 'pending' ELSE status END \
+             WHERE tenant_id = ?3 AND id = ?4",
+        )
+        .bind(now_us())
+        .bind(pending)
+        .bind(tenant.0)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         if updated.rows_affected() == 0 {
             return Ok(None);
         }

@@ -18,8 +18,12 @@
 
 mod api_keys;
 mod conversations;
+// Issue 6: charges, the job queue and knowledge entries.
+mod credits;
 mod dashboard;
 mod demo;
+mod jobs;
+mod knowledge;
 mod messages;
 #[cfg(test)]
 mod plan_tests;

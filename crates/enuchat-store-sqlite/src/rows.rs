@@ -42,7 +42,7 @@ macro_rules! conversation_columns {
     () => {
         "c.id, c.tenant_id, c.widget_id, c.visitor_id, v.name AS visitor_name, \
          v.email AS visitor_email, c.visitor_language, c.status, c.assigned_to, \
-         c.last_message_at, c.started_at, c.last_seq"
+         c.last_message_at, c.started_at, c.last_seq, c.handed_off_at"
     };
 }
 macro_rules! message_columns {
@@ -202,6 +202,7 @@ pub(crate) struct ConversationRow {
     last_message_at: i64,
     started_at: i64,
     last_seq: i64,
+    handed_off_at: Option<i64>,
 }
 
 impl ConversationRow {
@@ -219,6 +220,7 @@ impl ConversationRow {
             last_message_at: from_us(self.last_message_at)?,
             started_at: from_us(self.started_at)?,
             last_seq: self.last_seq,
+            handed_off_at: opt_from_us(self.handed_off_at)?,
         })
     }
 }

@@ -311,4 +311,112 @@ impl Store for SqliteStore {
     async fn import_demo_batch(&self, tenant: TenantId, batch: DemoBatch) -> StoreResult<()> {
         self.import_demo_batch_impl(tenant, batch).await
     }
+
+    // --- issue 6: jobs, knowledge entries, hand-off --------------------
+    async fn get_message(&self, tenant: TenantId, id: MessageId) -> StoreResult<Option<Message>> {
+        self.get_message_impl(tenant, id).await
+    }
+
+    async fn claim_jobs(
+        &self,
+        now: Timestamp,
+        lease_for: std::time::Duration,
+        limit: u32,
+    ) -> StoreResult<Vec<ClaimedJob>> {
+        self.claim_jobs_impl(now, lease_for, limit).await
+    }
+
+    async fn complete_translation(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        outcome: TranslationOutcome,
+    ) -> StoreResult<Option<Message>> {
+        self.complete_translation_impl(tenant, job, outcome).await
+    }
+
+    async fn complete_ai_reply(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        reply: NewMessage,
+        charge: i64,
+    ) -> StoreResult<Option<(Message, Option<LedgerEntry>)>> {
+        self.complete_ai_reply_impl(tenant, job, reply, charge)
+            .await
+    }
+
+    async fn finish_job(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        note: Option<&str>,
+    ) -> StoreResult<bool> {
+        self.finish_job_impl(tenant, job, note).await
+    }
+
+    async fn fail_job(
+        &self,
+        tenant: TenantId,
+        job: &ClaimedJob,
+        error: &str,
+        retry_at: Option<Timestamp>,
+    ) -> StoreResult<bool> {
+        self.fail_job_impl(tenant, job, error, retry_at).await
+    }
+
+    async fn list_jobs(
+        &self,
+        tenant: TenantId,
+        status: Option<JobStatus>,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Vec<Job>> {
+        self.list_jobs_impl(tenant, status, limit, offset).await
+    }
+
+    async fn job_counts(&self) -> StoreResult<Vec<(JobKind, JobStatus, i64)>> {
+        self.job_counts_impl().await
+    }
+
+    async fn prune_jobs(&self, done_before: Timestamp) -> StoreResult<u64> {
+        self.prune_jobs_impl(done_before).await
+    }
+
+    async fn create_knowledge_entry(
+        &self,
+        tenant: TenantId,
+        widget: WidgetId,
+        question: MessageContent,
+        answer: MessageContent,
+    ) -> StoreResult<Option<KnowledgeEntry>> {
+        self.create_knowledge_entry_impl(tenant, widget, question, answer)
+            .await
+    }
+
+    async fn list_knowledge_entries(
+        &self,
+        tenant: TenantId,
+        widget: WidgetId,
+    ) -> StoreResult<Vec<KnowledgeEntry>> {
+        self.list_knowledge_entries_impl(tenant, widget).await
+    }
+
+    async fn delete_knowledge_entry(
+        &self,
+        tenant: TenantId,
+        id: KnowledgeEntryId,
+    ) -> StoreResult<bool> {
+        self.delete_knowledge_entry_impl(tenant, id).await
+    }
+
+    async fn set_handed_off(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        pending: bool,
+    ) -> StoreResult<Option<Conversation>> {
+        self.set_handed_off_impl(tenant, conversation, pending)
+            .await
+    }
 }

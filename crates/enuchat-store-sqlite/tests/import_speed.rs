@@ -102,6 +102,7 @@ async fn import_demo_batch_is_fast() {
                 last_message_at: at(i * 1_000_000 + MESSAGES_PER_CONVERSATION * 1_000),
                 started_at: at(i * 1_000_000),
                 last_seq: MESSAGES_PER_CONVERSATION,
+                handed_off_at: None,
             });
             batch.visitors.push(visitor);
         }

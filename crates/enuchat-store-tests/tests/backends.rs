@@ -79,6 +79,20 @@ store_tests! {
         inbox_previews_unread_and_filters,
         messages_before_pages_backwards,
     }
+    jobs {
+        jobs_are_enqueued_with_their_message_atomically,
+        jobs_are_claimed_with_a_lease_and_reclaimed_after_it,
+        a_stale_lease_cannot_complete_a_job,
+        concurrent_claimers_take_every_job_exactly_once,
+        failed_jobs_retry_later_or_stay_visible,
+        translation_completion_charges_for_its_message,
+        ai_reply_completion_appends_charges_and_enqueues,
+        charges_never_take_the_balance_below_zero,
+        knowledge_entries_are_per_widget_and_tenant,
+        operators_and_requests_hand_conversations_off,
+        visitor_messages_keep_the_visitor_language_current,
+        prune_deletes_old_done_jobs_only,
+    }
     visitor_side {
         find_widget_by_id_alone,
         widget_allowed_origins_round_trip,

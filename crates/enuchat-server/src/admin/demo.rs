@@ -263,6 +263,7 @@ fn build_batch(
             last_message_at: at,
             started_at,
             last_seq: i64::from(count),
+            handed_off_at: None,
         });
         batch.visitors.push(visitor);
     }

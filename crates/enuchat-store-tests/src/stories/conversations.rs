@@ -271,6 +271,7 @@ pub async fn conversation_paging_is_stable_with_ties(store: SharedStore) {
             last_message_at: at,
             started_at: at,
             last_seq: 0,
+            handed_off_at: None,
         })
         .collect();
     let batch = DemoBatch {

@@ -57,6 +57,7 @@ fn batch(
             last_message_at: at(i as i64 * 1_000_000 + count * 1_000),
             started_at: started,
             last_seq: count,
+            handed_off_at: None,
         });
     }
     out

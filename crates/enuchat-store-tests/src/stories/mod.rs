@@ -5,6 +5,7 @@ pub mod conversations;
 pub mod credits;
 pub mod dashboard;
 pub mod demo;
+pub mod jobs;
 pub mod messages;
 pub mod rate_limits;
 pub mod tenants;

@@ -67,6 +67,13 @@ pub async fn update_conversation_status_and_assignment(store: SharedStore) {
         .await
         .unwrap()
         .unwrap();
+    // Back to the start, except that the assignment handed the
+    // conversation to humans for good.
+    assert!(assigned.handed_off_at.is_some());
+    let c = Conversation {
+        handed_off_at: assigned.handed_off_at,
+        ..c
+    };
     assert_eq!(reopened, c, "reopened and unassigned: back to the start");
 
     let noop = store
