@@ -60,6 +60,21 @@ else
   log "WARNING: no PostgreSQL; PostgreSQL tests will be SKIPPED (set CI=true to make this an error)"
 fi
 
+# Apertium (offline translation): the end-to-end translation test runs it for real.
+ensure_apertium() {
+  command -v apertium >/dev/null 2>&1 && apertium -l 2>/dev/null | grep -qx '  *eng-spa' && return 0
+  command -v apt-get >/dev/null 2>&1 || return 1
+  log "installing Apertium English<->Spanish from the distribution's packages"
+  as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq apertium apertium-eng-spa >/dev/null
+}
+if ensure_apertium; then
+  log "Apertium is installed"
+elif [ "$CI" = "true" ]; then
+  fail "Apertium (apertium, apertium-eng-spa) is required in CI and could not be installed"
+else
+  log "WARNING: no Apertium; its end-to-end test will be SKIPPED (set CI=true to make this an error)"
+fi
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod key_use;
 pub mod limiter;
+pub mod providers;
 pub mod realtime;
 pub mod routes;
 pub mod settings;

@@ -26,7 +26,7 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<()> {
         .or_else(|| file.public_url.clone())
         .unwrap_or_else(|| format!("http://{local}"));
     let defaults = Settings::default();
-    let settings = Settings {
+    let mut settings = Settings {
         database_url: config.database_url.clone(),
         rate_limit_per_minute: args
             .rate_limit_per_minute
@@ -51,7 +51,9 @@ pub async fn run(args: ServeArgs, config: Config) -> anyhow::Result<()> {
             .or(file.new_conversations_per_ip_per_minute)
             .unwrap_or(defaults.new_conversations_per_ip_per_minute)
             .max(1),
+        ..defaults
     };
+    crate::config::apply_provider_settings(&mut settings, file, |name| std::env::var(name).ok())?;
     tracing::info!(?settings, "starting");
     let database =
         enuchat_server::storage::open(&settings.database_url, settings.max_db_connections)
