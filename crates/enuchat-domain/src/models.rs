@@ -317,3 +317,49 @@ pub struct InboxItem {
     /// The visitor wrote after what this operator has marked read.
     pub unread: bool,
 }
+
+// --- dashboard administration: widget and team changes ---------------------
+
+/// A change to a widget: `None` keeps a field; `greeting: Some(None)` clears
+/// the greeting.
+#[derive(Debug, Clone, Default)]
+pub struct WidgetUpdate {
+    pub name: Option<DisplayName>,
+    pub is_active: Option<bool>,
+    pub ai_enabled: Option<bool>,
+    pub translation_enabled: Option<bool>,
+    pub primary_color: Option<HexColor>,
+    pub position: Option<WidgetPosition>,
+    pub greeting: Option<Option<String>>,
+    pub allowed_origins: Option<Vec<Origin>>,
+}
+
+impl WidgetUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none()
+            && self.is_active.is_none()
+            && self.ai_enabled.is_none()
+            && self.translation_enabled.is_none()
+            && self.primary_color.is_none()
+            && self.position.is_none()
+            && self.greeting.is_none()
+            && self.allowed_origins.is_none()
+    }
+}
+
+/// A change to an operator's name and/or role; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct OperatorUpdate {
+    pub name: Option<DisplayName>,
+    pub role: Option<OperatorRole>,
+}
+
+impl OperatorUpdate {
+    pub fn is_empty(&self) -> bool {
+        self.name.is_none() && self.role.is_none()
+    }
+}
+
+/// What `Store::update_operator` and `Store::delete_operator` report as
+/// `StoreError::Conflict` when the change would leave a tenant without an owner.
+pub const LAST_OWNER_CONFLICT: &str = "the account must keep at least one owner";

@@ -431,4 +431,30 @@ pub trait Store: Send + Sync + 'static {
     // --- bulk ----------------------------------------------------------
     /// Writes demo rows in one transaction, as fast as the backend allows.
     async fn import_demo_batch(&self, tenant: TenantId, batch: DemoBatch) -> StoreResult<()>;
+
+    // --- dashboard administration (widgets, team) -----------------------
+    /// Applies the fields set in `update`; `Ok(None)` if the widget is not
+    /// the tenant's (then nothing changes). An empty update returns the
+    /// widget as it is.
+    async fn update_widget(
+        &self,
+        tenant: TenantId,
+        id: WidgetId,
+        update: WidgetUpdate,
+    ) -> StoreResult<Option<Widget>>;
+    /// Changes an operator's name and/or role. `Ok(None)` if the operator is
+    /// not the tenant's; `Conflict(LAST_OWNER_CONFLICT)` if it would demote
+    /// the tenant's last owner (then nothing changes). Safe when several
+    /// changes race: the tenant never ends up without an owner.
+    async fn update_operator(
+        &self,
+        tenant: TenantId,
+        id: OperatorId,
+        update: OperatorUpdate,
+    ) -> StoreResult<Option<Operator>>;
+    /// Removes an operator in one transaction: their sessions end, their
+    /// read markers go, and their assigned conversations become unassigned
+    /// (messages keep their `author_id`). `Ok(false)` if the operator is not
+    /// the tenant's; `Conflict(LAST_OWNER_CONFLICT)` for the last owner.
+    async fn delete_operator(&self, tenant: TenantId, id: OperatorId) -> StoreResult<bool>;
 }

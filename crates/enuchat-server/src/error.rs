@@ -41,6 +41,14 @@ pub enum ApiError {
     NotSignedIn,
     #[error("This request was refused as a possible cross-site request forgery: send the X-CSRF-Token of your session, from the dashboard's own origin.")]
     CsrfRejected,
+    /// Signed in, but the operator's role does not allow this (e.g. an
+    /// `operator` managing API keys). The text says what is needed.
+    #[error("{0}")]
+    Forbidden(&'static str),
+    /// The request clashes with the current state (a taken email, the last
+    /// owner of an account). The text says what clashed.
+    #[error("{0}")]
+    Conflict(String),
     #[error("This chat widget is switched off.")]
     WidgetInactive,
     #[error("This widget may not be used from this site.")]
@@ -80,9 +88,11 @@ impl ApiError {
             | ApiError::VisitorTokenInvalid
             | ApiError::InvalidCredentials
             | ApiError::NotSignedIn => StatusCode::UNAUTHORIZED,
-            ApiError::WidgetInactive | ApiError::OriginNotAllowed | ApiError::CsrfRejected => {
-                StatusCode::FORBIDDEN
-            }
+            ApiError::WidgetInactive
+            | ApiError::OriginNotAllowed
+            | ApiError::CsrfRejected
+            | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -107,6 +117,8 @@ impl ApiError {
             ApiError::InvalidCredentials => "INVALID_CREDENTIALS",
             ApiError::NotSignedIn => "NOT_SIGNED_IN",
             ApiError::CsrfRejected => "CSRF_REJECTED",
+            ApiError::Forbidden(_) => "FORBIDDEN",
+            ApiError::Conflict(_) => "CONFLICT",
             ApiError::WidgetInactive => "WIDGET_INACTIVE",
             ApiError::OriginNotAllowed => "ORIGIN_NOT_ALLOWED",
             ApiError::NotFound(_) => "NOT_FOUND",

@@ -169,3 +169,104 @@ impl SqliteStore {
         all(rows, LedgerRow::into_model)
     }
 }
+
+/// The tenant's owners other than `except`, read inside the write
+/// transaction (which holds SQLite's write lock, so the answer stays true
+/// until commit).
+async fn other_owners(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: TenantId,
+    except: OperatorId,
+) -> StoreResult<bool> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM operators \
+         WHERE tenant_id = ? AND role = 'owner' AND id <> ?)",
+    )
+    .bind(tenant.0)
+    .bind(except.0)
+    .fetch_one(conn)
+    .await
+    .map_err(db)
+}
+
+async fn locked_operator(
+    conn: &mut sqlx::SqliteConnection,
+    tenant: TenantId,
+    id: OperatorId,
+) -> StoreResult<Option<Operator>> {
+    let row: Option<OperatorRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        operator_columns!(),
+        " FROM operators WHERE tenant_id = ? AND id = ?"
+    ))
+    .bind(tenant.0)
+    .bind(id.0)
+    .fetch_optional(conn)
+    .await
+    .map_err(db)?;
+    row.map(OperatorRow::into_model).transpose()
+}
+
+impl SqliteStore {
+    pub(crate) async fn update_operator_impl(
+        &self,
+        tenant: TenantId,
+        id: OperatorId,
+        update: OperatorUpdate,
+    ) -> StoreResult<Option<Operator>> {
+        let mut tx = self.begin_write().await?;
+        let Some(current) = locked_operator(&mut tx, tenant, id).await? else {
+            return Ok(None);
+        };
+        let demotes_owner = current.role == OperatorRole::Owner
+            && update.role.is_some_and(|r| r != OperatorRole::Owner);
+        if demotes_owner && !other_owners(&mut tx, tenant, id).await? {
+            return Err(StoreError::Conflict(LAST_OWNER_CONFLICT.into()));
+        }
+        let row: OperatorRow = sqlx::query_as(concat!(
+            "UPDATE operators SET name = COALESCE(?1, name), role = COALESCE(?2, role) \
+             WHERE tenant_id = ?3 AND id = ?4 RETURNING ",
+            operator_columns!()
+        ))
+        .bind(update.name.as_ref().map(DisplayName::as_str))
+        .bind(update.role.map(OperatorRole::as_str))
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        row.into_model().map(Some)
+    }
+
+    pub(crate) async fn delete_operator_impl(
+        &self,
+        tenant: TenantId,
+        id: OperatorId,
+    ) -> StoreResult<bool> {
+        let mut tx = self.begin_write().await?;
+        let Some(current) = locked_operator(&mut tx, tenant, id).await? else {
+            return Ok(false);
+        };
+        if current.role == OperatorRole::Owner && !other_owners(&mut tx, tenant, id).await? {
+            return Err(StoreError::Conflict(LAST_OWNER_CONFLICT.into()));
+        }
+        // Served by conversations_assignee_recent, sessions_operator (added
+        // for this) and conversation_reads' primary key.
+        for sql in [
+            "UPDATE conversations SET assigned_to = NULL WHERE tenant_id = ?1 AND assigned_to = ?2",
+            "DELETE FROM sessions WHERE operator_id = ?2 AND tenant_id = ?1",
+            "DELETE FROM conversation_reads WHERE operator_id = ?2 AND tenant_id = ?1",
+            "DELETE FROM operators WHERE tenant_id = ?1 AND id = ?2",
+        ] {
+            sqlx::query(sql)
+                .bind(tenant.0)
+                .bind(id.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(true)
+    }
+}

@@ -195,3 +195,54 @@ impl SqliteStore {
         row.map(VisitorRow::into_model).transpose()
     }
 }
+
+impl SqliteStore {
+    /// One UPDATE: each field is (whether it changes, its new value).
+    pub(crate) async fn update_widget_impl(
+        &self,
+        tenant: TenantId,
+        id: WidgetId,
+        update: WidgetUpdate,
+    ) -> StoreResult<Option<Widget>> {
+        if update.is_empty() {
+            return self.get_widget_impl(tenant, id).await;
+        }
+        let origins = update
+            .allowed_origins
+            .as_ref()
+            .map(|origins| {
+                let origins: Vec<&str> = origins.iter().map(Origin::as_str).collect();
+                serde_json::to_string(&origins)
+            })
+            .transpose()
+            .map_err(|e| StoreError::Database(format!("encoding allowed origins: {e}")))?;
+        let row: Option<WidgetRow> = sqlx::query_as(concat!(
+            "UPDATE widgets SET \
+               name = COALESCE(?1, name), \
+               is_active = COALESCE(?2, is_active), \
+               ai_enabled = COALESCE(?3, ai_enabled), \
+               translation_enabled = COALESCE(?4, translation_enabled), \
+               primary_color = COALESCE(?5, primary_color), \
+               position = COALESCE(?6, position), \
+               greeting = CASE WHEN ?7 THEN ?8 ELSE greeting END, \
+               allowed_origins = COALESCE(?9, allowed_origins) \
+             WHERE tenant_id = ?10 AND id = ?11 RETURNING ",
+            widget_columns!()
+        ))
+        .bind(update.name.as_ref().map(DisplayName::as_str))
+        .bind(update.is_active)
+        .bind(update.ai_enabled)
+        .bind(update.translation_enabled)
+        .bind(update.primary_color.as_ref().map(HexColor::as_str))
+        .bind(update.position.map(WidgetPosition::as_str))
+        .bind(update.greeting.is_some())
+        .bind(update.greeting.flatten())
+        .bind(origins)
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&self.writer)
+        .await
+        .map_err(db)?;
+        row.map(WidgetRow::into_model).transpose()
+    }
+}

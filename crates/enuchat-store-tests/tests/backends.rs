@@ -79,6 +79,12 @@ store_tests! {
         inbox_previews_unread_and_filters,
         messages_before_pages_backwards,
     }
+    dashboard_admin {
+        update_widget_changes_only_what_is_set,
+        update_operator_keeps_an_owner,
+        concurrent_demotions_leave_one_owner,
+        delete_operator_ends_sessions_and_unassigns,
+    }
     jobs {
         jobs_are_enqueued_with_their_message_atomically,
         jobs_are_claimed_with_a_lease_and_reclaimed_after_it,

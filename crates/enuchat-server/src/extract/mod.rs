@@ -10,6 +10,6 @@ pub mod visitor;
 
 pub use json::ApiJson;
 pub use query::QueryParams;
-pub use session::OperatorSession;
+pub use session::{AdminSession, OperatorSession};
 pub use tenant::TenantContext;
 pub use visitor::{ClientIp, VisitorContext};

@@ -11,7 +11,7 @@ use axum::http::header::COOKIE;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method};
 use chrono::Utc;
-use enuchat_domain::{secret, Session};
+use enuchat_domain::{secret, OperatorRole, Session};
 
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
@@ -38,6 +38,38 @@ impl FromRequestParts<AppState> for OperatorSession {
             }
         }
         Ok(OperatorSession(session))
+    }
+}
+
+/// A signed-in owner or admin: what the dashboard's admin endpoints (widget
+/// changes, API keys, team, billing) take instead of [`OperatorSession`].
+/// An `operator` is refused with `403 FORBIDDEN` here, before the handler
+/// runs and so before its body is even read.
+#[derive(Debug, Clone)]
+pub struct AdminSession(pub Session);
+
+pub const ADMIN_ONLY: &str = "Only an owner or admin of this account may do this.";
+
+impl AdminSession {
+    /// Whether the signed-in operator is an owner (some changes, like
+    /// making someone an owner, are theirs alone).
+    pub fn is_owner(&self) -> bool {
+        self.0.operator.role == OperatorRole::Owner
+    }
+}
+
+impl FromRequestParts<AppState> for AdminSession {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let OperatorSession(session) = OperatorSession::from_request_parts(parts, state).await?;
+        match session.operator.role {
+            OperatorRole::Owner | OperatorRole::Admin => Ok(AdminSession(session)),
+            OperatorRole::Operator => Err(ApiError::Forbidden(ADMIN_ONLY)),
+        }
     }
 }
 

@@ -8,6 +8,7 @@ mod helpers;
 mod auth;
 mod billing;
 mod conversations;
+mod dashboard_admin;
 mod dashboard_helpers;
 mod dashboard_inbox;
 mod dashboard_live;

@@ -4,6 +4,7 @@ pub mod api_keys;
 pub mod conversations;
 pub mod credits;
 pub mod dashboard;
+pub mod dashboard_admin;
 pub mod demo;
 pub mod jobs;
 pub mod messages;

@@ -1,12 +1,16 @@
 //! The operator dashboard's JSON API under `/api/v1/dashboard` (see
 //! docs/dashboard-api.md), authenticated by a session cookie, never by API
 //! keys. Every handler takes an [`OperatorSession`](crate::extract::OperatorSession)
-//! and scopes its queries to that operator's tenant.
+//! (or, for the admin screens, an [`AdminSession`](crate::extract::AdminSession):
+//! owners and admins only) and scopes its queries to that operator's tenant.
 
+pub mod api_keys;
+pub mod billing;
 pub mod conversations;
 pub mod operators;
 pub mod session;
 pub mod views;
+pub mod widgets;
 pub mod ws;
 
 use crate::error::ApiError;
@@ -16,7 +20,7 @@ use axum::http::header::{HOST, ORIGIN};
 use axum::http::{HeaderMap, Method};
 use axum::middleware::{from_fn_with_state, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use axum::Router;
 
 pub const BASE_PATH: &str = "/api/v1/dashboard";
@@ -43,8 +47,20 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/conversations/{id}/messages", post(conversations::reply))
         .route("/conversations/{id}/read", post(conversations::mark_read))
-        .route("/operators", get(operators::list_operators))
-        .route("/widgets", get(operators::list_widgets))
+        .route(
+            "/operators",
+            get(operators::list_operators).post(operators::create),
+        )
+        .route(
+            "/operators/{id}",
+            patch(operators::update).delete(operators::delete),
+        )
+        .route("/widgets", get(widgets::list).post(widgets::create))
+        .route("/widgets/{id}", patch(widgets::update))
+        .route("/api-keys", get(api_keys::list).post(api_keys::create))
+        .route("/api-keys/{id}", delete(api_keys::revoke))
+        .route("/billing", get(billing::balance))
+        .route("/billing/ledger", get(billing::ledger))
         .route("/ws", get(ws::connect))
         .layer(from_fn_with_state(state, same_origin_writes))
 }

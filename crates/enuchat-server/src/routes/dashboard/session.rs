@@ -32,7 +32,7 @@ const FAILURES_PER_EMAIL: u32 = 5;
 const FAILURES_PER_IP: u32 = 20;
 /// Passwords longer than this are refused without hashing (argon2 work
 /// grows with the input).
-const MAX_PASSWORD_BYTES: usize = 1024;
+pub const MAX_PASSWORD_BYTES: usize = 1024;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
