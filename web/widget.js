@@ -284,6 +284,7 @@
         return;
       }
       if (frame.type === 'message') addMessage(frame.message, true);
+      else if (frame.type === 'update') updateMessage(frame.message);
       else if (frame.type === 'ready') {
         state.attempt = 0;
         setStatus('online');
@@ -372,6 +373,15 @@
     }
     emit('message', publicMessage(m));
     return true;
+  }
+
+  // A message shown before its translation arrived (the translator was
+  // slow): the bubble now shows the translation.
+  function updateMessage(m) {
+    if (!ui || !m || typeof m.seq !== 'number') return;
+    const row = ui.log.querySelector('[data-seq="' + m.seq + '"]');
+    const bubble = row && row.querySelector('.bubble');
+    if (bubble) bubble.textContent = m.content;
   }
 
   function el(tag, cls, text) {

@@ -390,6 +390,7 @@ function connect() {
       // (or before we subscribed) comes from a fresh fetch.
       resync();
     } else if (frame.type === 'message') onMessage(frame.conversationId, frame.message);
+    else if (frame.type === 'message_updated') onMessageUpdated(frame.conversationId, frame.message);
     else if (frame.type === 'conversation') onConversation(frame.conversation);
   };
   ws.onclose = () => {
@@ -631,6 +632,16 @@ function messageEl(m) {
     ),
     h('div', { class: 'bubble' }, body)
   );
+}
+
+// A message's translation arrived: show both texts in the open thread.
+function onMessageUpdated(conversationId, m) {
+  if (!m || conversationId !== state.openId) return;
+  const i = state.messages.findIndex((x) => x.id === m.id);
+  if (i < 0) return;
+  state.messages[i] = m;
+  const old = [...$('messages').children].find((li) => li.dataset.id === m.id);
+  if (old) old.replaceWith(messageEl(m));
 }
 
 // Adds messages in seq order, each once, keeping the view pinned to the

@@ -132,6 +132,20 @@ pub struct TranslationOutcome {
 /// last language that was known).
 pub const UNKNOWN_LANGUAGE: &str = "unknown";
 
+/// What deciding a new message's jobs needs to know about its conversation,
+/// read in one query ([`Store::conversation_facts`](crate::Store::conversation_facts)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConversationFacts {
+    pub widget_id: WidgetId,
+    pub translation_enabled: bool,
+    pub ai_enabled: bool,
+    /// The tenant's operators' language.
+    pub operator_language: String,
+    pub visitor_language: Option<String>,
+    /// Humans took the conversation over.
+    pub handed_off: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -167,6 +167,9 @@ pub struct Message {
     /// The operator who wrote it, for operator messages sent from the dashboard.
     pub author_id: Option<OperatorId>,
     pub created_at: Timestamp,
+    /// A translation job for it has not finished yet (see the visitor's
+    /// real-time channel, which holds such messages back briefly).
+    pub translation_pending: bool,
 }
 
 #[derive(Debug, Clone)]

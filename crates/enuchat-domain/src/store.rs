@@ -78,6 +78,10 @@ pub struct MessageNotice {
     /// was accepted by another instance.
     pub visitor_id: VisitorId,
     pub seq: i64,
+    /// The message was there already and changed (its translation arrived),
+    /// rather than being new.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub updated: bool,
 }
 
 #[async_trait]
@@ -427,6 +431,15 @@ pub trait Store: Send + Sync + 'static {
         conversation: ConversationId,
         pending: bool,
     ) -> StoreResult<Option<Conversation>>;
+
+    /// The widget switches, the operators' language and the conversation's
+    /// visitor language and hand-off, in one read: what a new message's jobs
+    /// depend on. `None` if the conversation is not the tenant's.
+    async fn conversation_facts(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<ConversationFacts>>;
 
     // --- bulk ----------------------------------------------------------
     /// Writes demo rows in one transaction, as fast as the backend allows.

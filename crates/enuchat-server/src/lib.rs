@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod jobs;
 pub mod key_use;
 pub mod limiter;
 pub mod providers;
@@ -59,8 +60,21 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let providers = providers::build(&settings).context("configuring providers")?;
+    tracing::info!(?providers, "providers");
     let state = build_state(&settings, &database);
     let mut background = vec![tokio::spawn(prune_periodically(state.clone()))];
+    if settings.run_jobs {
+        let worker = jobs::Worker::new(
+            state.store.clone(),
+            state.hub.clone(),
+            providers,
+            providers::Pricing::from(&settings),
+            state.metrics.clone(),
+            Duration::from_secs(settings.provider_timeout_secs.max(1)),
+        );
+        background.push(tokio::spawn(Arc::new(worker).run(state.jobs_wake.clone())));
+    }
     if let Some(postgres) = database.postgres {
         background.push(tokio::spawn(realtime::feed::run(
             postgres,
@@ -117,6 +131,8 @@ fn build_state(settings: &Settings, database: &Database) -> AppState {
             .as_deref()
             .is_some_and(|u| u.to_ascii_lowercase().starts_with("https://")),
         trust_forwarded_for: settings.trust_forwarded_for,
+        jobs_wake: Arc::new(tokio::sync::Notify::new()),
+        translation_wait: Duration::from_millis(settings.translation_wait_ms),
     }
 }
 

@@ -117,6 +117,12 @@ pub struct Settings {
     pub credits_per_1k_translated_chars: u32,
     /// Credits charged for one reply taken from the knowledge base.
     pub credits_per_knowledge_reply: u32,
+    /// Run the background job worker (translations, AI replies). Off only in
+    /// tests that step a worker themselves.
+    pub run_jobs: bool,
+    /// How long a visitor's channel holds back a message whose translation
+    /// is on its way before it shows the original instead.
+    pub translation_wait_ms: u64,
 }
 
 impl Default for Settings {
@@ -142,6 +148,8 @@ impl Default for Settings {
             credits_per_1k_tokens: 2,
             credits_per_1k_translated_chars: 1,
             credits_per_knowledge_reply: 1,
+            run_jobs: true,
+            translation_wait_ms: 8_000,
         }
     }
 }
@@ -197,6 +205,8 @@ impl fmt::Debug for Settings {
             .field("ai_api_key", &secret(&self.ai_api_key))
             .field("ai_model", &self.ai_model)
             .field("provider_timeout_secs", &self.provider_timeout_secs)
+            .field("run_jobs", &self.run_jobs)
+            .field("translation_wait_ms", &self.translation_wait_ms)
             .field("credits_per_1k_tokens", &self.credits_per_1k_tokens)
             .field(
                 "credits_per_1k_translated_chars",

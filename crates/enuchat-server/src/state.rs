@@ -24,6 +24,12 @@ pub struct AppState {
     pub public_origin: Option<String>,
     /// The public URL is HTTPS: session cookies are always `Secure`.
     pub secure_cookies: bool,
+    /// Wakes this instance's job worker when a message brought new jobs
+    /// (other instances' workers find them by polling).
+    pub jobs_wake: Arc<tokio::sync::Notify>,
+    /// How long the visitor's channel holds back a message whose
+    /// translation is on its way, before showing the original.
+    pub translation_wait: std::time::Duration,
 }
 
 /// The rate limits in force, one per kind of bucket.

@@ -30,8 +30,24 @@ pub struct RouteLabels {
     pub route: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobLabels {
+    pub kind: &'static str,
+    /// done, skipped, retry, failed
+    pub outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TranslationFailureLabels {
+    pub provider: &'static str,
+    /// unsupported, transient, permanent
+    pub reason: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub jobs: Family<JobLabels, Counter>,
+    pub translation_failures: Family<TranslationFailureLabels, Counter>,
     pub requests: Family<RequestLabels, Counter>,
     pub latency: Family<RouteLabels, Histogram>,
     pub rate_limited: Counter,
@@ -51,6 +67,18 @@ impl Metrics {
             ])
         });
         let rate_limited = Counter::default();
+        let jobs = Family::<JobLabels, Counter>::default();
+        let translation_failures = Family::<TranslationFailureLabels, Counter>::default();
+        registry.register(
+            "jobs",
+            "Background job runs by kind and outcome",
+            jobs.clone(),
+        );
+        registry.register(
+            "translation_failures",
+            "Translations that failed, by provider and reason (the original is shown instead)",
+            translation_failures.clone(),
+        );
         let db_connections_in_use = Gauge::default();
         let db_connections_idle = Gauge::default();
         registry.register(
@@ -80,12 +108,24 @@ impl Metrics {
         );
         Self {
             registry,
+            jobs,
+            translation_failures,
             requests,
             latency,
             rate_limited,
             db_connections_in_use,
             db_connections_idle,
         }
+    }
+
+    pub fn job_finished(&self, kind: &'static str, outcome: &'static str) {
+        self.jobs.get_or_create(&JobLabels { kind, outcome }).inc();
+    }
+
+    pub fn translation_failed(&self, provider: &'static str, reason: &'static str) {
+        self.translation_failures
+            .get_or_create(&TranslationFailureLabels { provider, reason })
+            .inc();
     }
 
     pub fn encode(&self) -> String {

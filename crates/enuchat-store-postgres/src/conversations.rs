@@ -463,3 +463,44 @@ pub(crate) async fn set_handed_off(
     .map_err(db_err)?;
     row.map(ConversationRow::into_model).transpose()
 }
+
+/// What a new message's jobs depend on, in one read.
+pub(crate) async fn facts(
+    pool: &PgPool,
+    tenant: TenantId,
+    id: ConversationId,
+) -> StoreResult<Option<ConversationFacts>> {
+    type Row = (uuid::Uuid, bool, bool, String, Option<String>, bool);
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT w.id, w.translation_enabled, w.ai_enabled, t.operator_language, \
+                c.visitor_language, c.handed_off_at IS NOT NULL \
+         FROM conversations c \
+         JOIN widgets w ON w.id = c.widget_id \
+         JOIN tenants t ON t.id = c.tenant_id \
+         WHERE c.tenant_id = $1 AND c.id = $2",
+    )
+    .bind(tenant.0)
+    .bind(id.0)
+    .fetch_optional(pool)
+    .await
+    .map_err(db_err)?;
+    Ok(row.map(
+        |(
+            widget,
+            translation_enabled,
+            ai_enabled,
+            operator_language,
+            visitor_language,
+            handed_off,
+        )| {
+            ConversationFacts {
+                widget_id: widget.into(),
+                translation_enabled,
+                ai_enabled,
+                operator_language,
+                visitor_language,
+                handed_off,
+            }
+        },
+    ))
+}

@@ -164,10 +164,32 @@ async fn finish_on(
     .bind(claimed.job.id.0)
     .bind(claimed.lease)
     .bind(note)
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(db_err)?;
+    if row.is_some() && claimed.job.kind == JobKind::Translate {
+        clear_translation_pending(&mut *conn, tenant, claimed.job.message_id).await?;
+    }
     Ok(row.map(|(c, m)| (c.into(), m.into())))
+}
+
+/// The message's translation job is over (translated or not): the visitor's
+/// channel stops waiting for it.
+async fn clear_translation_pending(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    message: MessageId,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE messages SET translation_pending = FALSE \
+         WHERE id = $2 AND tenant_id = $1 AND translation_pending",
+    )
+    .bind(tenant.0)
+    .bind(message.0)
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
 pub(crate) async fn complete_translation(
@@ -203,6 +225,7 @@ pub(crate) async fn complete_translation(
                 message_id,
             )
             .await?;
+            notify_updated(&mut tx, tenant, &row).await?;
             row
         }
         None => sqlx::query_as(concat!(
@@ -218,6 +241,30 @@ pub(crate) async fn complete_translation(
     };
     tx.commit().await.map_err(db_err)?;
     row.into_model().map(Some)
+}
+
+/// Tells every instance (on commit) that the message changed, so that open
+/// widgets and dashboards show its translation. Same payload shape as
+/// `append_message`'s notice, with `"updated":true`.
+async fn notify_updated(
+    conn: &mut PgConnection,
+    tenant: TenantId,
+    message: &MessageRow,
+) -> StoreResult<()> {
+    sqlx::query(
+        "SELECT pg_notify($1, format( \
+           '{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s,\"updated\":true}', \
+           to_json(c.tenant_id), to_json(c.id), to_json(c.visitor_id), $4::bigint)) \
+         FROM conversations c WHERE c.tenant_id = $2 AND c.id = $3",
+    )
+    .bind(MESSAGES_CHANNEL)
+    .bind(tenant.0)
+    .bind(message.conversation_id())
+    .bind(message.seq())
+    .execute(conn)
+    .await
+    .map_err(db_err)?;
+    Ok(())
 }
 
 pub(crate) async fn complete_ai_reply(
@@ -273,6 +320,11 @@ pub(crate) async fn fail(
     .execute(pool)
     .await
     .map_err(db_err)?;
+    let failed_for_good = updated.rows_affected() == 1 && retry_at.is_none();
+    if failed_for_good && claimed.job.kind == JobKind::Translate {
+        let mut conn = pool.acquire().await.map_err(db_err)?;
+        clear_translation_pending(&mut conn, tenant, claimed.job.message_id).await?;
+    }
     Ok(updated.rows_affected() == 1)
 }
 

@@ -401,27 +401,6 @@ impl Store for PostgresStore {
         demo::import(&self.pool, tenant, batch).await
     }
 
-    // --- dashboard administration (widgets, team) -----------------------
-    async fn update_widget(
-        &self,
-        tenant: TenantId,
-        id: WidgetId,
-        update: WidgetUpdate,
-    ) -> StoreResult<Option<Widget>> {
-        tenants::update_widget(&self.pool, tenant, id, update).await
-    }
-    async fn update_operator(
-        &self,
-        tenant: TenantId,
-        id: OperatorId,
-        update: OperatorUpdate,
-    ) -> StoreResult<Option<Operator>> {
-        tenants::update_operator(&self.pool, tenant, id, update).await
-    }
-    async fn delete_operator(&self, tenant: TenantId, id: OperatorId) -> StoreResult<bool> {
-        tenants::delete_operator(&self.pool, tenant, id).await
-    }
-
     // --- issue 6: jobs, knowledge entries, hand-off --------------------
     async fn get_message(&self, tenant: TenantId, id: MessageId) -> StoreResult<Option<Message>> {
         messages::get(&self.pool, tenant, id).await
@@ -513,5 +492,34 @@ impl Store for PostgresStore {
         pending: bool,
     ) -> StoreResult<Option<Conversation>> {
         conversations::set_handed_off(&self.pool, tenant, conversation, pending).await
+    }
+
+    async fn conversation_facts(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<ConversationFacts>> {
+        conversations::facts(&self.pool, tenant, conversation).await
+    }
+
+    // --- dashboard administration (widgets, team) -----------------------
+    async fn update_widget(
+        &self,
+        tenant: TenantId,
+        id: WidgetId,
+        update: WidgetUpdate,
+    ) -> StoreResult<Option<Widget>> {
+        tenants::update_widget(&self.pool, tenant, id, update).await
+    }
+    async fn update_operator(
+        &self,
+        tenant: TenantId,
+        id: OperatorId,
+        update: OperatorUpdate,
+    ) -> StoreResult<Option<Operator>> {
+        tenants::update_operator(&self.pool, tenant, id, update).await
+    }
+    async fn delete_operator(&self, tenant: TenantId, id: OperatorId) -> StoreResult<bool> {
+        tenants::delete_operator(&self.pool, tenant, id).await
     }
 }

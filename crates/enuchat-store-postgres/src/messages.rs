@@ -70,9 +70,9 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
          ), m AS ( \
            INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
                                  content_language, translated_content, translated_language, \
-                                 is_auto_reply, author_id, created_at) \
+                                 is_auto_reply, author_id, created_at, translation_pending) \
            SELECT $3, c.tenant_id, c.id, c.last_seq, $4, $5, $6, NULL, NULL, $7, $8, \
-                  c.last_message_at \
+                  c.last_message_at, $16 \
            FROM c \
            RETURNING tenant_id, ",
         message_columns!(),
@@ -104,6 +104,7 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
     .bind(job_ids)
     .bind(job_kinds)
     .bind(job_payloads)
+    .bind(new.jobs.iter().any(|j| j.kind == JobKind::Translate))
     .fetch_optional(executor)
     .await
     .map_err(db_err)?;

@@ -48,7 +48,7 @@ macro_rules! conversation_columns {
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, role, content, content_language, translated_content, \
-         translated_language, is_auto_reply, author_id, created_at"
+         translated_language, is_auto_reply, author_id, created_at, translation_pending"
     };
 }
 macro_rules! api_key_columns {
@@ -238,9 +238,18 @@ pub(crate) struct MessageRow {
     is_auto_reply: bool,
     author_id: Option<Uuid>,
     created_at: Ts,
+    translation_pending: bool,
 }
 
 impl MessageRow {
+    pub(crate) fn conversation_id(&self) -> Uuid {
+        self.conversation_id
+    }
+
+    pub(crate) fn seq(&self) -> i64 {
+        self.seq
+    }
+
     pub(crate) fn into_model(self) -> Res<Message> {
         Ok(Message {
             id: self.id.into(),
@@ -254,6 +263,7 @@ impl MessageRow {
             is_auto_reply: self.is_auto_reply,
             author_id: self.author_id.map(Into::into),
             created_at: self.created_at,
+            translation_pending: self.translation_pending,
         })
     }
 }

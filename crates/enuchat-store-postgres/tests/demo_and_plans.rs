@@ -43,6 +43,7 @@ fn batch(tenant: TenantId, widgets: &[WidgetId], conversations: usize, per: i64)
                 is_auto_reply: false,
                 author_id: None,
                 created_at: started + Duration::seconds(seq * 20),
+                translation_pending: false,
             });
         }
         batch.conversations.push(Conversation {

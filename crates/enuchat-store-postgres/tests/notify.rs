@@ -36,6 +36,7 @@ fn notice(c: &Conversation, seq: i64) -> MessageNotice {
         conversation_id: c.id,
         visitor_id: c.visitor_id.clone(),
         seq,
+        updated: false,
     }
 }
 
@@ -216,6 +217,7 @@ async fn failed_foreign_and_imported_messages_are_not_announced() {
                 is_auto_reply: false,
                 author_id: None,
                 created_at: now,
+                translation_pending: false,
             }],
         },
     )

@@ -326,4 +326,44 @@ impl SqliteStore {
         tx.commit().await.map_err(db)?;
         Ok(conversation)
     }
+
+    pub(crate) async fn conversation_facts_impl(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+    ) -> StoreResult<Option<ConversationFacts>> {
+        type Row = (uuid::Uuid, bool, bool, String, Option<String>, bool);
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT w.id, w.translation_enabled, w.ai_enabled, t.operator_language, \
+                    c.visitor_language, c.handed_off_at IS NOT NULL \
+             FROM conversations c \
+             JOIN widgets w ON w.id = c.widget_id \
+             JOIN tenants t ON t.id = c.tenant_id \
+             WHERE c.tenant_id = ? AND c.id = ?",
+        )
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await
+        .map_err(db)?;
+        Ok(row.map(
+            |(
+                widget,
+                translation_enabled,
+                ai_enabled,
+                operator_language,
+                visitor_language,
+                handed_off,
+            )| {
+                ConversationFacts {
+                    widget_id: widget.into(),
+                    translation_enabled,
+                    ai_enabled,
+                    operator_language,
+                    visitor_language,
+                    handed_off,
+                }
+            },
+        ))
+    }
 }

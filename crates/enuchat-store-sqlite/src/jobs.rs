@@ -125,10 +125,32 @@ async fn finish_in(
     .bind(claimed.job.id.0)
     .bind(tenant.0)
     .bind(claimed.lease)
-    .fetch_optional(conn)
+    .fetch_optional(&mut *conn)
     .await
     .map_err(db)?;
+    if row.is_some() && claimed.job.kind == JobKind::Translate {
+        clear_translation_pending(&mut *conn, tenant, claimed.job.message_id).await?;
+    }
     Ok(row.map(|(c, m)| (c.into(), m.into())))
+}
+
+/// The message's translation job is over (translated or not): the visitor's
+/// channel stops waiting for it.
+async fn clear_translation_pending(
+    conn: &mut SqliteConnection,
+    tenant: TenantId,
+    message: MessageId,
+) -> StoreResult<()> {
+    sqlx::query(
+        "UPDATE messages SET translation_pending = 0 \
+         WHERE id = ? AND tenant_id = ? AND translation_pending",
+    )
+    .bind(message.0)
+    .bind(tenant.0)
+    .execute(conn)
+    .await
+    .map_err(db)?;
+    Ok(())
 }
 
 /// Due jobs, oldest `run_at` first. Each arm reads its partial index in
@@ -296,6 +318,11 @@ impl SqliteStore {
         .execute(&self.writer)
         .await
         .map_err(db)?;
+        let failed_for_good = updated.rows_affected() == 1 && retry_at.is_none();
+        if failed_for_good && claimed.job.kind == JobKind::Translate {
+            let mut conn = self.writer.acquire().await.map_err(db)?;
+            clear_translation_pending(&mut conn, tenant, claimed.job.message_id).await?;
+        }
         Ok(updated.rows_affected() == 1)
     }
 

@@ -48,8 +48,8 @@ pub(crate) async fn append_in(
     };
     let row: MessageRow = sqlx::query_as(concat!(
         "INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
-         content_language, is_auto_reply, author_id, created_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+         content_language, is_auto_reply, author_id, created_at, translation_pending) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
         message_columns!()
     ))
     .bind(MessageId::new().0)
@@ -62,6 +62,7 @@ pub(crate) async fn append_in(
     .bind(new.is_auto_reply)
     .bind(new.author_id.map(|op| op.0))
     .bind(now)
+    .bind(new.jobs.iter().any(|j| j.kind == JobKind::Translate))
     .fetch_one(&mut *conn)
     .await
     .map_err(|e| write_err(e, "conversation"))?;

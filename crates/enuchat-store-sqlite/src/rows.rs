@@ -48,7 +48,7 @@ macro_rules! conversation_columns {
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, role, content, content_language, translated_content, \
-         translated_language, is_auto_reply, author_id, created_at"
+         translated_language, is_auto_reply, author_id, created_at, translation_pending"
     };
 }
 macro_rules! api_key_columns {
@@ -238,6 +238,7 @@ pub(crate) struct MessageRow {
     is_auto_reply: bool,
     author_id: Option<Uuid>,
     created_at: i64,
+    translation_pending: bool,
 }
 
 impl MessageRow {
@@ -254,6 +255,7 @@ impl MessageRow {
             is_auto_reply: self.is_auto_reply,
             author_id: self.author_id.map(OperatorId::from),
             created_at: from_us(self.created_at)?,
+            translation_pending: self.translation_pending,
         })
     }
 }

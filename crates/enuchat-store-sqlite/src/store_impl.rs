@@ -312,29 +312,6 @@ impl Store for SqliteStore {
         self.import_demo_batch_impl(tenant, batch).await
     }
 
-    // --- dashboard administration (widgets, team) -----------------------
-    async fn update_widget(
-        &self,
-        tenant: TenantId,
-        id: WidgetId,
-        update: WidgetUpdate,
-    ) -> StoreResult<Option<Widget>> {
-        self.update_widget_impl(tenant, id, update).await
-    }
-
-    async fn update_operator(
-        &self,
-        tenant: TenantId,
-        id: OperatorId,
-        update: OperatorUpdate,
-    ) -> StoreResult<Option<Operator>> {
-        self.update_operator_impl(tenant, id, update).await
-    }
-
-    async fn delete_operator(&self, tenant: TenantId, id: OperatorId) -> StoreResult<bool> {
-        self.delete_operator_impl(tenant, id).await
-    }
-
     // --- issue 6: jobs, knowledge entries, hand-off --------------------
     async fn get_message(&self, tenant: TenantId, id: MessageId) -> StoreResult<Option<Message>> {
         self.get_message_impl(tenant, id).await
@@ -441,5 +418,36 @@ impl Store for SqliteStore {
     ) -> StoreResult<Option<Conversation>> {
         self.set_handed_off_impl(tenant, conversation, pending)
             .await
+    }
+
+    async fn conversation_facts(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> StoreResult<Option<ConversationFacts>> {
+        self.conversation_facts_impl(tenant, conversation).await
+    }
+
+    // --- dashboard administration (widgets, team) -----------------------
+    async fn update_widget(
+        &self,
+        tenant: TenantId,
+        id: WidgetId,
+        update: WidgetUpdate,
+    ) -> StoreResult<Option<Widget>> {
+        self.update_widget_impl(tenant, id, update).await
+    }
+
+    async fn update_operator(
+        &self,
+        tenant: TenantId,
+        id: OperatorId,
+        update: OperatorUpdate,
+    ) -> StoreResult<Option<Operator>> {
+        self.update_operator_impl(tenant, id, update).await
+    }
+
+    async fn delete_operator(&self, tenant: TenantId, id: OperatorId) -> StoreResult<bool> {
+        self.delete_operator_impl(tenant, id).await
     }
 }

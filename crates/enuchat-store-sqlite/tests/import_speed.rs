@@ -87,6 +87,7 @@ async fn import_demo_batch_is_fast() {
                     is_auto_reply: false,
                     author_id: None,
                     created_at: at(i * 1_000_000 + seq * 1_000),
+                    translation_pending: false,
                 });
             }
             batch.conversations.push(Conversation {

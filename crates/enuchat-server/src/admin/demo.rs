@@ -315,6 +315,7 @@ fn demo_message(
         is_auto_reply: role == MessageRole::Ai,
         author_id: None,
         created_at: at,
+        translation_pending: false,
     }
 }
 

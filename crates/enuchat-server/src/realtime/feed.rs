@@ -45,6 +45,9 @@ pub async fn run(postgres: PostgresStore, store: Arc<dyn Store>, hub: Arc<Hub>) 
 }
 
 async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
+    if notice.updated {
+        return deliver_update(notice, store, hub).await;
+    }
     if notice.seq == 1 {
         hub.conversation_started(&notice.visitor_id, notice.conversation_id);
     }
@@ -84,5 +87,25 @@ async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
             hub.publish(Arc::new(message));
         }
         last = newest;
+    }
+}
+
+/// A message changed (its translation arrived): whoever listens here gets
+/// the new version.
+async fn deliver_update(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
+    if !hub.tenant_listened(notice.tenant_id) && hub.listened_seq(notice.conversation_id).is_none()
+    {
+        return;
+    }
+    match store
+        .messages_after(notice.tenant_id, notice.conversation_id, notice.seq - 1, 1)
+        .await
+    {
+        Ok(rows) => {
+            for message in rows {
+                hub.publish_update_from_feed(notice.tenant_id, Arc::new(message));
+            }
+        }
+        Err(err) => tracing::warn!(%err, "could not read an updated message"),
     }
 }

@@ -16,6 +16,8 @@ const TENANT_CAPACITY: usize = 256;
 #[derive(Debug, Clone)]
 pub enum TenantEvent {
     Message(Arc<Message>),
+    /// A stored message changed: its translation arrived.
+    MessageUpdated(Arc<Message>),
     /// A conversation started, or its status or assignment changed.
     Conversation(Arc<Conversation>),
     /// Something may have been missed: re-read everything.
@@ -35,6 +37,8 @@ pub enum HubEvent {
     Resync,
     /// The visitor's conversation now exists (their first message).
     ConversationStarted(ConversationId),
+    /// A stored message changed (its translation arrived); `seq` is not new.
+    Updated(Arc<Message>),
 }
 
 #[derive(Default)]
@@ -106,6 +110,27 @@ impl Hub {
     /// A message read back after the database feed announced it.
     pub fn publish_from_feed(&self, tenant: TenantId, message: Arc<Message>) {
         self.send_to_tenant(tenant, TenantEvent::Message(message));
+    }
+
+    /// A stored message changed (its translation arrived), committed by
+    /// this instance. With PostgreSQL the database feed announces it to
+    /// every instance, this one included, so nothing is sent here.
+    pub fn publish_update(&self, tenant: TenantId, message: Arc<Message>) {
+        if !self.messages_via_feed {
+            self.send_update(tenant, message);
+        }
+    }
+
+    /// A changed message read back after the database feed announced it.
+    pub fn publish_update_from_feed(&self, tenant: TenantId, message: Arc<Message>) {
+        self.send_update(tenant, message);
+    }
+
+    fn send_update(&self, tenant: TenantId, message: Arc<Message>) {
+        self.send_to_tenant(tenant, TenantEvent::MessageUpdated(message.clone()));
+        if let Some(channel) = lock(&self.conversations).get(&message.conversation_id) {
+            let _ = channel.sender.send(HubEvent::Updated(message));
+        }
     }
 
     /// A conversation started or changed (status, assignment).
@@ -262,6 +287,7 @@ mod tests {
             is_auto_reply: false,
             author_id: None,
             created_at: chrono::Utc::now(),
+            translation_pending: false,
         })
     }
 

@@ -132,17 +132,21 @@ pub struct Instance {
 
 impl Instance {
     pub async fn start(database_url: &str, rate_limit_per_minute: u32) -> Instance {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr: SocketAddr = listener.local_addr().expect("addr");
-        let settings = Settings {
+        Self::start_with(Settings {
             database_url: database_url.to_owned(),
             rate_limit_per_minute,
             max_db_connections: 5,
             public_url: None,
             ..Settings::default()
-        };
+        })
+        .await
+    }
+
+    pub async fn start_with(settings: Settings) -> Instance {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr: SocketAddr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
         let handle = tokio::spawn(enuchat_server::launch(settings, listener, async {
             let _ = rx.await;
@@ -211,8 +215,24 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with_limit(backend: Backend, rate_limit_per_minute: u32) -> Option<TestApp> {
+    spawn_app_with(backend, |s| s.rate_limit_per_minute = rate_limit_per_minute).await
+}
+
+/// A server whose settings `configure` adjusts (providers, waits...).
+pub async fn spawn_app_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+) -> Option<TestApp> {
     let db = TestDb::create(backend).await?;
-    let server = Instance::start(&db.url, rate_limit_per_minute).await;
+    let mut settings = Settings {
+        database_url: db.url.clone(),
+        rate_limit_per_minute: 10_000,
+        max_db_connections: 5,
+        public_url: None,
+        ..Settings::default()
+    };
+    configure(&mut settings);
+    let server = Instance::start_with(settings).await;
     let store = enuchat_server::storage::connect(&db.url, 2)
         .await
         .expect("store");

@@ -14,6 +14,7 @@ mod dashboard_inbox;
 mod dashboard_live;
 mod dashboard_session;
 mod errors;
+mod jobs;
 mod messages;
 mod ops;
 mod rate_limit;

@@ -42,6 +42,7 @@ fn batch(
                 is_auto_reply: role == MessageRole::Ai,
                 author_id: (role == MessageRole::Operator).then_some(operator),
                 created_at: at(i as i64 * 1_000_000 + seq * 1_000),
+                translation_pending: false,
             });
         }
         out.conversations.push(Conversation {

@@ -518,11 +518,13 @@ pub async fn translation_completion_charges_for_its_message(store: SharedStore) 
         .await
         .unwrap()
         .unwrap();
+    assert!(m1.translation_pending, "its translation job is queued");
     assert_eq!(
         translated,
         Message {
             translated_content: Some("Good morning".into()),
             translated_language: Some("en".into()),
+            translation_pending: false,
             ..m1.clone()
         }
     );
@@ -658,9 +660,14 @@ pub async fn ai_reply_completion_appends_charges_and_enqueues(store: SharedStore
         (skipped.status, skipped.note.as_deref()),
         (JobStatus::Done, Some("no provider"))
     );
+    // Its translation job is over: nobody waits for a translation any more.
+    assert!(message.translation_pending);
     assert_eq!(
         store.get_message(t.id, message.id).await.unwrap(),
-        Some(message)
+        Some(Message {
+            translation_pending: false,
+            ..message
+        })
     );
 }
 

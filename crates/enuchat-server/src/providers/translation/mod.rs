@@ -45,6 +45,15 @@ pub enum TranslateError {
 }
 
 impl TranslateError {
+    /// A short label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TranslateError::Unsupported { .. } => "unsupported",
+            TranslateError::Permanent(_) => "permanent",
+            TranslateError::Transient(_) => "transient",
+        }
+    }
+
     pub fn is_transient(&self) -> bool {
         matches!(self, TranslateError::Transient(_))
     }

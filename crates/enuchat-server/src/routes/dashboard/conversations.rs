@@ -5,6 +5,7 @@ use super::views::{ConversationDetailView, DashboardMessageView, InboxView};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::path::parse_id;
 use crate::extract::{ApiJson, OperatorSession, QueryParams};
+use crate::jobs::plan::plan_for;
 use crate::routes::tenant_api::conversations::{apply_update, UpdateConversationBody};
 use crate::routes::tenant_api::views::{ConversationView, Data};
 use crate::state::AppState;
@@ -110,11 +111,18 @@ pub async fn reply(
     let me = session.operator.id;
     let mut new = NewMessage::new(MessageRole::Operator, content);
     new.author_id = Some(me);
+    new.jobs = plan_for(state.store.as_ref(), tenant, id, new.role, None, true)
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
+    let has_jobs = !new.jobs.is_empty();
     let message = state
         .store
         .append_message(tenant, id, new)
         .await?
         .ok_or(ApiError::NotFound("Conversation"))?;
+    if has_jobs {
+        state.jobs_wake.notify_one();
+    }
     let message = Arc::new(message);
     state.hub.publish_message(tenant, message.clone());
     let conversation = state.store.get_conversation(tenant, id).await?;

@@ -67,6 +67,15 @@ async fn run(
                     });
                     send(&mut socket, frame).await?;
                 }
+                Ok(TenantEvent::MessageUpdated(message)) => {
+                    // A translation arrived: the dashboard shows both texts.
+                    let frame = json!({
+                        "type": "message_updated",
+                        "conversationId": message.conversation_id.0,
+                        "message": DashboardMessageView::from(&*message),
+                    });
+                    send(&mut socket, frame).await?;
+                }
                 Ok(TenantEvent::Conversation(conversation)) => {
                     let view = ConversationView::from((*conversation).clone());
                     send(&mut socket, json!({"type": "conversation", "conversation": view})).await?;

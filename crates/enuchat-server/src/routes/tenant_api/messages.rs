@@ -4,6 +4,7 @@ use super::views::{Data, MessageView};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::path::parse_id;
 use crate::extract::{ApiJson, QueryParams, TenantContext};
+use crate::jobs::plan::plan_for;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -61,11 +62,26 @@ pub async fn post_message(
     let content = MessageContent::parse(body.content)
         .map_err(|e| ApiError::validation(format!("`content` {e}.")))?;
     let role = body.role.unwrap_or(ApiMessageRole::System);
+    let mut new = NewMessage::new(role.into(), content);
+    new.jobs = plan_for(
+        state.store.as_ref(),
+        tenant.tenant_id,
+        id,
+        new.role,
+        None,
+        false,
+    )
+    .await?
+    .ok_or(ApiError::NotFound("Conversation"))?;
+    let has_jobs = !new.jobs.is_empty();
     let message = state
         .store
-        .append_message(tenant.tenant_id, id, NewMessage::new(role.into(), content))
+        .append_message(tenant.tenant_id, id, new)
         .await?
         .ok_or(ApiError::NotFound("Conversation"))?;
+    if has_jobs {
+        state.jobs_wake.notify_one();
+    }
     // Stored: now tell this instance's connections (other instances hear of
     // it through the database's notification).
     let message = std::sync::Arc::new(message);

@@ -5,12 +5,14 @@ use super::enforce;
 use super::views::VisitorMessageView;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp, QueryParams, VisitorContext};
+use crate::jobs::plan::plan_for;
+use crate::providers;
 use crate::routes::tenant_api::views::Data;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use enuchat_domain::{MessageContent, MessageRole, NewConversation, NewMessage};
+use enuchat_domain::{MessageContent, MessageRole, NewConversation, NewMessage, UNKNOWN_LANGUAGE};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -108,13 +110,43 @@ pub async fn post_message(
                 .await?
         }
     };
+    // Detected offline from the text; "unknown" rather than a guess on
+    // short messages (the conversation keeps its last known language).
+    let language = providers::language::detect(content.as_str())
+        .unwrap_or_else(|| UNKNOWN_LANGUAGE.to_owned());
+    let wants_human = providers::ai::wants_human(content.as_str());
     let mut new = NewMessage::new(MessageRole::Visitor, content);
     new.reopen = true;
+    new.jobs = plan_for(
+        state.store.as_ref(),
+        tenant,
+        conversation.id,
+        MessageRole::Visitor,
+        Some(&language),
+        wants_human,
+    )
+    .await?
+    .unwrap_or_default();
+    new.content_language = Some(language);
+    let has_jobs = !new.jobs.is_empty();
     let message = state
         .store
         .append_message(tenant, conversation.id, new)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("conversation {} vanished", conversation.id)))?;
+    if has_jobs {
+        state.jobs_wake.notify_one();
+    }
+    if wants_human {
+        // Humans take over: the AI stays silent and operators see it waiting.
+        if let Some(changed) = state
+            .store
+            .set_handed_off(tenant, conversation.id, true)
+            .await?
+        {
+            state.hub.publish_conversation(changed);
+        }
+    }
     let view = VisitorMessageView::from(&message);
     if message.seq == 1 {
         state.hub.conversation_started(&visitor.id, conversation.id);

@@ -16,7 +16,7 @@ use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use enuchat_domain::{ConversationId, Message};
+use enuchat_domain::{ConversationId, Message, MessageRole};
 use serde_json::json;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
@@ -86,23 +86,47 @@ async fn run(
 
     let mut subscription = state.hub.subscribe(conversation);
     let mut last = after;
-    catch_up(&state, tenant, conversation, &mut last, &mut socket).await?;
+    let mut held = catch_up(&state, tenant, conversation, &mut last, &mut socket).await?;
     if !ready_sent {
         send(&mut socket, json!({"type": "ready", "lastSeq": last})).await?;
     }
     loop {
+        let hold_ends = held.as_ref().map(|h| h.until);
         tokio::select! {
             event = subscription.receiver.recv() => match event {
                 Ok(HubEvent::Message(message)) if message.seq <= last => {}
+                // Later messages wait behind a held one (read after it).
+                Ok(HubEvent::Message(_)) if held.is_some() => {}
                 Ok(HubEvent::Message(message)) if message.seq == last + 1 => {
-                    send_message(&mut socket, &message).await?;
-                    last = message.seq;
+                    held = hold(&state, &message);
+                    if held.is_none() {
+                        send_message(&mut socket, &message).await?;
+                        last = message.seq;
+                    }
+                }
+                Ok(HubEvent::Updated(message)) => {
+                    if held.as_ref().is_some_and(|h| h.seq == message.seq) {
+                        // The translation we waited for.
+                        send_message(&mut socket, &message).await?;
+                        last = message.seq;
+                        held = catch_up(&state, tenant, conversation, &mut last, &mut socket).await?;
+                    } else if message.seq <= last {
+                        // Shown untranslated already: the widget swaps the text.
+                        let view = VisitorMessageView::from(&*message);
+                        send(&mut socket, json!({"type": "update", "message": view})).await?;
+                    }
                 }
                 Ok(_) | Err(RecvError::Lagged(_)) => {
-                    catch_up(&state, tenant, conversation, &mut last, &mut socket).await?;
+                    if held.is_none() {
+                        held = catch_up(&state, tenant, conversation, &mut last, &mut socket).await?;
+                    }
                 }
                 Err(RecvError::Closed) => return Err("hub closed".into()),
             },
+            () = wait_until(hold_ends) => {
+                // Waited long enough: show what is stored now, translated or not.
+                held = catch_up(&state, tenant, conversation, &mut last, &mut socket).await?;
+            }
             incoming = socket.recv() => if !keep_open(incoming) {
                 return Ok(());
             },
@@ -110,6 +134,36 @@ async fn run(
                 socket.send(WsMessage::Ping(Default::default())).await.map_err(|e| e.to_string())?;
             }
         }
+    }
+}
+
+/// A message held back because its translation is on its way: the visitor
+/// should read it in their language, but never wait for it forever.
+struct Held {
+    seq: i64,
+    until: tokio::time::Instant,
+}
+
+/// `Some` when `message` should wait for its translation (a reply whose
+/// translation job is still running, younger than the configured wait).
+fn hold(state: &AppState, message: &Message) -> Option<Held> {
+    if !message.translation_pending || message.role == MessageRole::Visitor {
+        return None;
+    }
+    let age = (chrono::Utc::now() - message.created_at)
+        .to_std()
+        .unwrap_or_default();
+    let left = state.translation_wait.checked_sub(age)?;
+    Some(Held {
+        seq: message.seq,
+        until: tokio::time::Instant::now() + left,
+    })
+}
+
+async fn wait_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
@@ -153,14 +207,15 @@ async fn wait_for_start(
     }
 }
 
-/// Sends every stored message after `last`, advancing it.
+/// Sends every stored message after `last`, advancing it, up to the first
+/// one that waits for its translation (returned).
 async fn catch_up(
     state: &AppState,
     tenant: enuchat_domain::TenantId,
     conversation: ConversationId,
     last: &mut i64,
     socket: &mut WebSocket,
-) -> Result<(), String> {
+) -> Result<Option<Held>, String> {
     loop {
         let rows = state
             .store
@@ -169,11 +224,14 @@ async fn catch_up(
             .map_err(|e| e.to_string())?;
         let full = rows.len() == CATCH_UP_BATCH as usize;
         for message in &rows {
+            if let Some(held) = hold(state, message) {
+                return Ok(Some(held));
+            }
             send_message(socket, message).await?;
             *last = message.seq;
         }
         if !full {
-            return Ok(());
+            return Ok(None);
         }
     }
 }

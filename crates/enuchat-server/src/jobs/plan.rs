@@ -1,0 +1,205 @@
+//! Which background work a new message causes. Decided when the message is
+//! stored, so the jobs go into the same transaction (the outbox): a message
+//! that was acknowledged always has its translation and AI reply queued.
+
+use enuchat_domain::store::StoreResult;
+use enuchat_domain::{
+    ConversationId, JobKind, MessageRole, NewJob, Store, TenantId, UNKNOWN_LANGUAGE,
+};
+use serde::{Deserialize, Serialize};
+
+/// What the decision needs to know about the message's conversation.
+#[derive(Debug, Clone, Default)]
+pub struct MessageContext {
+    pub translation_enabled: bool,
+    pub ai_enabled: bool,
+    /// The tenant's operators read and write this language.
+    pub operator_language: String,
+    /// The visitor's language as last detected (or given by the browser).
+    pub visitor_language: Option<String>,
+    /// An operator took the conversation over: the AI stays silent.
+    pub handed_off: bool,
+}
+
+/// The jobs a new message in `conversation` causes, reading what they depend
+/// on (one query). `None` when the conversation is not the tenant's.
+pub async fn plan_for(
+    store: &dyn Store,
+    tenant: TenantId,
+    conversation: ConversationId,
+    role: MessageRole,
+    content_language: Option<&str>,
+    handing_off: bool,
+) -> StoreResult<Option<Vec<NewJob>>> {
+    let Some(facts) = store.conversation_facts(tenant, conversation).await? else {
+        return Ok(None);
+    };
+    let context = MessageContext {
+        translation_enabled: facts.translation_enabled,
+        ai_enabled: facts.ai_enabled,
+        operator_language: facts.operator_language,
+        visitor_language: facts.visitor_language,
+        handed_off: facts.handed_off || handing_off,
+    };
+    Ok(Some(jobs_for(&context, role, content_language)))
+}
+
+/// The payload of a translation job.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TranslatePayload {
+    /// The source language when known; providers detect it otherwise.
+    pub from: Option<String>,
+    pub to: String,
+}
+
+/// The jobs a message of `role` with detected `content_language` causes.
+pub fn jobs_for(
+    context: &MessageContext,
+    role: MessageRole,
+    content_language: Option<&str>,
+) -> Vec<NewJob> {
+    let mut jobs = Vec::new();
+    if let Some(payload) = translation_for(context, role, content_language) {
+        jobs.push(NewJob {
+            kind: JobKind::Translate,
+            payload: serde_json::to_value(payload).expect("plain struct"),
+        });
+    }
+    if role == MessageRole::Visitor && context.ai_enabled && !context.handed_off {
+        jobs.push(NewJob {
+            kind: JobKind::AiReply,
+            payload: serde_json::json!({}),
+        });
+    }
+    jobs
+}
+
+/// Visitor messages are translated into the operators' language; everything
+/// else (operator, system, AI) into the visitor's. Nothing when translation
+/// is off, a language is unknown, or both sides already speak the same one.
+pub fn translation_for(
+    context: &MessageContext,
+    role: MessageRole,
+    content_language: Option<&str>,
+) -> Option<TranslatePayload> {
+    if !context.translation_enabled {
+        return None;
+    }
+    let content_language = content_language.filter(|l| *l != UNKNOWN_LANGUAGE);
+    let (from, to) = match role {
+        MessageRole::Visitor => (
+            content_language
+                .map(str::to_owned)
+                .or_else(|| context.visitor_language.clone()),
+            Some(context.operator_language.clone()),
+        ),
+        _ => (
+            content_language
+                .map(str::to_owned)
+                .or_else(|| Some(context.operator_language.clone())),
+            context.visitor_language.clone(),
+        ),
+    };
+    // A visitor message in an unknown language is left alone: guessing would
+    // cost credits for "ok" and "thanks".
+    let from = from?;
+    let to = to?;
+    if same_language(&from, &to) {
+        return None;
+    }
+    Some(TranslatePayload {
+        from: Some(from),
+        to,
+    })
+}
+
+/// `en` and `en-US` are the same language for translation purposes.
+fn same_language(a: &str, b: &str) -> bool {
+    fn base(code: &str) -> &str {
+        code.split(['-', '_']).next().unwrap_or(code)
+    }
+    base(a).eq_ignore_ascii_case(base(b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> MessageContext {
+        MessageContext {
+            translation_enabled: true,
+            ai_enabled: true,
+            operator_language: "en".into(),
+            visitor_language: Some("es".into()),
+            handed_off: false,
+        }
+    }
+
+    fn kinds(jobs: &[NewJob]) -> Vec<JobKind> {
+        jobs.iter().map(|j| j.kind).collect()
+    }
+
+    #[test]
+    fn visitor_messages_are_translated_for_operators_and_answered() {
+        let jobs = jobs_for(&context(), MessageRole::Visitor, Some("es"));
+        assert_eq!(kinds(&jobs), vec![JobKind::Translate, JobKind::AiReply]);
+        let payload: TranslatePayload = serde_json::from_value(jobs[0].payload.clone()).unwrap();
+        assert_eq!(payload.from.as_deref(), Some("es"));
+        assert_eq!(payload.to, "en");
+    }
+
+    #[test]
+    fn replies_are_translated_for_the_visitor() {
+        for role in [MessageRole::Operator, MessageRole::System, MessageRole::Ai] {
+            let jobs = jobs_for(&context(), role, None);
+            assert_eq!(kinds(&jobs), vec![JobKind::Translate], "{role:?}");
+            let payload: TranslatePayload =
+                serde_json::from_value(jobs[0].payload.clone()).unwrap();
+            assert_eq!(payload.from.as_deref(), Some("en"));
+            assert_eq!(payload.to, "es");
+        }
+        // An operator who writes in the visitor's language needs nothing.
+        assert!(jobs_for(&context(), MessageRole::Operator, Some("es")).is_empty());
+    }
+
+    #[test]
+    fn nothing_to_translate_when_off_unknown_or_the_same() {
+        let mut first_message = context();
+        first_message.visitor_language = None;
+        assert!(
+            translation_for(&first_message, MessageRole::Visitor, Some(UNKNOWN_LANGUAGE)).is_none()
+        );
+
+        let mut off = context();
+        off.translation_enabled = false;
+        assert!(translation_for(&off, MessageRole::Visitor, Some("es")).is_none());
+
+        let mut unknown = context();
+        unknown.visitor_language = None;
+        assert!(translation_for(&unknown, MessageRole::Visitor, None).is_none());
+        assert!(translation_for(&unknown, MessageRole::Operator, None).is_none());
+
+        let mut same = context();
+        same.visitor_language = Some("en-GB".into());
+        assert!(translation_for(&same, MessageRole::Visitor, Some("en")).is_none());
+        assert!(translation_for(&same, MessageRole::Operator, None).is_none());
+    }
+
+    #[test]
+    fn the_ai_stays_silent_once_humans_took_over_or_when_off() {
+        let mut handed_off = context();
+        handed_off.handed_off = true;
+        assert_eq!(
+            kinds(&jobs_for(&handed_off, MessageRole::Visitor, Some("es"))),
+            vec![JobKind::Translate]
+        );
+        let mut off = context();
+        off.ai_enabled = false;
+        off.translation_enabled = false;
+        assert!(jobs_for(&off, MessageRole::Visitor, Some("es")).is_empty());
+        // Only visitors get auto-replies.
+        assert!(
+            !kinds(&jobs_for(&context(), MessageRole::System, None)).contains(&JobKind::AiReply)
+        );
+    }
+}
