@@ -2,6 +2,7 @@
 // widget with its embed code and settings (#/widgets/{id}).
 import { h, setText } from './util.js';
 import { pageHead, banner, problem, field, toggle, copyBox, loading, fmtDate, uid } from './ui.js';
+import { knowledgeSection } from './knowledge.js';
 
 const POSITION = { 'bottom-right': 'Bottom right', 'bottom-left': 'Bottom left' };
 const HEX = /^#[0-9a-fA-F]{6}$/;
@@ -94,6 +95,7 @@ async function edit(root, ctx, id) {
     body.append(embedCard(w));
   }
   body.append(form(w, ctx, error, head));
+  if (w.id) body.append(knowledgeSection(w, ctx));
 }
 
 function embedCard(w) {

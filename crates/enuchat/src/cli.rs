@@ -60,6 +60,9 @@ pub enum Command {
     /// Manage prepaid credits
     #[command(subcommand)]
     Credits(CreditsCommand),
+    /// Manage a widget's knowledge base (what the offline AI answers from)
+    #[command(subcommand)]
+    Knowledge(KnowledgeCommand),
     /// Fill a tenant with realistic demo conversations
     Demo(DemoArgs),
 }
@@ -182,6 +185,33 @@ pub enum CreditsCommand {
         tenant: uuid::Uuid,
         #[arg(long, value_parser = clap::value_parser!(i64).range(1..))]
         amount: i64,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum KnowledgeCommand {
+    /// Add a question and its answer to a widget; prints the entry as JSON
+    Add {
+        #[arg(long)]
+        widget: uuid::Uuid,
+        #[arg(long)]
+        question: String,
+        /// Sent to visitors as the AI's reply (at most 10,000 characters)
+        #[arg(long)]
+        answer: String,
+    },
+    /// List a widget's entries, oldest first, as one JSON array
+    List {
+        #[arg(long)]
+        widget: uuid::Uuid,
+    },
+    /// Remove an entry; prints {"removed": true}
+    Remove {
+        /// The tenant the entry belongs to
+        #[arg(long)]
+        tenant: uuid::Uuid,
+        #[arg(long)]
+        id: uuid::Uuid,
     },
 }
 

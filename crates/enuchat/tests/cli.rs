@@ -270,3 +270,195 @@ fn first_serve_creates_an_account_and_prints_a_working_key() {
     let output = again.wait_with_output().unwrap();
     assert!(!String::from_utf8_lossy(&output.stdout).contains("API key:"));
 }
+
+/// A tenant and one of its widgets, made with the CLI: (tenant id, widget id).
+fn tenant_with_widget(cli: &Cli, name: &str) -> (String, String) {
+    let tenant = cli.json(&["tenant", "create", "--name", name]);
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let widget = cli.json(&["widget", "create", "--tenant", &tenant, "--name", "Chat"]);
+    (tenant, widget["id"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn knowledge_entries_are_added_listed_and_removed() {
+    let cli = Cli::new();
+    let (tenant, widget) = tenant_with_widget(&cli, "Acme");
+    let (_, other_widget) = tenant_with_widget(&cli, "Other");
+
+    assert_eq!(
+        cli.json(&["knowledge", "list", "--widget", &widget]),
+        serde_json::json!([])
+    );
+    let hours = cli.json(&[
+        "knowledge",
+        "add",
+        "--widget",
+        &widget,
+        "--question",
+        "What are your opening hours?",
+        "--answer",
+        "We are open 9–17, Monday to Friday.",
+    ]);
+    let mut keys: Vec<&String> = hours.as_object().unwrap().keys().collect();
+    keys.sort();
+    assert_eq!(
+        keys,
+        ["answer", "createdAt", "id", "question", "widgetId"],
+        "{hours}"
+    );
+    assert_eq!(hours["widgetId"], widget.as_str());
+    assert_eq!(hours["question"], "What are your opening hours?");
+    assert_eq!(hours["answer"], "We are open 9–17, Monday to Friday.");
+    let shipping = cli.json(&[
+        "knowledge",
+        "add",
+        "--widget",
+        &widget,
+        "--question",
+        "Do you ship abroad?",
+        "--answer",
+        "Yes, to the whole EU.",
+    ]);
+    // Another widget's entries stay apart.
+    cli.json(&[
+        "knowledge",
+        "add",
+        "--widget",
+        &other_widget,
+        "--question",
+        "Elsewhere?",
+        "--answer",
+        "Yes.",
+    ]);
+
+    let listed = cli.json(&["knowledge", "list", "--widget", &widget]);
+    assert_eq!(listed, serde_json::json!([hours, shipping]), "oldest first");
+
+    let removed = cli.json(&[
+        "knowledge",
+        "remove",
+        "--tenant",
+        &tenant,
+        "--id",
+        hours["id"].as_str().unwrap(),
+    ]);
+    assert_eq!(removed, serde_json::json!({"removed": true}));
+    let listed = cli.json(&["knowledge", "list", "--widget", &widget]);
+    assert_eq!(listed, serde_json::json!([shipping]));
+
+    // Removing it again is an error, and so is removing it via another tenant.
+    let again = cli.run(&[
+        "knowledge",
+        "remove",
+        "--tenant",
+        &tenant,
+        "--id",
+        hours["id"].as_str().unwrap(),
+    ]);
+    assert!(!again.status.success());
+    assert!(again.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("no knowledge entry"));
+    let (stranger, _) = tenant_with_widget(&cli, "Stranger");
+    let foreign = cli.run(&[
+        "knowledge",
+        "remove",
+        "--tenant",
+        &stranger,
+        "--id",
+        shipping["id"].as_str().unwrap(),
+    ]);
+    assert!(!foreign.status.success());
+    assert!(String::from_utf8_lossy(&foreign.stderr).contains("no knowledge entry"));
+    assert_eq!(
+        cli.json(&["knowledge", "list", "--widget", &widget]),
+        serde_json::json!([shipping])
+    );
+}
+
+#[test]
+fn knowledge_input_is_refused_with_a_clear_message() {
+    let cli = Cli::new();
+    let (tenant, widget) = tenant_with_widget(&cli, "Acme");
+    let unknown = "019d19c6-7e0b-7c3a-9f1e-2b4d6a8c0e12";
+    let long = "x".repeat(10_001);
+    for (args, needle) in [
+        (
+            vec![
+                "knowledge",
+                "add",
+                "--widget",
+                &widget,
+                "--question",
+                "  ",
+                "--answer",
+                "A",
+            ],
+            "--question must not be empty",
+        ),
+        (
+            vec![
+                "knowledge",
+                "add",
+                "--widget",
+                &widget,
+                "--question",
+                "Q",
+                "--answer",
+                "\n\t",
+            ],
+            "--answer must not be empty",
+        ),
+        (
+            vec![
+                "knowledge",
+                "add",
+                "--widget",
+                &widget,
+                "--question",
+                "Q",
+                "--answer",
+                &long,
+            ],
+            "--answer must be at most 10000 characters",
+        ),
+        (
+            vec![
+                "knowledge",
+                "add",
+                "--widget",
+                unknown,
+                "--question",
+                "Q",
+                "--answer",
+                "A",
+            ],
+            "no widget with id",
+        ),
+        (
+            vec!["knowledge", "add", "--widget", &widget, "--question", "Q"],
+            "--answer",
+        ),
+        (vec!["knowledge", "list", "--widget", unknown], "no widget"),
+        (vec!["knowledge", "list", "--widget", "nope"], "--widget"),
+        (
+            vec!["knowledge", "remove", "--tenant", &tenant, "--id", unknown],
+            "no knowledge entry",
+        ),
+        (
+            vec!["knowledge", "remove", "--tenant", unknown, "--id", unknown],
+            "no tenant",
+        ),
+        (vec!["knowledge", "remove", "--id", unknown], "--tenant"),
+    ] {
+        let out = cli.run(&args);
+        assert!(!out.status.success(), "{args:?} should fail");
+        assert!(out.stdout.is_empty(), "{args:?} printed on stdout");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+    assert_eq!(
+        cli.json(&["knowledge", "list", "--widget", &widget]),
+        serde_json::json!([]),
+        "nothing was added"
+    );
+}

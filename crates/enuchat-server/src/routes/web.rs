@@ -43,6 +43,11 @@ const DASHBOARD_FILES: &[(&str, &str, &str)] = &[
         include_str!("../../../../web/app/ui.js"),
     ),
     (
+        "knowledge.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../../../web/app/knowledge.js"),
+    ),
+    (
         "widgets.js",
         "text/javascript; charset=utf-8",
         include_str!("../../../../web/app/widgets.js"),

@@ -11,6 +11,7 @@ mod conversations;
 mod dashboard_admin;
 mod dashboard_helpers;
 mod dashboard_inbox;
+mod dashboard_knowledge;
 mod dashboard_live;
 mod dashboard_session;
 mod errors;

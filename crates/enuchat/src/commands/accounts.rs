@@ -11,6 +11,7 @@ use serde_json::json;
 pub async fn run(command: Command, store: &dyn Store) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => unreachable!("serve is handled by commands::run"),
+        Command::Knowledge(_) => unreachable!("knowledge is handled by commands::run"),
         Command::Tenant(TenantCommand::Create {
             name,
             plan,

@@ -2,6 +2,7 @@
 //! `enuchat_server::admin` and prints JSON (create/list commands) on stdout.
 
 mod accounts;
+mod knowledge;
 mod serve;
 
 use crate::cli::Command;
@@ -12,6 +13,10 @@ use std::sync::Arc;
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve::run(args, config).await,
+        Command::Knowledge(command) => {
+            let store = open(&config).await?;
+            knowledge::run(command, store.as_ref()).await
+        }
         other => {
             let store = open(&config).await?;
             accounts::run(other, store.as_ref()).await

@@ -7,6 +7,7 @@
 pub mod api_keys;
 pub mod billing;
 pub mod conversations;
+pub mod knowledge;
 pub mod operators;
 pub mod session;
 pub mod views;
@@ -57,6 +58,11 @@ pub fn router(state: AppState) -> Router<AppState> {
         )
         .route("/widgets", get(widgets::list).post(widgets::create))
         .route("/widgets/{id}", patch(widgets::update))
+        .route(
+            "/widgets/{id}/knowledge",
+            get(knowledge::list).post(knowledge::create),
+        )
+        .route("/knowledge/{id}", delete(knowledge::delete))
         .route("/api-keys", get(api_keys::list).post(api_keys::create))
         .route("/api-keys/{id}", delete(api_keys::revoke))
         .route("/billing", get(billing::balance))
