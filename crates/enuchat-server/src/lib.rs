@@ -34,6 +34,8 @@ pub use routes::tenant_api::openapi;
 
 /// How often per-key state (rate limits, key use) of idle keys is forgotten.
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
+/// Days a finished job is kept (for looking into what happened).
+const JOB_HISTORY_DAYS: i64 = 7;
 
 /// Connects to the database (running migrations), then serves HTTP on
 /// `listener` until `shutdown` completes, finishing in-flight requests.
@@ -150,6 +152,11 @@ async fn prune_periodically(state: AppState) {
         }
         if let Err(err) = state.limiter.prune().await {
             tracing::warn!(%err, "could not prune rate-limit state");
+        }
+        // Finished jobs are history; failed ones stay for people to look at.
+        let done_before = chrono::Utc::now() - chrono::Duration::days(JOB_HISTORY_DAYS);
+        if let Err(err) = state.store.prune_jobs(done_before).await {
+            tracing::warn!(%err, "could not prune finished jobs");
         }
     }
 }

@@ -44,8 +44,16 @@ pub struct TranslationFailureLabels {
     pub reason: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct QueueLabels {
+    pub kind: &'static str,
+    /// queued, running, failed
+    pub status: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
+    pub job_queue: Family<QueueLabels, Gauge>,
     pub jobs: Family<JobLabels, Counter>,
     pub translation_failures: Family<TranslationFailureLabels, Counter>,
     pub requests: Family<RequestLabels, Counter>,
@@ -68,6 +76,12 @@ impl Metrics {
         });
         let rate_limited = Counter::default();
         let jobs = Family::<JobLabels, Counter>::default();
+        let job_queue = Family::<QueueLabels, Gauge>::default();
+        registry.register(
+            "job_queue",
+            "Jobs waiting, running or failed, by kind (read at scrape time)",
+            job_queue.clone(),
+        );
         let translation_failures = Family::<TranslationFailureLabels, Counter>::default();
         registry.register(
             "jobs",
@@ -108,6 +122,7 @@ impl Metrics {
         );
         Self {
             registry,
+            job_queue,
             jobs,
             translation_failures,
             requests,
@@ -120,6 +135,29 @@ impl Metrics {
 
     pub fn job_finished(&self, kind: &'static str, outcome: &'static str) {
         self.jobs.get_or_create(&JobLabels { kind, outcome }).inc();
+    }
+
+    /// Sets the queue gauges from `(kind, status, count)` rows; kinds and
+    /// statuses not in the rows read 0.
+    pub fn set_job_counts(
+        &self,
+        counts: &[(enuchat_domain::JobKind, enuchat_domain::JobStatus, i64)],
+    ) {
+        use enuchat_domain::{JobKind, JobStatus};
+        for kind in JobKind::ALL {
+            for status in [JobStatus::Queued, JobStatus::Running, JobStatus::Failed] {
+                let count = counts
+                    .iter()
+                    .find(|(k, s, _)| k == kind && *s == status)
+                    .map_or(0, |(_, _, n)| *n);
+                self.job_queue
+                    .get_or_create(&QueueLabels {
+                        kind: kind.as_str(),
+                        status: status.as_str(),
+                    })
+                    .set(count);
+            }
+        }
     }
 
     pub fn translation_failed(&self, provider: &'static str, reason: &'static str) {

@@ -85,6 +85,17 @@ pub(super) async fn run(worker: &Worker, claimed: &ClaimedJob) -> StoreResult<Ou
             return Ok(Outcome::Failed(format!("{}: {e}", responder.name())))
         }
     };
+    // The model may have taken seconds: if an operator stepped in
+    // meanwhile, their word counts and the answer is dropped (unbilled).
+    let handed_off = store
+        .get_conversation(tenant_id, conversation.id)
+        .await?
+        .is_none_or(|c| c.handed_off_at.is_some());
+    if handed_off {
+        return Ok(Outcome::Skipped(
+            "an operator took over while the AI was answering",
+        ));
+    }
     let content = match MessageContent::parse(reply.content.clone()) {
         Ok(content) => content,
         Err(err) => return Ok(Outcome::Failed(format!("unusable reply: {err}"))),

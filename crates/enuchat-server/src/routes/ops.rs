@@ -35,6 +35,11 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let (in_use, idle) = state.store.pool_stats();
     state.metrics.db_connections_in_use.set(i64::from(in_use));
     state.metrics.db_connections_idle.set(i64::from(idle));
+    // Queue depth per kind and status (done jobs are not counted: history).
+    match state.store.job_counts().await {
+        Ok(counts) => state.metrics.set_job_counts(&counts),
+        Err(err) => tracing::warn!(%err, "could not count jobs for metrics"),
+    }
     (
         [(
             CONTENT_TYPE,

@@ -16,6 +16,7 @@ mod dashboard_live;
 mod dashboard_session;
 mod errors;
 mod jobs;
+mod jobs_worker;
 mod messages;
 mod ops;
 mod rate_limit;
