@@ -5,6 +5,12 @@
 //! forward live events. Every event is checked against the highest `seq`
 //! sent: older ones are dropped (exactly once), and a jump, a lagged channel
 //! or a resync request makes the connection re-read from the table (no gaps).
+//!
+//! A reply whose translation is still being made is held back (with the
+//! messages after it) until the translation arrives or the configured wait
+//! has passed, so the visitor reads it in their language but never waits
+//! forever; a translation that arrives later replaces the text in place
+//! (`update` frames).
 
 use super::views::VisitorMessageView;
 use crate::error::{ApiError, ApiResult};
