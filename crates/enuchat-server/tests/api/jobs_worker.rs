@@ -11,7 +11,7 @@ use enuchat_server::jobs::retry::RetryPolicy;
 use enuchat_server::jobs::Worker;
 use enuchat_server::providers::{self, Pricing};
 use enuchat_server::realtime::hub::Hub;
-use enuchat_server::settings::{Settings, TranslationProvider};
+use enuchat_server::settings::{AiProvider, Settings, TranslationProvider};
 use enuchat_server::telemetry::Metrics;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -24,6 +24,7 @@ both_backends!(
     timeouts_are_retried,
     malformed_answers_fail_at_once,
     concurrent_workers_reply_once_per_message,
+    model_replies_are_charged_by_reported_tokens,
 );
 
 /// What the fake LibreTranslate does with the calls it gets.
@@ -310,4 +311,92 @@ fn second_worker(app: &TestApp, base: &str) -> Worker {
         Arc::new(Metrics::new()),
         Duration::from_secs(1),
     )
+}
+
+/// An OpenAI-compatible server that answers every chat completion with the
+/// same text and token usage, and remembers the last request.
+async fn fake_model() -> (String, Arc<std::sync::Mutex<Value>>) {
+    let seen = Arc::new(std::sync::Mutex::new(Value::Null));
+    let last = seen.clone();
+    let app = Router::new().route(
+        "/v1/chat/completions",
+        post(move |Json(body): Json<Value>| {
+            *last.lock().unwrap() = body;
+            async {
+                Json(json!({
+                    "id": "chatcmpl-1",
+                    "object": "chat.completion",
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": "We ship to Canada in 5 days."}}],
+                    "usage": {"prompt_tokens": 1200, "completion_tokens": 301, "total_tokens": 1501}
+                }))
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, seen)
+}
+
+async fn model_replies_are_charged_by_reported_tokens(backend: Backend) {
+    let (base, seen) = fake_model().await;
+    let Some(app) = spawn_app_with(backend, |s| s.run_jobs = false).await else {
+        return;
+    };
+    let settings = Settings {
+        ai_provider: AiProvider::Openai,
+        ai_base_url: Some(base),
+        ai_model: Some("small-model".into()),
+        credits_per_1k_tokens: 2,
+        ..Settings::default()
+    };
+    let worker = Worker::new(
+        app.store.clone(),
+        Arc::new(Hub::new()),
+        providers::build(&settings).unwrap(),
+        Pricing::from(&settings),
+        Arc::new(Metrics::new()),
+        Duration::from_secs(1),
+    );
+    let acme = app.account("Acme").await;
+    let widget = enuchat_server::admin::create_widget(
+        app.store.as_ref(),
+        acme.tenant.id,
+        enuchat_server::admin::WidgetOptions {
+            ai_enabled: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    app.store.add_credits(acme.tenant.id, 50).await.unwrap();
+    let visitor = TestVisitor::create(&app, &widget, json!({})).await;
+    visitor.say(&app, "Do you ship to Canada?").await;
+    assert_eq!(worker.drain().await.unwrap(), 1);
+
+    // The model got the conversation, and its answer is the AI's reply.
+    let request = seen.lock().unwrap().clone();
+    assert_eq!(request["model"], "small-model");
+    let sent = request["messages"].to_string();
+    assert!(sent.contains("Do you ship to Canada?"), "{sent}");
+    let ai = app
+        .store
+        .list_ledger(acme.tenant.id, 10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.reason == LedgerReason::AiReply)
+        .expect("charged");
+    // 1,501 tokens at 2 credits per 1,000, rounded up.
+    assert_eq!(ai.amount, -4);
+    let reply = app
+        .store
+        .get_message(acme.tenant.id, ai.message_id.unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.role, MessageRole::Ai);
+    assert!(reply.is_auto_reply);
+    assert_eq!(reply.content, "We ship to Canada in 5 days.");
 }
