@@ -77,12 +77,7 @@ async fn the_knowledge_base_answers_and_is_charged(backend: Backend) {
     quiet(&mut socket).await;
 
     // The Tenant API shows it, and the charge is linked to it.
-    let conversation = app
-        .store
-        .visitor_conversation(acme.tenant.id, &VisitorId::parse(&visitor.id).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = conversation_of(&app, &acme, &visitor).await;
     let read = app
         .get(&format!("/conversations/{}", conversation.id), &acme.key)
         .await;
@@ -155,12 +150,7 @@ async fn asking_for_a_human_or_an_operator_reply_silences_the_ai(backend: Backen
     assert_eq!(messages(&mut socket, 1).await[0]["role"], "visitor");
     wait_for_jobs(&app, acme.tenant.id).await;
     quiet(&mut socket).await;
-    let conversation = app
-        .store
-        .visitor_conversation(acme.tenant.id, &VisitorId::parse(&asks.id).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = conversation_of(&app, &acme, &asks).await;
     assert_eq!(conversation.status, ConversationStatus::Pending);
     close(socket).await;
 
@@ -171,12 +161,7 @@ async fn asking_for_a_human_or_an_operator_reply_silences_the_ai(backend: Backen
     other.say(&app, "hello there, anyone around today?").await;
     messages(&mut socket, 1).await;
     wait_for_jobs(&app, acme.tenant.id).await;
-    let conversation = app
-        .store
-        .visitor_conversation(acme.tenant.id, &VisitorId::parse(&other.id).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = conversation_of(&app, &acme, &other).await;
     let dash = sign_in(&app, &acme.operator.email).await;
     dash.post(
         &app,
@@ -272,12 +257,7 @@ async fn replies_reach_the_visitor_translated_and_are_charged_per_character(back
     wait_for_jobs(&app, acme.tenant.id).await;
 
     // Operators read it in their language, and the original.
-    let conversation = app
-        .store
-        .visitor_conversation(acme.tenant.id, &VisitorId::parse(&visitor.id).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = conversation_of(&app, &acme, &visitor).await;
     assert_eq!(conversation.visitor_language.as_deref(), Some("es"));
     let path = format!("/conversations/{}", conversation.id);
     let read = app.get(&path, &acme.key).await;
@@ -328,12 +308,7 @@ async fn a_failing_translator_delivers_the_original(backend: Backend) {
     visitor.say(&app, SPANISH).await;
     messages(&mut socket, 1).await;
     wait_for_jobs(&app, acme.tenant.id).await;
-    let conversation = app
-        .store
-        .visitor_conversation(acme.tenant.id, &VisitorId::parse(&visitor.id).unwrap())
-        .await
-        .unwrap()
-        .unwrap();
+    let conversation = conversation_of(&app, &acme, &visitor).await;
     let reply = "It takes five to seven days.";
     app.post(
         &format!("/conversations/{}/messages", conversation.id),
@@ -362,6 +337,15 @@ async fn a_failing_translator_delivers_the_original(backend: Backend) {
     assert_eq!(history.last().unwrap()["content"], reply);
     close(again).await;
     close(socket).await;
+}
+
+/// The visitor's conversation, read from the store.
+async fn conversation_of(app: &TestApp, account: &Account, visitor: &TestVisitor) -> Conversation {
+    app.store
+        .visitor_conversation(account.tenant.id, &VisitorId::parse(&visitor.id).unwrap())
+        .await
+        .unwrap()
+        .unwrap()
 }
 
 /// Waits until the tenant has no queued or running job.

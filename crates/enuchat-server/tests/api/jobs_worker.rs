@@ -71,6 +71,19 @@ async fn fake(behaviour: Fake) -> (String, Arc<AtomicUsize>) {
     (base, calls)
 }
 
+/// A worker on the app's database with the providers `settings` ask for
+/// (as another instance would run it); its live events go nowhere.
+fn worker_for(app: &TestApp, settings: &Settings) -> Worker {
+    Worker::new(
+        app.store.clone(),
+        Arc::new(Hub::new()),
+        providers::build(settings).unwrap(),
+        Pricing::from(settings),
+        Arc::new(Metrics::new()),
+        Duration::from_secs(1),
+    )
+}
+
 /// An app whose server runs no jobs, and a worker of our own against the
 /// same database, retrying without waiting.
 async fn app_and_worker(backend: Backend, base: &str, attempts: i32) -> Option<(TestApp, Worker)> {
@@ -85,15 +98,7 @@ async fn app_and_worker(backend: Backend, base: &str, attempts: i32) -> Option<(
         provider_timeout_secs: 1,
         ..Settings::default()
     };
-    let worker = Worker::new(
-        app.store.clone(),
-        Arc::new(Hub::new()),
-        providers::build(&settings).unwrap(),
-        Pricing::from(&settings),
-        Arc::new(Metrics::new()),
-        Duration::from_secs(1),
-    )
-    .with_retry(RetryPolicy {
+    let worker = worker_for(&app, &settings).with_retry(RetryPolicy {
         first: Duration::ZERO,
         cap: Duration::ZERO,
         max_attempts: attempts,
@@ -303,14 +308,7 @@ fn second_worker(app: &TestApp, base: &str) -> Worker {
         translation_base_url: Some(base.to_owned()),
         ..Settings::default()
     };
-    Worker::new(
-        app.store.clone(),
-        Arc::new(Hub::new()),
-        providers::build(&settings).unwrap(),
-        Pricing::from(&settings),
-        Arc::new(Metrics::new()),
-        Duration::from_secs(1),
-    )
+    worker_for(app, &settings)
 }
 
 /// An OpenAI-compatible server that answers every chat completion with the
@@ -351,14 +349,7 @@ async fn model_replies_are_charged_by_reported_tokens(backend: Backend) {
         credits_per_1k_tokens: 2,
         ..Settings::default()
     };
-    let worker = Worker::new(
-        app.store.clone(),
-        Arc::new(Hub::new()),
-        providers::build(&settings).unwrap(),
-        Pricing::from(&settings),
-        Arc::new(Metrics::new()),
-        Duration::from_secs(1),
-    );
+    let worker = worker_for(&app, &settings);
     let acme = app.account("Acme").await;
     let widget = enuchat_server::admin::create_widget(
         app.store.as_ref(),
