@@ -66,7 +66,8 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// PostgreSQL `LISTEN`/`NOTIFY` channel announcing committed messages.
 pub const MESSAGES_CHANNEL: &str = "enuchat_messages";
 
-/// "Conversation X now has message number `seq`": the payload of a message
+/// "Conversation X now has message number `seq`" (or "conversation X
+/// changed", see `conversation_changed`): the payload of a message
 /// notification, small and fixed-size so it always fits PostgreSQL's 8 KB
 /// notify limit. Listeners read the message itself from the table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -82,6 +83,13 @@ pub struct MessageNotice {
     /// rather than being new.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub updated: bool,
+    /// No message is new or changed: the conversation's status or
+    /// assignment changed (or it was handed to humans), and `seq` is just its
+    /// `last_seq` at the time. Listeners read the conversation itself. A
+    /// conversation's start is not announced this way: the notice of its
+    /// first message (seq 1) says it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub conversation_changed: bool,
 }
 
 #[async_trait]

@@ -382,6 +382,26 @@ pub(crate) async fn explain_list(
         .join("\n"))
 }
 
+/// The select-list item that announces (when the statement's transaction
+/// commits) that conversation `c` changed: a [`MessageNotice`] with
+/// `"conversation_changed":true` on [`MESSAGES_CHANNEL`], written exactly as
+/// `serde_json` writes it (see `messages::append_on`). Selected once per
+/// changed row, so nothing is announced when nothing matched. `$channel` is
+/// the placeholder bound to [`MESSAGES_CHANNEL`].
+macro_rules! notify_conversation_changed_sql {
+    ($channel:literal) => {
+        concat!(
+            ", pg_notify(",
+            $channel,
+            ", format( \
+               '{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s,\
+\"conversation_changed\":true}', \
+               to_json(c.tenant_id), to_json(c.id), to_json(c.visitor_id), c.last_seq)) \
+             AS notified"
+        )
+    };
+}
+
 pub(crate) async fn update(
     pool: &PgPool,
     tenant: TenantId,
@@ -392,7 +412,8 @@ pub(crate) async fn update(
         return get(pool, tenant, id).await;
     }
     // One statement: the operator check sits in the UPDATE's WHERE, so a
-    // foreign operator means no row is touched at all. Assigning an operator
+    // foreign operator means no row is touched at all (and nothing is
+    // announced; a changed row is, to every instance, on commit). Assigning an operator
     // hands the conversation to humans (`handed_off_at`, set once). $4 says whether the
     // assignment changes, $5 is the new assignee (NULL unassigns).
     let (set_assignee, assignee) = match patch.assigned_to {
@@ -414,6 +435,7 @@ pub(crate) async fn update(
          ) \
          SELECT ",
         conversation_columns!(),
+        notify_conversation_changed_sql!("$6"),
         " FROM c JOIN visitors v ON v.id = c.visitor_id"
     ))
     .bind(tenant.0)
@@ -421,6 +443,7 @@ pub(crate) async fn update(
     .bind(patch.status.map(ConversationStatus::as_str))
     .bind(set_assignee)
     .bind(assignee)
+    .bind(MESSAGES_CHANNEL)
     .fetch_optional(pool)
     .await
     .map_err(db_err)?;
@@ -436,7 +459,8 @@ pub(crate) async fn update(
 }
 
 /// Hands the conversation to humans: `handed_off_at` (once) and, with
-/// `pending`, the status `pending`, in one statement.
+/// `pending`, the status `pending`, in one statement that also announces the
+/// change to every instance (on commit).
 pub(crate) async fn set_handed_off(
     pool: &PgPool,
     tenant: TenantId,
@@ -453,11 +477,13 @@ pub(crate) async fn set_handed_off(
          ) \
          SELECT ",
         conversation_columns!(),
+        notify_conversation_changed_sql!("$4"),
         " FROM c JOIN visitors v ON v.id = c.visitor_id"
     ))
     .bind(tenant.0)
     .bind(id.0)
     .bind(pending)
+    .bind(MESSAGES_CHANNEL)
     .fetch_optional(pool)
     .await
     .map_err(db_err)?;

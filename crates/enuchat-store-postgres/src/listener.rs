@@ -1,6 +1,8 @@
 //! Hearing about committed messages from every instance: `LISTEN` on
 //! [`MESSAGES_CHANNEL`], whose notices `append_message` sends in the same
-//! transaction as the insert.
+//! transaction as the insert (and the translation's update, and
+//! `update_conversation` / `set_handed_off` for a conversation's changes,
+//! with `conversation_changed`).
 //!
 //! A background task owns the listening connection and forwards what it
 //! hears through a channel, which makes [`MessageListener::recv`] cancel-safe
@@ -39,7 +41,8 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::fro
 /// What [`MessageListener::recv`] hears.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ListenEvent {
-    /// A message was committed (by any instance sharing the database).
+    /// A message was committed, or a message or conversation changed (by
+    /// any instance sharing the database); see [`MessageNotice`].
     Notice(MessageNotice),
     /// The listening connection was lost and is listening again. Notices sent
     /// in between are gone: re-read from the tables whatever you follow

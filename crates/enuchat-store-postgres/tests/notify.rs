@@ -1,7 +1,9 @@
 //! Message notices between instances: `append_message` on one
 //! `PostgresStore` is heard by a `MessageListener` of another (separate pools,
 //! as separate processes would have), only once committed, in seq order, and
-//! a lost listening connection is reported as `Reconnected`.
+//! a lost listening connection is reported as `Reconnected`. Conversation
+//! changes (`update_conversation`, `set_handed_off`) are announced the same
+//! way.
 
 mod common;
 
@@ -37,6 +39,15 @@ fn notice(c: &Conversation, seq: i64) -> MessageNotice {
         visitor_id: c.visitor_id.clone(),
         seq,
         updated: false,
+        conversation_changed: false,
+    }
+}
+
+/// "`c` changed" (status, assignment, hand-off), at its `last_seq`.
+fn changed(c: &Conversation, last_seq: i64) -> MessageNotice {
+    MessageNotice {
+        conversation_changed: true,
+        ..notice(c, last_seq)
     }
 }
 
@@ -231,6 +242,130 @@ async fn failed_foreign_and_imported_messages_are_not_announced() {
     assert_eq!(
         next(&mut listener).await,
         ListenEvent::Notice(notice(&c, 1))
+    );
+    nothing_for(&mut listener, Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
+async fn conversation_changes_are_announced_once_committed() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let (a, b) = (db.store().await, db.store().await);
+    let t = tenant(&a, "Acme").await;
+    let w = widget(&a, t.id, "Site").await;
+    let c = conversation(&a, t.id, w.id).await;
+    let other = tenant(&a, "Other").await;
+    let stranger = a
+        .create_operator(
+            other.id,
+            NewOperator {
+                email: Email::parse("eve@example.com").expect("email"),
+                name: name("Eve"),
+                role: OperatorRole::Operator,
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            },
+        )
+        .await
+        .expect("operator");
+    let ada = a
+        .create_operator(
+            t.id,
+            NewOperator {
+                email: Email::parse("ada@example.com").expect("email"),
+                name: name("Ada"),
+                role: OperatorRole::Operator,
+                password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdA$aGFzaA".into(),
+            },
+        )
+        .await
+        .expect("operator");
+    let mut listener = b.listen_messages().await.expect("listen");
+    let mut raw = sqlx::postgres::PgListener::connect(&db.url)
+        .await
+        .expect("raw listener");
+    raw.listen(MESSAGES_CHANNEL).await.expect("raw listen");
+
+    // A status change, before any message: seq is the conversation's 0.
+    let patch = ConversationPatch {
+        status: Some(ConversationStatus::Pending),
+        assigned_to: None,
+    };
+    a.update_conversation(t.id, c.id, patch)
+        .await
+        .expect("update")
+        .expect("found");
+    assert_eq!(
+        next(&mut listener).await,
+        ListenEvent::Notice(changed(&c, 0))
+    );
+    let sent = tokio::time::timeout(WAIT, raw.recv())
+        .await
+        .expect("in time")
+        .expect("raw recv");
+    assert_eq!(
+        sent.payload(),
+        serde_json::to_string(&changed(&c, 0)).expect("json"),
+        "the payload is MessageNotice as serde_json writes it"
+    );
+
+    // Refused or foreign changes touch nothing and announce nothing.
+    let refused = a
+        .update_conversation(
+            t.id,
+            c.id,
+            ConversationPatch {
+                status: None,
+                assigned_to: Some(Some(stranger.id)),
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, StoreError::MissingReference("operator")));
+    let patch = ConversationPatch {
+        status: Some(ConversationStatus::Closed),
+        assigned_to: None,
+    };
+    assert_eq!(
+        a.update_conversation(other.id, c.id, patch)
+            .await
+            .expect("update"),
+        None
+    );
+    assert_eq!(
+        a.set_handed_off(other.id, c.id, true)
+            .await
+            .expect("hand off"),
+        None
+    );
+    nothing_for(&mut listener, Duration::from_millis(300)).await;
+
+    // After a message: the message's notice, then an assignment's, at seq 1.
+    append(&a, &c, "hello").await.expect("conversation exists");
+    assert_eq!(
+        next(&mut listener).await,
+        ListenEvent::Notice(notice(&c, 1))
+    );
+    let patch = ConversationPatch {
+        status: None,
+        assigned_to: Some(Some(ada.id)),
+    };
+    a.update_conversation(t.id, c.id, patch)
+        .await
+        .expect("update")
+        .expect("found");
+    assert_eq!(
+        next(&mut listener).await,
+        ListenEvent::Notice(changed(&c, 1))
+    );
+    // Handed to humans.
+    a.set_handed_off(t.id, c.id, true)
+        .await
+        .expect("hand off")
+        .expect("found");
+    assert_eq!(
+        next(&mut listener).await,
+        ListenEvent::Notice(changed(&c, 1))
     );
     nothing_for(&mut listener, Duration::from_millis(300)).await;
 }

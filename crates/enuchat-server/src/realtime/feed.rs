@@ -1,8 +1,16 @@
-//! PostgreSQL mode: messages accepted by *other* instances reach this one's
-//! connections through `LISTEN/NOTIFY`. The notice only says "conversation X
-//! has message `seq`"; if anyone here listens, the new rows are read from the
-//! table and handed to the hub. After the listener reconnects (notices sent
-//! meanwhile are lost), every connection is told to re-read.
+//! PostgreSQL mode: messages and conversation changes committed by any
+//! instance (this one too) reach this one's connections through
+//! `LISTEN/NOTIFY`. The notice only says "conversation X has message `seq`"
+//! (or "message `seq` changed", or "conversation X changed"); if anyone here
+//! listens, the rows are read from the tables and handed to the hub. After
+//! the listener reconnects (notices sent meanwhile are lost), every
+//! connection is told to re-read.
+//!
+//! Dashboards hear of a conversation when it starts, announced by the notice
+//! of its first message (seq 1: a visitor's conversation is created for their
+//! first message, so no separate notice is needed), and whenever its status or assignment changes or it is handed
+//! to humans (`conversation_changed` notices, sent by the statements that
+//! make those changes).
 
 use super::hub::Hub;
 use enuchat_domain::{MessageNotice, Store};
@@ -45,6 +53,9 @@ pub async fn run(postgres: PostgresStore, store: Arc<dyn Store>, hub: Arc<Hub>) 
 }
 
 async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
+    if notice.conversation_changed {
+        return deliver_conversation(notice, store, hub).await;
+    }
     if notice.updated {
         return deliver_update(notice, store, hub).await;
     }
@@ -52,6 +63,10 @@ async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
         hub.conversation_started(&notice.visitor_id, notice.conversation_id);
     }
     if hub.tenant_listened(notice.tenant_id) {
+        if notice.seq == 1 {
+            // A new conversation: dashboards see it (then its message).
+            deliver_conversation(notice, store, hub).await;
+        }
         // Dashboards of the tenant listen here: read just this message.
         match store
             .messages_after(notice.tenant_id, notice.conversation_id, notice.seq - 1, 1)
@@ -107,5 +122,21 @@ async fn deliver_update(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
             }
         }
         Err(err) => tracing::warn!(%err, "could not read an updated message"),
+    }
+}
+
+/// A conversation started or changed: the tenant's dashboards listening here
+/// get it as it is now.
+async fn deliver_conversation(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
+    if !hub.tenant_listened(notice.tenant_id) {
+        return;
+    }
+    match store
+        .get_conversation(notice.tenant_id, notice.conversation_id)
+        .await
+    {
+        Ok(Some(conversation)) => hub.publish_conversation_from_feed(conversation),
+        Ok(None) => tracing::warn!("a notified conversation is missing"),
+        Err(err) => tracing::warn!(%err, "could not read a notified conversation"),
     }
 }

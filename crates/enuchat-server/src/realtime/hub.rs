@@ -48,9 +48,10 @@ pub struct Hub {
     waiting: Mutex<HashMap<VisitorId, broadcast::Sender<HubEvent>>>,
     /// Signed-in dashboards, per tenant.
     tenants: Mutex<HashMap<TenantId, broadcast::Sender<TenantEvent>>>,
-    /// With PostgreSQL every committed message (this instance's too) comes
-    /// back through the database feed, which then feeds the tenant channels;
-    /// local publishes skip them so dashboards never get a message twice.
+    /// With PostgreSQL every committed message and conversation change (this
+    /// instance's too) comes back through the database feed, which then
+    /// feeds the tenant channels; local publishes skip them so dashboards
+    /// never get a message or a change twice.
     messages_via_feed: bool,
 }
 
@@ -65,8 +66,9 @@ impl Hub {
         Self::default()
     }
 
-    /// A hub whose tenant channels hear of messages only through
-    /// [`Hub::publish_from_feed`] (PostgreSQL mode).
+    /// A hub whose tenant channels hear of messages and conversation changes
+    /// only through [`Hub::publish_from_feed`] and
+    /// [`Hub::publish_conversation_from_feed`] (PostgreSQL mode).
     pub fn with_feed() -> Self {
         Self {
             messages_via_feed: true,
@@ -133,8 +135,22 @@ impl Hub {
         }
     }
 
-    /// A conversation started or changed (status, assignment).
+    /// A conversation started or changed (status, assignment), by this
+    /// instance. With PostgreSQL the database feed announces it to every
+    /// instance, this one included, so nothing is sent here.
     pub fn publish_conversation(&self, conversation: Conversation) {
+        if !self.messages_via_feed {
+            self.send_conversation(conversation);
+        }
+    }
+
+    /// A conversation read back after the database feed announced that it
+    /// started or changed.
+    pub fn publish_conversation_from_feed(&self, conversation: Conversation) {
+        self.send_conversation(conversation);
+    }
+
+    fn send_conversation(&self, conversation: Conversation) {
         let tenant = conversation.tenant_id;
         self.send_to_tenant(tenant, TenantEvent::Conversation(Arc::new(conversation)));
     }
@@ -343,6 +359,52 @@ mod tests {
         assert!(a.receiver.try_recv().is_err());
         hub.publish_from_feed(tenant, message(conversation, 4));
         assert!(matches!(a.receiver.try_recv(), Ok(TenantEvent::Message(_))));
+    }
+
+    fn conversation(tenant: TenantId) -> Conversation {
+        let now = chrono::Utc::now();
+        Conversation {
+            id: ConversationId::new(),
+            tenant_id: tenant,
+            widget_id: enuchat_domain::WidgetId::new(),
+            visitor_id: VisitorId::generate(),
+            visitor_name: None,
+            visitor_email: None,
+            visitor_language: None,
+            status: enuchat_domain::ConversationStatus::Open,
+            assigned_to: None,
+            last_message_at: now,
+            started_at: now,
+            last_seq: 0,
+            handed_off_at: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn conversation_changes_reach_dashboards_once() {
+        let tenant = TenantId::new();
+        // Without a feed (SQLite): published locally.
+        let hub = Arc::new(Hub::new());
+        let mut a = hub.subscribe_tenant(tenant);
+        hub.publish_conversation(conversation(TenantId::new())); // other tenant
+        hub.publish_conversation(conversation(tenant));
+        assert!(matches!(
+            a.receiver.try_recv(),
+            Ok(TenantEvent::Conversation(c)) if c.tenant_id == tenant
+        ));
+        assert!(a.receiver.try_recv().is_err());
+
+        // With a feed (PostgreSQL): only what the feed reads back.
+        let hub = Arc::new(Hub::with_feed());
+        let mut a = hub.subscribe_tenant(tenant);
+        hub.publish_conversation(conversation(tenant));
+        assert!(a.receiver.try_recv().is_err());
+        hub.publish_conversation_from_feed(conversation(tenant));
+        assert!(matches!(
+            a.receiver.try_recv(),
+            Ok(TenantEvent::Conversation(_))
+        ));
+        assert!(a.receiver.try_recv().is_err());
     }
 
     #[tokio::test]

@@ -1,5 +1,6 @@
 //! Live updates: operator replies reach the visitor's widget, visitors'
-//! messages reach the dashboard's WebSocket (across instances too).
+//! messages and conversation changes reach the dashboard's WebSocket (across
+//! instances too).
 
 use crate::dashboard_helpers::*;
 use crate::helpers::*;
@@ -49,6 +50,21 @@ async fn no_more_messages(socket: &mut Socket) {
         if let Frame::Text(text) = frame {
             let event: Value = serde_json::from_str(&text).unwrap();
             assert_ne!(event["type"], "message", "unexpected message: {event}");
+        }
+    }
+}
+
+/// Asserts that no further message or conversation event arrives for a
+/// while.
+async fn no_more_events(socket: &mut Socket) {
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(400);
+    while let Ok(Some(Ok(frame))) = tokio::time::timeout_at(deadline, socket.next()).await {
+        if let Frame::Text(text) = frame {
+            let event: Value = serde_json::from_str(&text).unwrap();
+            assert!(
+                event["type"] != "message" && event["type"] != "conversation",
+                "unexpected event: {event}"
+            );
         }
     }
 }
@@ -245,6 +261,95 @@ async fn postgres_dashboards_hear_messages_from_every_instance() {
         let event = next_of(socket, "message").await;
         assert_eq!(event["message"]["content"], "reply via B");
         no_more_messages(socket).await;
+    }
+    close(socket_a).await;
+    close(socket_b).await;
+    b.stop().await;
+}
+
+/// Two instances on one PostgreSQL: a conversation started, and status and
+/// assignment changes made through A (dashboard and Tenant API) reach the
+/// dashboards on A and on B, each exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_dashboards_hear_conversation_changes_from_every_instance() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let b = Instance::start(&app.db.url, 10_000).await;
+    let acme = app.account("Acme").await;
+    let on_a = sign_in(&app, &acme.operator.email).await;
+    let on_b = sign_in_on(&app, &b.base, &acme.operator.email).await;
+    let mut socket_a = on_a.connect().await;
+    let mut socket_b = on_b.connect().await;
+    for socket in [&mut socket_a, &mut socket_b] {
+        assert_eq!(
+            next_event(socket, Duration::from_secs(5)).await["type"],
+            "ready"
+        );
+    }
+
+    // A conversation started through A.
+    let visitor = TestVisitor::create(&app, &acme.widget, json!({})).await;
+    visitor.say(&app, "started via A").await;
+    let mut id = String::new();
+    for socket in [&mut socket_a, &mut socket_b] {
+        let (message, started) = message_and_conversation(socket).await;
+        assert_eq!(started["conversation"]["visitorId"], visitor.id.as_str());
+        assert_eq!(started["conversation"]["status"], "open");
+        assert_eq!(message["message"]["content"], "started via A");
+        id = started["conversation"]["id"].as_str().unwrap().to_owned();
+        assert_eq!(message["conversationId"], id.as_str());
+        no_more_events(socket).await;
+    }
+
+    // Each change is the next event on both sockets (a duplicate of the
+    // previous one would show up here instead), and nothing follows the last.
+    let operator = on_a.operator["id"].clone();
+    let path = format!("/conversations/{id}");
+    let id = id.as_str();
+    let expect_change = |status: &'static str, assigned: Value| {
+        move |event: Value| {
+            assert_eq!(event["type"], "conversation", "{event}");
+            assert_eq!(event["conversation"]["id"], id, "{event}");
+            assert_eq!(event["conversation"]["status"], status, "{event}");
+            assert_eq!(event["conversation"]["assignedTo"], assigned, "{event}");
+        }
+    };
+    let r = on_a.patch(&app, &path, json!({"status": "pending"})).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let check = expect_change("pending", Value::Null);
+    for socket in [&mut socket_a, &mut socket_b] {
+        check(next_event(socket, Duration::from_secs(5)).await);
+    }
+    let r = on_a
+        .patch(&app, &path, json!({"assignedTo": operator.clone()}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let check = expect_change("pending", operator.clone());
+    for socket in [&mut socket_a, &mut socket_b] {
+        check(next_event(socket, Duration::from_secs(5)).await);
+    }
+    // The Tenant API, on A too.
+    let r = app
+        .patch(&path, &acme.key, json!({"status": "closed"}))
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let check = expect_change("closed", operator.clone());
+    for socket in [&mut socket_a, &mut socket_b] {
+        check(next_event(socket, Duration::from_secs(5)).await);
+    }
+    let r = app
+        .patch(
+            &path,
+            &acme.key,
+            json!({"status": "open", "assignedTo": null}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    let check = expect_change("open", Value::Null);
+    for socket in [&mut socket_a, &mut socket_b] {
+        check(next_event(socket, Duration::from_secs(5)).await);
+        no_more_events(socket).await;
     }
     close(socket_a).await;
     close(socket_b).await;

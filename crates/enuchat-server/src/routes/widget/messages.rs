@@ -150,7 +150,8 @@ pub async fn post_message(
     let view = VisitorMessageView::from(&message);
     if message.seq == 1 {
         state.hub.conversation_started(&visitor.id, conversation.id);
-        // Dashboards learn of the new conversation (with its first message).
+        // Dashboards learn of the new conversation (with its first message);
+        // with PostgreSQL the database feed tells them, and this sends nothing.
         if let Ok(Some(started)) = state.store.get_conversation(tenant, conversation.id).await {
             state.hub.publish_conversation(started);
         }
