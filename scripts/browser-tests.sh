@@ -4,7 +4,8 @@
 #   a freshly built enuchat on a fresh SQLite database,
 #   host pages from a tiny Node server on another loopback port, so the widget
 #   runs cross-origin exactly as on a customer's site.
-# With CI=true a missing Chromium is a failure, never a skip.
+#   Apertium English<->Spanish (installed if missing) as the translation provider.
+# With CI=true a missing Chromium or Apertium is a failure, never a skip.
 # Screenshots of the open panel and the dashboard land in tests/browser/screenshots/.
 # Usage: scripts/browser-tests.sh [TEST_FILE...]   (files in tests/browser/)
 set -euo pipefail
@@ -35,6 +36,28 @@ if ! command -v node >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq nodejs npm >/dev/null || true
 fi
 command -v node >/dev/null 2>&1 || fail "node is required for the browser tests"
+
+# --- Apertium ------------------------------------------------------------------
+# The AI and translation test translates English <-> Spanish for real, offline:
+# the server runs with ENUCHAT_TRANSLATION_PROVIDER=apertium when it is here.
+have_apertium() { # both modes listed (read whole: grep -q would cut the pipe under pipefail)
+  local modes
+  modes="$(apertium -l 2>/dev/null)" || return 1
+  grep -qx ' *eng-spa' <<<"$modes" && grep -qx ' *spa-eng' <<<"$modes"
+}
+if ! have_apertium && command -v apt-get >/dev/null 2>&1; then
+  log "installing Apertium English<->Spanish from the distribution's packages"
+  as_root apt-get update -qq || true
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq apertium apertium-eng-spa >/dev/null || true
+fi
+if have_apertium; then
+  export APERTIUM=eng-spa
+  TRANSLATION_PROVIDER=apertium
+else
+  [ "$CI" = "true" ] && fail "Apertium (apertium, apertium-eng-spa) is required in CI and could not be installed"
+  log "WARNING: no Apertium English<->Spanish; the translation browser test will be SKIPPED (set CI=true to make this an error)"
+  TRANSLATION_PROVIDER=none
+fi
 
 log "npm ci (tests/browser)"
 (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
@@ -108,6 +131,8 @@ log "starting enuchat at $ENUCHAT_URL"
 ENUCHAT_RATE_LIMIT_PER_MINUTE=100000 \
 ENUCHAT_NEW_VISITORS_PER_IP_PER_MINUTE=100000 \
 ENUCHAT_NEW_CONVERSATIONS_PER_IP_PER_MINUTE=100000 \
+ENUCHAT_TRANSLATION_PROVIDER="$TRANSLATION_PROVIDER" \
+ENUCHAT_AI_PROVIDER=knowledge-base \
   "$BIN" serve --listen "127.0.0.1:$SERVER_PORT" >"$TMP/server.log" 2>&1 &
 PIDS+=($!)
 wait_http "$ENUCHAT_URL/healthz" || fail "enuchat did not start"
@@ -118,7 +143,8 @@ PIDS+=($!)
 wait_http "$HOST_URL/host.html" || fail "the host page server did not start"
 
 log "browser tests"
-export WIDGET_ID WIDGET_LEFT_ID WIDGET_INACTIVE_ID WIDGET_ALLOWED_ID WIDGET_RESTRICTED_ID API_KEY CHROMIUM
+export WIDGET_ID WIDGET_LEFT_ID WIDGET_INACTIVE_ID WIDGET_ALLOWED_ID WIDGET_RESTRICTED_ID API_KEY CHROMIUM CI
+export ENUCHAT_BIN="$BIN"
 export OPERATOR_EMAIL OPERATOR_NAME OPERATOR_PASSWORD OPERATOR_ID OPERATOR2_EMAIL OPERATOR2_PASSWORD
 cd tests/browser
 # Arguments choose test files (default: all), e.g. messages.test.mjs.

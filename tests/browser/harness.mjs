@@ -151,3 +151,13 @@ export async function waitForText(page, text, timeout = 5000) {
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 export const unique = (label) => `${label} ${Math.random().toString(36).slice(2, 8)}`;
+
+// The enuchat binary the script built (it writes to the server's database):
+// `await cli('tenant', 'create', '--name', 'X')` runs it and parses its JSON.
+export const enuchatBin = process.env.ENUCHAT_BIN || new URL('../../target/debug/enuchat', import.meta.url).pathname;
+export async function cli(...args) {
+  const { execFile } = await import('node:child_process');
+  const { promisify } = await import('node:util');
+  const { stdout } = await promisify(execFile)(enuchatBin, args, { env: process.env });
+  return JSON.parse(stdout);
+}
