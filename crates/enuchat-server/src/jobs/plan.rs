@@ -4,7 +4,8 @@
 
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{
-    ConversationId, JobKind, MessageRole, NewJob, Store, TenantId, UNKNOWN_LANGUAGE,
+    ConversationFacts, ConversationId, JobKind, MessageRole, NewJob, Store, TenantId,
+    UNKNOWN_LANGUAGE,
 };
 use serde::{Deserialize, Serialize};
 
@@ -34,14 +35,28 @@ pub async fn plan_for(
     let Some(facts) = store.conversation_facts(tenant, conversation).await? else {
         return Ok(None);
     };
-    let context = MessageContext {
-        translation_enabled: facts.translation_enabled,
-        ai_enabled: facts.ai_enabled,
-        operator_language: facts.operator_language,
-        visitor_language: facts.visitor_language,
-        handed_off: facts.handed_off || handing_off,
-    };
+    let context = MessageContext::from_facts(facts, handing_off);
     Ok(Some(jobs_for(&context, role, content_language)))
+}
+
+impl MessageContext {
+    /// The context from what the store read; `handing_off`: this very
+    /// message hands the conversation to humans.
+    pub fn from_facts(facts: ConversationFacts, handing_off: bool) -> Self {
+        Self {
+            translation_enabled: facts.translation_enabled,
+            ai_enabled: facts.ai_enabled,
+            operator_language: facts.operator_language,
+            visitor_language: facts.visitor_language,
+            handed_off: facts.handed_off || handing_off,
+        }
+    }
+
+    /// Whether a visitor asking for a person changes anything: only while
+    /// the AI answers (without AI, or once handed off, humans already do).
+    pub fn ai_answers(&self) -> bool {
+        self.ai_enabled && !self.handed_off
+    }
 }
 
 /// The payload of a translation job.

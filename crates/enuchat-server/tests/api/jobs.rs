@@ -154,6 +154,13 @@ async fn asking_for_a_human_or_an_operator_reply_silences_the_ai(backend: Backen
     assert_eq!(conversation.status, ConversationStatus::Pending);
     close(socket).await;
 
+    // Without AI, humans answer anyway: the same words change nothing.
+    let plain = TestVisitor::create(&app, &acme.widget, json!({})).await;
+    plain.say(&app, "I want to talk to a human please").await;
+    let conversation = conversation_of(&app, &acme, &plain).await;
+    assert_eq!(conversation.status, ConversationStatus::Open);
+    assert_eq!(conversation.handed_off_at, None);
+
     // An operator replies: from then on humans answer.
     let other = TestVisitor::create(&app, &widget, json!({})).await;
     let mut socket = other.connect(0).await;

@@ -102,7 +102,12 @@ pub fn none() -> Option<Arc<dyn Responder>> {
 /// whole words, so "operator" does not fire inside "cooperators".
 const HUMAN_PHRASES: &[&str] = &[
     // English
-    "human",
+    "a human",
+    "to a human",
+    "with a human",
+    "an operator",
+    "operator please",
+    "a representative",
     "real person",
     "live person",
     "actual person",
@@ -116,8 +121,6 @@ const HUMAN_PHRASES: &[&str] = &[
     "real agent",
     "human agent",
     "support agent",
-    "operator",
-    "representative",
     "customer service rep",
     "not a bot",
     "no bot",
@@ -128,10 +131,10 @@ const HUMAN_PHRASES: &[&str] = &[
     "hablar con un humano",
     "hablar con un agente",
     "persona real",
+    "un operador",
+    "una operadora",
     "un humano",
     "un agente",
-    "operador",
-    "operadora",
     "atención humana",
     // German
     "mit einem menschen",
@@ -153,7 +156,7 @@ const HUMAN_PHRASES: &[&str] = &[
     "parlare con una persona",
     "parlare con un operatore",
     "persona reale",
-    "operatore",
+    "un operatore",
     // Portuguese
     "falar com uma pessoa",
     "falar com um humano",
@@ -166,13 +169,47 @@ const HUMAN_PHRASES: &[&str] = &[
     "een medewerker",
 ];
 
+/// Words that ask for a person only when they are the whole message
+/// ("Operator!", "human please"); inside a sentence ("the operator was
+/// offline") they are just words.
+const HUMAN_WORDS: &[&str] = &[
+    "human",
+    "person",
+    "operator",
+    "agent",
+    "representative",
+    "humano",
+    "operador",
+    "operadora",
+    "agente",
+    "mensch",
+    "mitarbeiter",
+    "humain",
+    "opérateur",
+    "operatore",
+    "pessoa",
+    "atendente",
+    "mens",
+];
+
+/// Filler around a lone [`HUMAN_WORDS`] word.
+const FILLER: &[&str] = &[
+    "a", "an", "the", "please", "pls", "now", "por", "favor", "bitte",
+];
+
 /// Whether a visitor message asks for a human instead of the bot.
 pub fn wants_human(text: &str) -> bool {
     let words = words(text);
-    HUMAN_PHRASES.iter().any(|phrase| {
+    let phrase_match = HUMAN_PHRASES.iter().any(|phrase| {
         let phrase = words_of_phrase(phrase);
         !phrase.is_empty() && words.windows(phrase.len()).any(|window| window == phrase)
-    })
+    });
+    let mut content = words.iter().filter(|w| !FILLER.contains(&w.as_str()));
+    let lone_word = match (content.next(), content.next()) {
+        (Some(word), None) => HUMAN_WORDS.contains(&word.as_str()),
+        _ => false,
+    };
+    phrase_match || lone_word
 }
 
 fn words(text: &str) -> Vec<String> {
@@ -199,6 +236,9 @@ mod tests {
             "I want a REAL PERSON",
             "agent please",
             "Operator!",
+            "human please",
+            "I want to talk to a human",
+            "Can I speak to an operator?",
             "let me speak to someone",
             "Quiero hablar con una persona",
             "¿Puedo hablar con un humano?",
@@ -218,6 +258,9 @@ mod tests {
             "How much does shipping cost?",
             "Do you have oat milk?",
             "We are cooperators from the local union",
+            "Hi, this was written while the operator was offline",
+            "Is the manual human-readable?",
+            "Our sales agent told me the price",
             "¿Cuándo abren mañana?",
             "Wie lange dauert die Lieferung?",
             "Où est ma commande ?",

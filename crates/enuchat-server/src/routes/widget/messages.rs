@@ -5,7 +5,7 @@ use super::enforce;
 use super::views::VisitorMessageView;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp, QueryParams, VisitorContext};
-use crate::jobs::plan::plan_for;
+use crate::jobs::plan::{jobs_for, MessageContext};
 use crate::providers;
 use crate::routes::tenant_api::views::Data;
 use crate::state::AppState;
@@ -114,19 +114,21 @@ pub async fn post_message(
     // short messages (the conversation keeps its last known language).
     let language = providers::language::detect(content.as_str())
         .unwrap_or_else(|| UNKNOWN_LANGUAGE.to_owned());
-    let wants_human = providers::ai::wants_human(content.as_str());
+    let facts = state
+        .store
+        .conversation_facts(tenant, conversation.id)
+        .await?
+        .ok_or_else(|| ApiError::Internal(format!("conversation {} vanished", conversation.id)))?;
+    let context = MessageContext::from_facts(facts, false);
+    // Asking for a person matters only while the AI answers.
+    let wants_human = context.ai_answers() && providers::ai::wants_human(content.as_str());
+    let context = MessageContext {
+        handed_off: context.handed_off || wants_human,
+        ..context
+    };
     let mut new = NewMessage::new(MessageRole::Visitor, content);
     new.reopen = true;
-    new.jobs = plan_for(
-        state.store.as_ref(),
-        tenant,
-        conversation.id,
-        MessageRole::Visitor,
-        Some(&language),
-        wants_human,
-    )
-    .await?
-    .unwrap_or_default();
+    new.jobs = jobs_for(&context, MessageRole::Visitor, Some(&language));
     new.content_language = Some(language);
     let has_jobs = !new.jobs.is_empty();
     let message = state
