@@ -62,7 +62,10 @@ fi
 
 # Apertium (offline translation): the end-to-end translation test runs it for real.
 ensure_apertium() {
-  command -v apertium >/dev/null 2>&1 && apertium -l 2>/dev/null | grep -qx '  *eng-spa' && return 0
+  # Read the list whole: `grep -q` would stop reading early and, under
+  # pipefail, make the check fail (and reinstall) when apertium is there.
+  local modes
+  modes="$(apertium -l 2>/dev/null)" && grep -qx ' *eng-spa' <<<"$modes" && return 0
   command -v apt-get >/dev/null 2>&1 || return 1
   log "installing Apertium English<->Spanish from the distribution's packages"
   as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq apertium apertium-eng-spa >/dev/null
