@@ -123,7 +123,16 @@ test("a visitor's message appears in the inbox live; the operator's reply reache
 
 test('after a lost connection the dashboard reconnects and catches up on what it missed', async () => {
   const context = await browser.newContext();
+  // Chromium's offline emulation closes open sockets but lets new WebSocket
+  // handshakes through, so the dashboard could reconnect while "offline":
+  // refuse its reconnects ourselves while the network is cut.
+  let cut = false;
+  await context.routeWebSocket(/\/api\/v1\/dashboard\/ws/, (ws) => {
+    if (cut) ws.close();
+    else ws.connectToServer();
+  });
   const page = await signIn(context);
+  cut = true;
   await context.setOffline(true);
   await page.waitForFunction(() => document.getElementById('live').dataset.state !== 'live', null, { timeout: 10000 });
   assert.equal(await page.locator('#live').textContent(), 'Reconnecting…');
@@ -133,6 +142,7 @@ test('after a lost connection the dashboard reconnects and catches up on what it
   const id = await visitor.conversationId();
   await sleep(500);
   assert.equal(await row(page, id).count(), 0, 'really cut off');
+  cut = false;
   await context.setOffline(false);
   await live(page, 20000);
   await row(page, id).getByText(text).waitFor({ timeout: 5000 });
