@@ -1,9 +1,16 @@
 #!/usr/bin/env bash
 # Runs every benchmark scenario on this machine and writes a Markdown report.
 #
-#   bench/run.sh                 full run: 100,000 demo conversations, 3 runs -> bench/REPORT.md
-#   bench/run.sh --quick         smoke run: 2,000 conversations, 1 short run -> target/bench/REPORT-quick.md
+#   bench/run.sh                 full run: 100,000 demo conversations (and 1,000,000 for the
+#                                growth check), 3 runs -> bench/REPORT.md (about 60 minutes)
+#   bench/run.sh --quick         2,000 conversations, 1 short run -> target/bench/REPORT-quick.md
+#   bench/run.sh --smoke         tiny data, one short step per scenario, debug build (CI:
+#                                proves the tool works, its figures mean nothing)
+#                                -> target/bench/REPORT-smoke.md
 #   options: --runs N  --conversations N  --report FILE  --skip-postgres
+#            --growth / --no-growth (scenario 7: scenarios 1 and 3 again on 10x the data;
+#            on in the full run and --smoke, off in --quick)
+#            --visitors N (scenario 4's connected visitors)  --skip-nchan
 #            --skip-load (only scenarios 5 and 6, e.g. to add them to an earlier run's
 #            results: python3 bench/report.py A.jsonl B.jsonl > bench/REPORT.md)
 #
@@ -22,9 +29,18 @@ conversations=100000
 report="$root/bench/REPORT.md"
 skip_pg=0
 skip_load=0
+smoke=0
+growth=""
+skip_nchan=0
+rt_visitors=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) quick=1 ;;
+    --smoke) smoke=1; quick=1 ;;
+    --growth) growth=1 ;;
+    --no-growth) growth=0 ;;
+    --visitors) rt_visitors="$2"; shift ;;
+    --skip-nchan) skip_nchan=1 ;;
     --runs) runs="$2"; shift ;;
     --conversations) conversations="$2"; shift ;;
     --report) report="$2"; shift ;;
@@ -34,7 +50,22 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-if [ "$quick" = 1 ]; then
+profile=release
+if [ "$smoke" = 1 ]; then
+  # A release build from scratch takes minutes on 2 cores; CI has the debug
+  # dependencies built already by the tests.
+  profile=debug
+  [ "$conversations" = 100000 ] && conversations=300
+  runs=1
+  [ "$report" = "$root/bench/REPORT.md" ] && report="$root/target/bench/REPORT-smoke.md"
+  keys=3
+  storage_rows=300
+  auth_iterations=300
+  idle_connections=100
+  peak_args=(--step-seconds 0.2 --hold-seconds 0.3 --start-rps 100 --max-steps 1)
+  : "${growth:=1}" "${rt_visitors:=200}"
+  rt_args=(--rate 200 --seconds 1 --grace-seconds 3)
+elif [ "$quick" = 1 ]; then
   [ "$conversations" = 100000 ] && conversations=2000
   runs=1
   [ "$report" = "$root/bench/REPORT.md" ] && report="$root/target/bench/REPORT-quick.md"
@@ -43,12 +74,16 @@ if [ "$quick" = 1 ]; then
   auth_iterations=2000
   idle_connections=300
   peak_args=(--step-seconds 0.3 --hold-seconds 1 --start-rps 400 --max-steps 7)
+  : "${growth:=0}" "${rt_visitors:=2000}"
+  rt_args=(--rate 1000 --seconds 5 --grace-seconds 5)
 else
   keys=100
   storage_rows=$conversations
   auth_iterations=20000
   idle_connections=10000
   peak_args=(--step-seconds 1.5 --hold-seconds 4 --start-rps 300 --max-steps 14)
+  : "${growth:=1}" "${rt_visitors:=10000}"
+  rt_args=(--rate 1000 --seconds 20 --grace-seconds 5)
 fi
 pg_admin="${ENUCHAT_BENCH_POSTGRES:-postgres://postgres@127.0.0.1:5432}"
 case "$pg_admin" in
@@ -69,7 +104,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-ulimit -n 65536 2>/dev/null || true
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 log() { echo "[bench $(date +%T)] $*" >&2; }
 json_field() { python3 -c "import json,sys; print(json.load(sys.stdin)[\"$1\"])"; }
@@ -87,12 +122,16 @@ started=$(date +%s)
 results="$work/results.jsonl"
 : >"$results"
 note() { python3 -c 'import json,sys; print(json.dumps(dict(kind="note", **json.loads(sys.argv[1]))))' "$1" >>"$results"; }
-note "{\"loadBefore\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"quick\": $quick, \"runs\": $runs, \"conversations\": $conversations, \"keys\": $keys, \"commit\": \"$(git rev-parse --short HEAD)\", \"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\", \"cores\": $(nproc)}"
+note "{\"loadBefore\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"quick\": $quick, \"smoke\": $smoke, \"growth\": $growth, \"runs\": $runs, \"conversations\": $conversations, \"diskFreeKiB\": $(df -Pk "$work" | awk 'NR==2 {print $4}'), \"keys\": $keys, \"commit\": \"$(git rev-parse --short HEAD)\", \"cpu\": \"$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)\", \"cores\": $(nproc)}"
 
-log "building release"
-cargo build --release --locked -q -p enuchat -p enuchat-bench
-bin="$root/target/release/enuchat"
-bench="$root/target/release/enuchat-bench"
+log "building ($profile)"
+if [ "$profile" = release ]; then
+  cargo build --release --locked -q -p enuchat -p enuchat-bench
+else
+  cargo build --locked -q -p enuchat -p enuchat-bench
+fi
+bin="$root/target/$profile/enuchat"
+bench="$root/target/$profile/enuchat-bench"
 
 backends=(sqlite)
 if [ "$skip_pg" = 0 ]; then
@@ -104,28 +143,42 @@ if [ "$skip_pg" = 0 ]; then
   fi
 fi
 
-# --- data: one tenant with demo conversations and many API keys per backend
+# --- data: one tenant with demo conversations and many API keys per data set:
+# "<backend>" at the chosen size and, for the growth check, "<backend>-10x"
 declare -A url
+datasets=()
 for backend in "${backends[@]}"; do
+  datasets+=("$backend")
+  [ "$growth" = 1 ] && datasets+=("$backend-10x")
+done
+for set in "${datasets[@]}"; do
+  backend=${set%-10x}
+  n=$conversations
+  [ "$set" != "$backend" ] && n=$((conversations * 10))
   if [ "$backend" = sqlite ]; then
-    url[$backend]="sqlite://$work/enuchat.db"
+    url[$set]="sqlite://$work/enuchat-$set.db"
   else
-    db="enuchat_bench_$suffix"
+    db="enuchat_bench_${set//-/_}_$suffix"
     pg_dbs+=("$db")
     psql "$pg_admin/postgres" -qXc "CREATE DATABASE $db" >/dev/null
-    url[$backend]="$pg_admin/$db"
+    url[$set]="$pg_admin/$db"
   fi
-  export ENUCHAT_DATABASE_URL="${url[$backend]}"
+  export ENUCHAT_DATABASE_URL="${url[$set]}"
   t0=$(date +%s.%N)
   tenant=$("$bin" tenant create --name "Bench" | json_field id)
-  log "$backend: demo data, $conversations conversations"
-  demo=$("$bin" demo --tenant "$tenant" --conversations "$conversations")
+  log "$set: demo data, $n conversations ($(df -Ph "$work" | awk 'NR==2 {print $4}') disk free)"
+  demo=$("$bin" demo --tenant "$tenant" --conversations "$n")
   t1=$(date +%s.%N)
   for i in $(seq 1 "$keys"); do
     "$bin" api-key create --tenant "$tenant" --name "bench $i" | json_field key
-  done >"$work/$backend.keys"
+  done >"$work/$set.keys"
   t2=$(date +%s.%N)
-  note "{\"backend\": \"$backend\", \"demo\": $demo, \"demoSeconds\": $(python3 -c "print(round($t1 - $t0, 1))"), \"keySeconds\": $(python3 -c "print(round($t2 - $t1, 1))")}"
+  if [ "$backend" = sqlite ]; then
+    size=$(du -sk "$work/enuchat-$set.db"* | awk '{s += $1} END {print s}')
+  else
+    size=$(( $(psql "$pg_admin/postgres" -qXAtc "SELECT pg_database_size('$db')") / 1024 ))
+  fi
+  note "{\"backend\": \"$set\", \"demo\": $demo, \"demoSeconds\": $(python3 -c "print(round($t1 - $t0, 1))"), \"keySeconds\": $(python3 -c "print(round($t2 - $t1, 1))"), \"sizeKiB\": $size}"
   unset ENUCHAT_DATABASE_URL
 done
 
@@ -133,7 +186,9 @@ server_pid=""
 start_server() {
   local port
   port=$(free_port)
+  # Scenario 4 creates thousands of visitors and conversations from one address.
   ENUCHAT_DATABASE_URL="${url[$1]}" ENUCHAT_RATE_LIMIT_PER_MINUTE=60000000 \
+    ENUCHAT_NEW_VISITORS_PER_IP_PER_MINUTE=10000000 ENUCHAT_NEW_CONVERSATIONS_PER_IP_PER_MINUTE=10000000 \
     "$bin" serve --listen "127.0.0.1:$port" >>"$work/server-$1.log" 2>&1 &
   server_pid=$!
   pids+=("$server_pid")
@@ -163,6 +218,15 @@ for run in $(seq 1 "$runs"); do
       --conversations "$conversations" "${peak_args[@]}" \
       --tag "{\"backend\": \"$backend\", \"run\": $run}" >>"$results"
     stop_server
+    if [ "$growth" = 1 ]; then
+      # Scenario 7: the same scenarios 1 and 3 on 10x the data, in the same run.
+      log "run $run/$runs: $backend growth check on $((conversations * 10)) conversations"
+      start_server "$backend-10x"
+      "$bench" load --url "$server_url" --keys "$work/$backend-10x.keys" --scenarios list,list-filtered,post \
+        --conversations "$((conversations * 10))" "${peak_args[@]}" \
+        --tag "{\"backend\": \"$backend\", \"run\": $run, \"scale\": 10}" >>"$results"
+      stop_server
+    fi
     log "run $run/$runs: $backend storage baselines"
     if [ "$backend" = sqlite ]; then
       rm -f "$work"/raw.db*
@@ -202,6 +266,47 @@ for conv in "" "--with-conversation"; do
     --widget "$widget" --connections "$idle_connections" $conv |
     python3 -c 'import json,sys; d=json.load(sys.stdin); d.update(kind="idle", backend="sqlite"); print(json.dumps(d))' >>"$results"
   stop_server
+done
+
+# --- scenario 4: real-time delivery to connected visitors, ours on each backend
+# and nginx + nchan on the same load, once per run
+fd_limit=$(ulimit -n)
+if [ "$fd_limit" != unlimited ] && [ "$rt_visitors" -gt $((fd_limit - 1000)) ]; then
+  log "open-file limit $fd_limit: scenario 4 uses $((fd_limit - 1000)) visitors instead of $rt_visitors"
+  note "{\"realtimeVisitorsCapped\": \"$rt_visitors -> $((fd_limit - 1000)) (ulimit -n $fd_limit)\"}"
+  rt_visitors=$((fd_limit - 1000))
+fi
+. bench/nchan.sh
+nchan_ok=0
+if [ "$skip_nchan" = 1 ]; then
+  note '{"nchanSkipped": "--skip-nchan"}'
+elif nchan_available; then
+  nchan_ok=1
+else
+  log "nginx with the nchan module is not installed and could not be installed: nchan part SKIPPED"
+  note '{"nchanSkipped": "nginx + libnginx-mod-nchan not installed and apt-get could not install them"}'
+fi
+cleanup_nchan() { nchan_stop; cleanup; }
+trap cleanup_nchan EXIT
+for run in $(seq 1 "$runs"); do
+  for backend in "${backends[@]}"; do
+    log "run $run/$runs: $backend real-time delivery, $rt_visitors visitors"
+    start_server "$backend"
+    widget=$(curl -fsS -H "x-api-key: $(head -1 "$work/$backend.keys")" \
+      "$server_url/api/v1/tenant-api/widgets" | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')
+    "$bench" realtime --url "$server_url" --widget "$widget" --keys "$work/$backend.keys" \
+      --visitors "$rt_visitors" "${rt_args[@]}" --tag "{\"backend\": \"$backend\", \"run\": $run}" >>"$results"
+    stop_server
+  done
+  if [ "$nchan_ok" = 1 ]; then
+    log "run $run/$runs: nginx + nchan real-time delivery, $rt_visitors visitors"
+    port=$(free_port)
+    nchan_start "$work/nchan-$run" "$port"
+    wait_ready "http://127.0.0.1:$port/ready"
+    "$bench" realtime --url "http://127.0.0.1:$port" --nchan \
+      --visitors "$rt_visitors" "${rt_args[@]}" --tag "{\"backend\": \"nchan\", \"run\": $run}" >>"$results"
+    nchan_stop
+  fi
 done
 
 note "{\"loadAfter\": \"$(cut -d' ' -f1-3 /proc/loadavg)\", \"wallSeconds\": $(( $(date +%s) - started ))}"

@@ -9,12 +9,15 @@
 //! `load` drives the Tenant API (or the HTTP baseline) with the open-loop
 //! generator of [`load`], finds each scenario's peak rate and holds 70% of it;
 //! `storage` does the same for raw database statements; `http-baseline`
-//! serves the minimal axum server the HTTP figures are compared with.
+//! serves the minimal axum server the HTTP figures are compared with;
+//! `realtime` measures delivery to many connected visitors, on enuchat or on
+//! nginx + nchan (scenario 4, see [`realtime`]).
 //! `bench/run.sh` runs them all and writes `bench/REPORT.md`.
 
 mod auth;
 mod http;
 mod load;
+mod realtime;
 mod storage;
 
 use anyhow::{bail, Context};
@@ -156,6 +159,36 @@ enum Command {
         #[arg(long)]
         with_conversation: bool,
     },
+    /// Scenario 4: messages at a fixed rate to many connected visitors, from
+    /// POST to WebSocket receipt; on enuchat (--widget and --keys) or on
+    /// nginx + nchan (--nchan)
+    Realtime {
+        /// Base URL (loopback only), e.g. http://127.0.0.1:8080
+        #[arg(long)]
+        url: String,
+        /// The server is nginx + nchan (/pub/<channel>, /sub/<channel>)
+        #[arg(long)]
+        nchan: bool,
+        #[arg(long)]
+        widget: Option<String>,
+        /// File with one API key per line (enuchat); sends rotate over them
+        #[arg(long)]
+        keys: Option<String>,
+        #[arg(long, default_value_t = 10_000)]
+        visitors: usize,
+        /// Messages per second, over all visitors
+        #[arg(long, default_value_t = 1000.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 20.0)]
+        seconds: f64,
+        /// Wait this long at the end for messages still under way
+        #[arg(long, default_value_t = 5.0)]
+        grace_seconds: f64,
+        #[arg(long, default_value_t = 32)]
+        setup_concurrency: usize,
+        #[arg(long, default_value = "{}")]
+        tag: String,
+    },
 }
 
 #[tokio::main]
@@ -199,6 +232,44 @@ async fn main() -> anyhow::Result<()> {
             connections,
             with_conversation,
         } => idle_connections(&server, pid, &widget, connections, with_conversation).await,
+        Command::Realtime {
+            url,
+            nchan,
+            widget,
+            keys,
+            visitors,
+            rate,
+            seconds,
+            grace_seconds,
+            setup_concurrency,
+            tag,
+        } => {
+            http::check_loopback(&url)?;
+            let base = url.trim_end_matches('/').to_owned();
+            let peer = if nchan {
+                realtime::Peer::Nchan { base }
+            } else {
+                realtime::Peer::Ours {
+                    base,
+                    widget: widget.context("--widget is needed (or --nchan)")?,
+                    keys: http::read_keys(&keys.context("--keys is needed (or --nchan)")?)?,
+                }
+            };
+            let options = realtime::Options {
+                visitors,
+                rate,
+                seconds,
+                grace_seconds,
+                setup_concurrency,
+            };
+            let mut line = realtime::run(peer, &options).await?;
+            let tag: Value = serde_json::from_str(&tag).context("--tag is not JSON")?;
+            if let (Some(obj), Some(tag)) = (line.as_object_mut(), tag.as_object()) {
+                obj.extend(tag.clone());
+            }
+            println!("{line}");
+            Ok(())
+        }
     }
 }
 
