@@ -154,8 +154,13 @@ pub async fn post_message(
         state.hub.conversation_started(&visitor.id, conversation.id);
         // Dashboards learn of the new conversation (with its first message);
         // with PostgreSQL the database feed tells them, and this sends nothing.
-        if let Ok(Some(started)) = state.store.get_conversation(tenant, conversation.id).await {
-            state.hub.publish_conversation(started);
+        // The read back is only worth it when a dashboard of the tenant
+        // listens here (one that connects later loads the list, which
+        // already holds this committed conversation).
+        if state.hub.tenant_listened(tenant) {
+            if let Ok(Some(started)) = state.store.get_conversation(tenant, conversation.id).await {
+                state.hub.publish_conversation(started);
+            }
         }
     }
     state.hub.publish_message(tenant, Arc::new(message));
