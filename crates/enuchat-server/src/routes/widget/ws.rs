@@ -33,6 +33,8 @@ const CATCH_UP_BATCH: u32 = 200;
 const PING_EVERY: Duration = Duration::from_secs(25);
 /// Visitors never send more than pings and small control frames.
 const MAX_INCOMING: usize = 16 * 1024;
+/// Initial read buffer: a pong or close frame fits many times over.
+const READ_BUFFER: usize = 256;
 
 pub async fn connect(
     State(state): State<AppState>,
@@ -47,9 +49,12 @@ pub async fn connect(
     query.finish()?;
     let visitor = authenticate(&state, &token, &headers).await?;
     // Small buffers: an idle visitor should cost a few KiB, not the 128 KiB
-    // of default read and write buffers.
+    // of default read and write buffers. The read buffer is allocated (and
+    // zero-filled) up front and lives as long as the socket, while visitors
+    // only ever send pongs and closes of a few bytes; a larger frame (up to
+    // MAX_INCOMING) makes it grow to fit.
     Ok(upgrade
-        .read_buffer_size(4 * 1024)
+        .read_buffer_size(READ_BUFFER)
         .write_buffer_size(0)
         .max_write_buffer_size(256 * 1024)
         .max_message_size(MAX_INCOMING)
