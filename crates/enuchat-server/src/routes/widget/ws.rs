@@ -14,16 +14,17 @@
 
 use super::views::VisitorMessageView;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::visitor::{authenticate, VisitorContext};
+use crate::extract::visitor::authenticate;
 use crate::extract::QueryParams;
-use crate::realtime::hub::{HubEvent, Subscription};
+use crate::realtime::hub::{Hub, HubEvent};
 use crate::state::AppState;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use enuchat_domain::{ConversationId, Message, MessageRole};
+use enuchat_domain::{ConversationId, Message, MessageRole, Store, TenantId, VisitorId};
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -48,6 +49,16 @@ pub async fn connect(
     let after = query.integer("after", 0, i64::MAX as u64, 0)? as i64;
     query.finish()?;
     let visitor = authenticate(&state, &token, &headers).await?;
+    // Only what the connection uses is kept (not the whole state, nor the
+    // visitor's widget), boxed so that axum's task holds a pointer.
+    let setup = Box::new(Setup {
+        store: state.store.clone(),
+        hub: state.hub.clone(),
+        translation_wait: state.translation_wait,
+        tenant: visitor.visitor.tenant_id,
+        visitor: visitor.visitor.id,
+        last: after,
+    });
     // Small buffers: an idle visitor should cost a few KiB, not the 128 KiB
     // of default read and write buffers. The read buffer is allocated (and
     // zero-filled) up front and lives as long as the socket, while visitors
@@ -59,92 +70,211 @@ pub async fn connect(
         .max_write_buffer_size(256 * 1024)
         .max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
-        .on_upgrade(move |socket| async move {
-            if let Err(reason) = run(state, visitor, after, socket).await {
-                tracing::debug!(%reason, "visitor connection ended");
-            }
-        }))
+        .on_upgrade(move |socket| Live::new(*setup, socket).run()))
 }
 
-/// Ends when the client goes away; `Err` only describes why, for the log.
-async fn run(
-    state: AppState,
-    visitor: VisitorContext,
-    after: i64,
-    mut socket: WebSocket,
-) -> Result<(), String> {
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
-    let tenant = visitor.visitor.tenant_id;
+/// What a connection needs from the request that opened it.
+struct Setup {
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    translation_wait: Duration,
+    tenant: TenantId,
+    visitor: VisitorId,
+    /// The highest `seq` the client has (starts at its `after`).
+    last: i64,
+}
 
-    let mut ready_sent = false;
-    let conversation = match find_conversation(&state, &visitor).await? {
-        Some(id) => id,
-        None => {
-            // Nothing to read yet; say so, then wait for the first message.
-            send(&mut socket, json!({"type": "ready", "lastSeq": after})).await?;
-            ready_sent = true;
-            let mut waiting = state.hub.wait_for_conversation(&visitor.visitor.id);
-            // The conversation may have started between the read and subscribing.
-            match find_conversation(&state, &visitor).await? {
-                Some(id) => id,
-                None => {
-                    wait_for_start(&state, &visitor, &mut waiting, &mut socket, &mut ping).await?
-                }
-            }
-        }
-    };
-
-    let mut subscription = state.hub.subscribe(conversation);
-    let mut last = after;
-    let mut held = catch_up(&state, tenant, conversation, &mut last, &mut socket).await?;
-    if !ready_sent {
-        send(&mut socket, json!({"type": "ready", "lastSeq": last})).await?;
+impl Setup {
+    async fn find_conversation(&self) -> Result<Option<ConversationId>, String> {
+        self.store
+            .visitor_conversation(self.tenant, &self.visitor)
+            .await
+            .map(|c| c.map(|c| c.id))
+            .map_err(|e| e.to_string())
     }
-    loop {
-        let hold_ends = held.as_ref().map(|h| h.until);
-        tokio::select! {
-            event = subscription.receiver.recv() => match event {
-                Ok(HubEvent::Message(message)) if message.seq <= last => {}
-                // Later messages wait behind a held one (read after it).
-                Ok(HubEvent::Message(_)) if held.is_some() => {}
-                Ok(HubEvent::Message(message)) if message.seq == last + 1 => {
-                    held = hold(&state, &message);
-                    if held.is_none() {
-                        send_message(&mut socket, &message).await?;
-                        last = message.seq;
-                    }
-                }
-                Ok(HubEvent::Updated(message)) => {
-                    if held.as_ref().is_some_and(|h| h.seq == message.seq) {
-                        // The translation we waited for.
-                        send_message(&mut socket, &message).await?;
-                        last = message.seq;
-                        held = catch_up(&state, tenant, conversation, &mut last, &mut socket).await?;
-                    } else if message.seq <= last {
-                        // Shown untranslated already: the widget swaps the text.
-                        let view = VisitorMessageView::from(&*message);
-                        send(&mut socket, json!({"type": "update", "message": view})).await?;
-                    }
-                }
-                Ok(_) | Err(RecvError::Lagged(_)) => {
-                    if held.is_none() {
-                        held = catch_up(&state, tenant, conversation, &mut last, &mut socket).await?;
-                    }
-                }
-                Err(RecvError::Closed) => return Err("hub closed".into()),
-            },
-            () = wait_until(hold_ends) => {
-                // Waited long enough: show what is stored now, translated or not.
-                held = catch_up(&state, tenant, conversation, &mut last, &mut socket).await?;
+}
+
+/// One visitor connection. It lives in a box and its methods borrow it, so
+/// the task future that lives as long as the socket stays small: an async
+/// fn stores its arguments besides its locals, and every value held across
+/// an `.await` is part of the future for the whole connection.
+struct Live {
+    socket: WebSocket,
+    ping: tokio::time::Interval,
+    setup: Setup,
+}
+
+impl Live {
+    fn new(setup: Setup, socket: WebSocket) -> Box<Self> {
+        Box::new(Live {
+            socket,
+            ping: tokio::time::interval(PING_EVERY),
+            setup,
+        })
+    }
+
+    async fn run(mut self: Box<Self>) {
+        if let Err(reason) = self.serve().await {
+            tracing::debug!(%reason, "visitor connection ended");
+        }
+    }
+
+    /// Ends when the client goes away; `Err` only describes why, for the log.
+    /// The cold steps (database reads, the wait for a first message) are
+    /// boxed: their state exists only while they run, not for the whole
+    /// life of the connection.
+    async fn serve(&mut self) -> Result<(), String> {
+        self.ping.tick().await;
+        let mut ready_sent = false;
+        let conversation = match Box::pin(self.setup.find_conversation()).await? {
+            Some(id) => id,
+            None => {
+                // Nothing to read yet; say so, then wait for the first message.
+                let last = self.setup.last;
+                self.send(json!({"type": "ready", "lastSeq": last})).await?;
+                ready_sent = true;
+                Box::pin(self.wait_for_start()).await?
             }
-            incoming = socket.recv() => if !keep_open(incoming) {
-                return Ok(());
-            },
-            _ = ping.tick() => {
-                socket.send(WsMessage::Ping(Default::default())).await.map_err(|e| e.to_string())?;
+        };
+        let mut subscription = self.setup.hub.subscribe(conversation);
+        let mut held = Box::pin(self.catch_up(conversation)).await?;
+        if !ready_sent {
+            let last = self.setup.last;
+            self.send(json!({"type": "ready", "lastSeq": last})).await?;
+        }
+        loop {
+            let hold_ends = held.as_ref().map(|h| h.until);
+            let last = self.setup.last;
+            tokio::select! {
+                event = subscription.receiver.recv() => match event {
+                    Ok(HubEvent::Message(message)) if message.seq <= last => {}
+                    // Later messages wait behind a held one (read after it).
+                    Ok(HubEvent::Message(_)) if held.is_some() => {}
+                    Ok(HubEvent::Message(message)) if message.seq == last + 1 => {
+                        held = self.hold(&message);
+                        if held.is_none() {
+                            self.send_message(&message).await?;
+                            self.setup.last = message.seq;
+                        }
+                    }
+                    Ok(HubEvent::Updated(message)) => {
+                        if held.as_ref().is_some_and(|h| h.seq == message.seq) {
+                            // The translation we waited for.
+                            self.send_message(&message).await?;
+                            self.setup.last = message.seq;
+                            held = Box::pin(self.catch_up(conversation)).await?;
+                        } else if message.seq <= last {
+                            // Shown untranslated already: the widget swaps the text.
+                            let view = VisitorMessageView::from(&*message);
+                            self.send(json!({"type": "update", "message": view})).await?;
+                        }
+                    }
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        if held.is_none() {
+                            held = Box::pin(self.catch_up(conversation)).await?;
+                        }
+                    }
+                    Err(RecvError::Closed) => return Err("hub closed".into()),
+                },
+                () = wait_until(hold_ends) => {
+                    // Waited long enough: show what is stored now, translated or not.
+                    held = Box::pin(self.catch_up(conversation)).await?;
+                }
+                incoming = self.socket.recv() => if !keep_open(incoming) {
+                    return Ok(());
+                },
+                _ = self.ping.tick() => self.send_ping().await?,
             }
         }
+    }
+
+    async fn wait_for_start(&mut self) -> Result<ConversationId, String> {
+        let mut waiting = self.setup.hub.wait_for_conversation(&self.setup.visitor);
+        // The conversation may have started between the read and subscribing.
+        if let Some(id) = self.setup.find_conversation().await? {
+            return Ok(id);
+        }
+        loop {
+            tokio::select! {
+                event = waiting.receiver.recv() => match event {
+                    Ok(HubEvent::ConversationStarted(id)) => return Ok(id),
+                    Ok(_) | Err(RecvError::Lagged(_)) => {
+                        if let Some(id) = self.setup.find_conversation().await? {
+                            return Ok(id);
+                        }
+                    }
+                    Err(RecvError::Closed) => return Err("hub closed".into()),
+                },
+                incoming = self.socket.recv() => if !keep_open(incoming) {
+                    return Err("client left before writing".into());
+                },
+                _ = self.ping.tick() => self.send_ping().await?,
+            }
+        }
+    }
+
+    /// Sends every stored message after the last one sent, up to the first
+    /// one that waits for its translation (returned).
+    async fn catch_up(&mut self, conversation: ConversationId) -> Result<Option<Held>, String> {
+        loop {
+            let rows = self
+                .setup
+                .store
+                .messages_after(
+                    self.setup.tenant,
+                    conversation,
+                    self.setup.last,
+                    CATCH_UP_BATCH,
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            let full = rows.len() == CATCH_UP_BATCH as usize;
+            for message in &rows {
+                if let Some(held) = self.hold(message) {
+                    return Ok(Some(held));
+                }
+                self.send_message(message).await?;
+                self.setup.last = message.seq;
+            }
+            if !full {
+                return Ok(None);
+            }
+        }
+    }
+
+    /// `Some` when `message` should wait for its translation (a reply whose
+    /// translation job is still running, younger than the configured wait).
+    fn hold(&self, message: &Message) -> Option<Held> {
+        if !message.translation_pending || message.role == MessageRole::Visitor {
+            return None;
+        }
+        let age = (chrono::Utc::now() - message.created_at)
+            .to_std()
+            .unwrap_or_default();
+        let left = self.setup.translation_wait.checked_sub(age)?;
+        Some(Held {
+            seq: message.seq,
+            until: tokio::time::Instant::now() + left,
+        })
+    }
+
+    async fn send_ping(&mut self) -> Result<(), String> {
+        self.socket
+            .send(WsMessage::Ping(Default::default()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn send_message(&mut self, message: &Message) -> Result<(), String> {
+        self.send(json!({"type": "message", "message": VisitorMessageView::from(message)}))
+            .await
+    }
+
+    async fn send(&mut self, value: serde_json::Value) -> Result<(), String> {
+        self.socket
+            .send(WsMessage::Text(value.to_string().into()))
+            .await
+            .map_err(|e| e.to_string())
     }
 }
 
@@ -155,22 +285,6 @@ struct Held {
     until: tokio::time::Instant,
 }
 
-/// `Some` when `message` should wait for its translation (a reply whose
-/// translation job is still running, younger than the configured wait).
-fn hold(state: &AppState, message: &Message) -> Option<Held> {
-    if !message.translation_pending || message.role == MessageRole::Visitor {
-        return None;
-    }
-    let age = (chrono::Utc::now() - message.created_at)
-        .to_std()
-        .unwrap_or_default();
-    let left = state.translation_wait.checked_sub(age)?;
-    Some(Held {
-        seq: message.seq,
-        until: tokio::time::Instant::now() + left,
-    })
-}
-
 async fn wait_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
@@ -178,91 +292,7 @@ async fn wait_until(deadline: Option<tokio::time::Instant>) {
     }
 }
 
-async fn find_conversation(
-    state: &AppState,
-    visitor: &VisitorContext,
-) -> Result<Option<ConversationId>, String> {
-    state
-        .store
-        .visitor_conversation(visitor.visitor.tenant_id, &visitor.visitor.id)
-        .await
-        .map(|c| c.map(|c| c.id))
-        .map_err(|e| e.to_string())
-}
-
-async fn wait_for_start(
-    state: &AppState,
-    visitor: &VisitorContext,
-    waiting: &mut Subscription,
-    socket: &mut WebSocket,
-    ping: &mut tokio::time::Interval,
-) -> Result<ConversationId, String> {
-    loop {
-        tokio::select! {
-            event = waiting.receiver.recv() => match event {
-                Ok(HubEvent::ConversationStarted(id)) => return Ok(id),
-                Ok(_) | Err(RecvError::Lagged(_)) => {
-                    if let Some(id) = find_conversation(state, visitor).await? {
-                        return Ok(id);
-                    }
-                }
-                Err(RecvError::Closed) => return Err("hub closed".into()),
-            },
-            incoming = socket.recv() => if !keep_open(incoming) {
-                return Err("client left before writing".into());
-            },
-            _ = ping.tick() => {
-                socket.send(WsMessage::Ping(Default::default())).await.map_err(|e| e.to_string())?;
-            }
-        }
-    }
-}
-
-/// Sends every stored message after `last`, advancing it, up to the first
-/// one that waits for its translation (returned).
-async fn catch_up(
-    state: &AppState,
-    tenant: enuchat_domain::TenantId,
-    conversation: ConversationId,
-    last: &mut i64,
-    socket: &mut WebSocket,
-) -> Result<Option<Held>, String> {
-    loop {
-        let rows = state
-            .store
-            .messages_after(tenant, conversation, *last, CATCH_UP_BATCH)
-            .await
-            .map_err(|e| e.to_string())?;
-        let full = rows.len() == CATCH_UP_BATCH as usize;
-        for message in &rows {
-            if let Some(held) = hold(state, message) {
-                return Ok(Some(held));
-            }
-            send_message(socket, message).await?;
-            *last = message.seq;
-        }
-        if !full {
-            return Ok(None);
-        }
-    }
-}
-
 /// Whatever the client sends is ignored; only a close or an error ends.
 fn keep_open(incoming: Option<Result<WsMessage, axum::Error>>) -> bool {
     matches!(incoming, Some(Ok(message)) if !matches!(message, WsMessage::Close(_)))
-}
-
-async fn send_message(socket: &mut WebSocket, message: &Message) -> Result<(), String> {
-    send(
-        socket,
-        json!({"type": "message", "message": VisitorMessageView::from(message)}),
-    )
-    .await
-}
-
-async fn send(socket: &mut WebSocket, value: serde_json::Value) -> Result<(), String> {
-    socket
-        .send(WsMessage::Text(value.to_string().into()))
-        .await
-        .map_err(|e| e.to_string())
 }
