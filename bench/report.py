@@ -126,7 +126,7 @@ def rt_notes(w):
         "`POST /api/v1/tenant-api/conversations/{id}/messages` (keys rotating) and **stored durably "
         "before the 2xx**. nchan: nginx with 2 workers, `POST /pub/<visitor>`, WebSocket "
         "`/sub/<visitor>`, one channel per visitor, messages kept **in memory only**. Latency from the "
-        "POST being sent to the frame received; an accepted message not received within the grace "
+        "POST's scheduled send time (a sender held back by slow answers shows) to the frame received; an accepted message not received within the grace "
         "period is lost. The client runs on the same 2 cores.\n"
     )
     w("| Peer | Run | Sent → received p50 / p99 / max | 2xx → received p50 / p99 / max (received before the 2xx) | POST p99 | accepted | received | lost | duplicates | setup / connect |")

@@ -6,7 +6,8 @@
 //! visitor `i % visitors`, and carry their number in the text
 //! (`bench-rt-<i>`), so a socket can tell which message it got without a
 //! shared lookup. For each message three instants are kept (nanoseconds since
-//! one origin): POST sent, POST answered 2xx, frame received. At the end the
+//! one origin): POST sent (counted from its scheduled time, as in the open-loop
+//! generator), POST answered 2xx, frame received. At the end the
 //! run waits a grace period for late deliveries; an accepted message that never
 //! arrives is *lost*.
 
@@ -135,6 +136,8 @@ pub async fn run(peer: Peer, o: &Options) -> anyhow::Result<Value> {
     });
     let targets = Arc::new(targets);
     let is_ours = matches!(peer, Peer::Ours { .. });
+    // `open_loop` schedules message i at (about) this instant + 5 ms + i / rate.
+    let loop_origin = instants.now() + 5_000_000;
     let post = crate::load::open_loop(o.rate, Duration::from_secs_f64(o.seconds), 256, |i| {
         let i = i as usize;
         let target = &targets[i % targets.len()];
@@ -175,9 +178,11 @@ pub async fn run(peer: Peer, o: &Options) -> anyhow::Result<Value> {
     for r in &readers {
         r.abort();
     }
+    let schedule = |i: usize| loop_origin + (i as f64 * 1e9 / o.rate) as u64;
     Ok(summarize(
         &instants,
         total,
+        schedule,
         json!({
             "kind": "realtime",
             "peer": if is_ours { "ours" } else { "nchan" },
@@ -193,7 +198,15 @@ pub async fn run(peer: Peer, o: &Options) -> anyhow::Result<Value> {
     ))
 }
 
-fn summarize(instants: &Instants, total: usize, mut line: Value) -> Value {
+/// `schedule(i)`: when message i was due. As in [`crate::load`], latency from
+/// sending counts from the due time, forgiving up to 1 ms of timer lateness:
+/// a generator held back by a full in-flight window shows its queueing.
+fn summarize(
+    instants: &Instants,
+    total: usize,
+    schedule: impl Fn(usize) -> u64,
+    mut line: Value,
+) -> Value {
     let new_hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("bounds");
     let (mut from_post, mut from_ack) = (new_hist(), new_hist());
     let (mut accepted, mut received, mut lost, mut early) = (0u64, 0u64, 0u64, 0u64);
@@ -212,6 +225,7 @@ fn summarize(instants: &Instants, total: usize, mut line: Value) -> Value {
         }
         received += 1;
         if sent != NONE {
+            let sent = sent.min(schedule(i) + 1_000_000);
             from_post.saturating_record((got.saturating_sub(sent) / 1000).max(1));
         }
         if acked != NONE {
