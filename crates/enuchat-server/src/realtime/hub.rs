@@ -25,8 +25,12 @@ pub enum TenantEvent {
 }
 
 /// Buffered events per conversation; a connection that falls further behind
-/// than this gets `Lagged` and re-reads from the database.
-const CHANNEL_CAPACITY: usize = 64;
+/// than this gets `Lagged` and re-reads from the database. The buffer is
+/// allocated when the first listener subscribes and lives as long as the
+/// conversation is listened to (about 56 bytes a slot), and a visitor's
+/// conversation rarely gets more than a few events at once, so it is small:
+/// the re-read after a burst costs one query, never a message.
+const CHANNEL_CAPACITY: usize = 16;
 
 #[derive(Debug, Clone)]
 pub enum HubEvent {
@@ -329,6 +333,26 @@ mod tests {
         assert_eq!(hub.sizes().0, 1);
         drop(b);
         assert_eq!(hub.sizes(), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_falls_behind_is_told_so() {
+        let hub = Arc::new(Hub::new());
+        let conversation = ConversationId::new();
+        let mut slow = hub.subscribe(conversation);
+        let burst = CHANNEL_CAPACITY as i64 + 1;
+        for seq in 1..=burst {
+            hub.publish(message(conversation, seq));
+        }
+        // The oldest event was overwritten: the listener must re-read.
+        assert!(matches!(
+            slow.receiver.recv().await,
+            Err(broadcast::error::RecvError::Lagged(1))
+        ));
+        match slow.receiver.recv().await.unwrap() {
+            HubEvent::Message(m) => assert_eq!(m.seq, 2),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[tokio::test]
