@@ -2,7 +2,7 @@
 # Runs every benchmark scenario on this machine and writes a Markdown report.
 #
 #   bench/run.sh                 full run: 100,000 demo conversations (and 1,000,000 for the
-#                                growth check), 3 runs -> bench/REPORT.md (about 60 minutes)
+#                                growth check), 3 runs -> bench/REPORT.md (about 1.5 hours)
 #   bench/run.sh --quick         2,000 conversations, 1 short run -> target/bench/REPORT-quick.md
 #   bench/run.sh --smoke         tiny data, one short step per scenario, debug build (CI:
 #                                proves the tool works, its figures mean nothing)
