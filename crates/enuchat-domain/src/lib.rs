@@ -21,6 +21,6 @@ pub use knowledge::*;
 pub use models::*;
 pub use store::{
     ConversationFilter, DemoBatch, InboxFilter, MessageNotice, Store, StoreError, StoreKind,
-    MESSAGES_CHANNEL,
+    API_KEYS_CHANNEL, MESSAGES_CHANNEL,
 };
 pub use types::*;

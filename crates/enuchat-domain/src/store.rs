@@ -66,6 +66,10 @@ pub type StoreResult<T> = Result<T, StoreError>;
 /// PostgreSQL `LISTEN`/`NOTIFY` channel announcing committed messages.
 pub const MESSAGES_CHANNEL: &str = "enuchat_messages";
 
+/// PostgreSQL `LISTEN`/`NOTIFY` channel announcing revoked API keys; the
+/// payload is the key's hash in hex, so instances can forget cached keys.
+pub const API_KEYS_CHANNEL: &str = "enuchat_api_keys";
+
 /// "Conversation X now has message number `seq`" (or "conversation X
 /// changed", see `conversation_changed`): the payload of a message
 /// notification, small and fixed-size so it always fits PostgreSQL's 8 KB
@@ -196,6 +200,8 @@ pub trait Store: Send + Sync + 'static {
     /// Newest first.
     async fn list_api_keys(&self, tenant: TenantId) -> StoreResult<Vec<ApiKey>>;
     /// Sets `revoked_at` once; `None` if the key is not the tenant's.
+    /// On PostgreSQL the same statement notifies [`API_KEYS_CHANNEL`] with
+    /// the key's hash (hex), so that every instance forgets its cached copy.
     async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<Option<ApiKey>>;
     /// Records use, writing only when the stored time is older than
     /// `granularity_secs` so a busy key does not cause a write per request.

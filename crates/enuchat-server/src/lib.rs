@@ -6,6 +6,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod jobs;
+pub mod key_cache;
 pub mod key_use;
 pub mod limiter;
 pub mod providers;
@@ -82,6 +83,7 @@ pub async fn serve(
             postgres,
             state.store.clone(),
             state.hub.clone(),
+            state.key_cache.clone(),
         )));
     }
     let app = routes::router(state);
@@ -119,6 +121,10 @@ fn build_state(settings: &Settings, database: &Database) -> AppState {
         key_use: Arc::new(key_use::KeyUseTracker::new(Duration::from_secs(
             auth::LAST_USED_GRANULARITY_SECS as u64,
         ))),
+        key_cache: Arc::new(key_cache::KeyCache::new(
+            Duration::from_secs(settings.api_key_cache_secs),
+            key_cache::DEFAULT_CAPACITY,
+        )),
         metrics: Arc::new(telemetry::Metrics::new()),
         hub: Arc::new(match kind {
             StoreKind::Sqlite => Hub::new(),
@@ -143,6 +149,7 @@ async fn prune_periodically(state: AppState) {
     loop {
         tick.tick().await;
         state.key_use.prune();
+        state.key_cache.prune();
         if let Err(err) = state
             .store
             .prune_sessions(chrono::Utc::now(), routes::dashboard::IDLE_TIMEOUT_SECS)

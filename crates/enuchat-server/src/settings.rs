@@ -81,6 +81,10 @@ pub struct Settings {
     pub database_url: String,
     /// Requests per minute per API key; also the burst size.
     pub rate_limit_per_minute: u32,
+    /// How long an API key read from the database is trusted without reading
+    /// it again (0: always read). Bounds how late a revocation made outside
+    /// this server's reach (SQLite's CLI) takes effect.
+    pub api_key_cache_secs: u64,
     /// Largest pool of database connections.
     pub max_db_connections: u32,
     /// The address people should use to reach this server, for printed links.
@@ -130,6 +134,7 @@ impl Default for Settings {
         Self {
             database_url: "sqlite://enuchat.db".into(),
             rate_limit_per_minute: 60,
+            api_key_cache_secs: 10,
             max_db_connections: 10,
             public_url: None,
             visitor_messages_per_minute: 20,
@@ -178,6 +183,7 @@ impl fmt::Debug for Settings {
         f.debug_struct("Settings")
             .field("database_url", &redact_url(&self.database_url))
             .field("rate_limit_per_minute", &self.rate_limit_per_minute)
+            .field("api_key_cache_secs", &self.api_key_cache_secs)
             .field("max_db_connections", &self.max_db_connections)
             .field("public_url", &self.public_url)
             .field(

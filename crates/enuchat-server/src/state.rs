@@ -1,5 +1,6 @@
 //! What every handler can reach. Cheap to clone: everything is behind `Arc`.
 
+use crate::key_cache::KeyCache;
 use crate::key_use::KeyUseTracker;
 use crate::limiter::RateLimiter;
 use crate::realtime::hub::Hub;
@@ -14,6 +15,8 @@ pub struct AppState {
     pub limiter: Arc<RateLimiter>,
     pub limits: Limits,
     pub key_use: Arc<KeyUseTracker>,
+    /// Tenant API keys recently read, so busy keys skip the database.
+    pub key_cache: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,
     pub hub: Arc<Hub>,
     /// Take the client address from `X-Forwarded-For` (behind a trusted

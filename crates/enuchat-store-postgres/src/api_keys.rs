@@ -72,14 +72,17 @@ pub(crate) async fn revoke(
     id: ApiKeyId,
 ) -> StoreResult<Option<ApiKey>> {
     // COALESCE keeps the first revocation time when a key is revoked again.
+    // The notice goes out with the commit of this very statement, so every
+    // instance forgets its cached copy of the key (see `API_KEYS_CHANNEL`).
     let row: Option<ApiKeyRow> = sqlx::query_as(concat!(
         "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, clock_timestamp()) \
          WHERE tenant_id = $1 AND id = $2 \
-         RETURNING ",
+         RETURNING pg_notify($3, encode(key_hash, 'hex'))::text AS notified, ",
         api_key_columns!()
     ))
     .bind(tenant.0)
     .bind(id.0)
+    .bind(API_KEYS_CHANNEL)
     .fetch_optional(pool)
     .await
     .map_err(db_err)?;

@@ -1,5 +1,5 @@
 //! Hearing about committed messages from every instance: `LISTEN` on
-//! [`MESSAGES_CHANNEL`], whose notices `append_message` sends in the same
+//! [`MESSAGES_CHANNEL`] (and on [`API_KEYS_CHANNEL`] for revoked keys), whose notices `append_message` sends in the same
 //! transaction as the insert (and the translation's update, and
 //! `update_conversation` / `set_handed_off` for a conversation's changes,
 //! with `conversation_changed`).
@@ -20,7 +20,7 @@
 //!   rebuilt and `Reconnected` reported.
 
 use enuchat_domain::store::StoreResult;
-use enuchat_domain::{MessageNotice, StoreError, MESSAGES_CHANNEL};
+use enuchat_domain::{MessageNotice, StoreError, API_KEYS_CHANNEL, MESSAGES_CHANNEL};
 use sqlx::postgres::{PgConnectOptions, PgListener, PgNotification, PgPoolOptions};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -44,6 +44,8 @@ pub enum ListenEvent {
     /// A message was committed, or a message or conversation changed (by
     /// any instance sharing the database); see [`MessageNotice`].
     Notice(MessageNotice),
+    /// An API key was revoked (on [`API_KEYS_CHANNEL`]): its SHA-256.
+    ApiKeyRevoked([u8; 32]),
     /// The listening connection was lost and is listening again. Notices sent
     /// in between are gone: re-read from the tables whatever you follow
     /// (e.g. `messages_after` from the last seq you have).
@@ -132,7 +134,9 @@ impl Connection {
             .connect_lazy_with(options.clone());
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.ignore_pool_close_event(true);
-        listener.listen(MESSAGES_CHANNEL).await?;
+        listener
+            .listen_all([MESSAGES_CHANNEL, API_KEYS_CHANNEL])
+            .await?;
         let pid = backend_pid(&mut listener).await?;
         Ok(Connection { listener, pid })
     }
@@ -156,6 +160,20 @@ fn timed_out(what: &str) -> sqlx::Error {
 
 fn lost(context: &str, error: impl std::fmt::Display) -> StoreError {
     StoreError::Database(format!("{context}: {error}"))
+}
+
+/// 64 hex digits into 32 bytes.
+fn parse_hash(hex: &str) -> Option<[u8; 32]> {
+    let bytes = hex.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut hash = [0u8; 32];
+    for (out, pair) in hash.iter_mut().zip(bytes.chunks(2)) {
+        let text = std::str::from_utf8(pair).ok()?;
+        *out = u8::from_str_radix(text, 16).ok()?;
+    }
+    Some(hash)
 }
 
 enum Step {
@@ -197,6 +215,20 @@ async fn run(
             () = tokio::time::sleep(IDLE_CHECK) => Step::Idle,
         };
         let (event, failure) = match step {
+            Step::Received(Ok(Some(notification)))
+                if notification.channel() == API_KEYS_CHANNEL =>
+            {
+                match parse_hash(notification.payload()) {
+                    Some(hash) => (Some(ListenEvent::ApiKeyRevoked(hash)), None),
+                    None => {
+                        tracing::warn!(
+                            payload = notification.payload(),
+                            "skipping a malformed API key notice"
+                        );
+                        (None, None)
+                    }
+                }
+            }
             Step::Received(Ok(Some(notification))) => {
                 match serde_json::from_str::<MessageNotice>(notification.payload()) {
                     Ok(notice) => (Some(ListenEvent::Notice(notice)), None),
@@ -248,5 +280,20 @@ async fn run(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_hash;
+
+    #[test]
+    fn key_notices_carry_a_hex_hash() {
+        let hex = "00ff".repeat(16);
+        let hash = parse_hash(&hex).unwrap();
+        assert_eq!(hash[0], 0);
+        assert_eq!(hash[1], 0xff);
+        assert_eq!(parse_hash("00ff"), None);
+        assert_eq!(parse_hash(&"zz".repeat(32)), None);
     }
 }

@@ -34,6 +34,7 @@ pub struct FileConfig {
     pub ai_api_key: Option<Secret>,
     pub ai_model: Option<String>,
     pub provider_timeout_secs: Option<u64>,
+    pub api_key_cache_seconds: Option<u64>,
     pub credits_per_1k_tokens: Option<u32>,
     pub credits_per_1k_translated_chars: Option<u32>,
     pub credits_per_knowledge_reply: Option<u32>,
@@ -118,6 +119,12 @@ pub fn apply_provider_settings(
         "provider_timeout_secs must be at least 1 (got {timeout})"
     );
     settings.provider_timeout_secs = timeout;
+    settings.api_key_cache_secs = parsed(
+        "ENUCHAT_API_KEY_CACHE_SECONDS",
+        var("ENUCHAT_API_KEY_CACHE_SECONDS"),
+    )?
+    .or(file.api_key_cache_seconds)
+    .unwrap_or(settings.api_key_cache_secs);
     settings.credits_per_1k_tokens = number(
         "ENUCHAT_CREDITS_PER_1K_TOKENS",
         file.credits_per_1k_tokens,
@@ -220,6 +227,7 @@ mod tests {
         assert_eq!(settings.ai_provider, AiProvider::KnowledgeBase);
         assert_eq!(settings.translation_api_key, None);
         assert_eq!(settings.provider_timeout_secs, 10);
+        assert_eq!(settings.api_key_cache_secs, 10);
         assert_eq!(settings.credits_per_1k_tokens, 2);
         assert_eq!(settings.credits_per_1k_translated_chars, 1);
         assert_eq!(settings.credits_per_knowledge_reply, 1);
@@ -236,6 +244,7 @@ mod tests {
             ai_base_url = "http://localhost:11434"
             ai_model = "llama3.2"
             provider_timeout_secs = 30
+            api_key_cache_seconds = 0
             credits_per_1k_tokens = 5
             credits_per_1k_translated_chars = 3
             credits_per_knowledge_reply = 2
@@ -261,6 +270,7 @@ mod tests {
         assert_eq!(settings.ai_model.as_deref(), Some("llama3.2"));
         assert_eq!(settings.ai_api_key, None);
         assert_eq!(settings.provider_timeout_secs, 30);
+        assert_eq!(settings.api_key_cache_secs, 0);
         assert_eq!(settings.credits_per_1k_tokens, 5);
         assert_eq!(settings.credits_per_1k_translated_chars, 3);
         assert_eq!(settings.credits_per_knowledge_reply, 2);

@@ -13,6 +13,7 @@
 //! make those changes).
 
 use super::hub::Hub;
+use crate::key_cache::KeyCache;
 use enuchat_domain::{MessageNotice, Store};
 use enuchat_store_postgres::{ListenEvent, PostgresStore};
 use std::sync::Arc;
@@ -21,7 +22,14 @@ use std::time::Duration;
 /// Rows read per catch-up query.
 const BATCH: u32 = 200;
 
-pub async fn run(postgres: PostgresStore, store: Arc<dyn Store>, hub: Arc<Hub>) {
+/// Also keeps `keys` (the API key cache) honest: revocation notices evict,
+/// and whenever notices may have been missed the whole cache is dropped.
+pub async fn run(
+    postgres: PostgresStore,
+    store: Arc<dyn Store>,
+    hub: Arc<Hub>,
+    keys: Arc<KeyCache>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
         match postgres.listen_messages().await {
@@ -29,17 +37,22 @@ pub async fn run(postgres: PostgresStore, store: Arc<dyn Store>, hub: Arc<Hub>) 
                 backoff = Duration::from_millis(100);
                 // Whatever was committed while we were not listening.
                 hub.resync_all();
+                keys.clear();
                 loop {
                     match listener.recv().await {
                         Ok(ListenEvent::Notice(notice)) => {
                             deliver(&notice, store.as_ref(), &hub).await
                         }
+                        Ok(ListenEvent::ApiKeyRevoked(hash)) => keys.evict(&hash),
                         Ok(ListenEvent::Reconnected) => {
                             tracing::warn!("message listener reconnected; re-syncing connections");
                             hub.resync_all();
+                            keys.clear();
                         }
                         Err(err) => {
                             tracing::warn!(%err, "message listener failed; restarting it");
+                            // Revocations may go unheard until it is back.
+                            keys.clear();
                             break;
                         }
                     }

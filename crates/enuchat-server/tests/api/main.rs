@@ -17,6 +17,7 @@ mod dashboard_session;
 mod errors;
 mod jobs;
 mod jobs_worker;
+mod key_cache;
 mod messages;
 mod ops;
 mod rate_limit;

@@ -92,8 +92,9 @@ fn parse_expiry(raw: &str) -> ApiResult<DateTime<Utc>> {
     Ok(at)
 }
 
-/// Revokes a key (at once, on every instance: each request looks the key
-/// up). Revoking a revoked key changes nothing and answers the same way.
+/// Revokes a key, at once on every instance: this one forgets it here, others
+/// when they hear the revocation's notice (PostgreSQL). Revoking a revoked key
+/// changes nothing and answers the same way.
 pub async fn revoke(
     State(state): State<AppState>,
     AdminSession(session): AdminSession,
@@ -107,5 +108,6 @@ pub async fn revoke(
         .revoke_api_key(session.tenant_id, id)
         .await?
         .ok_or(ApiError::NotFound("API key"))?;
+    state.key_cache.evict(&key.key_hash);
     Ok(Json(Data::new(key.into())))
 }

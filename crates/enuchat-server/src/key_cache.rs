@@ -1,0 +1,231 @@
+//! Keeps what authenticating a Tenant API key needs in memory, so that a key
+//! in use costs one database lookup per TTL instead of one per request.
+//!
+//! Correctness of revocation:
+//! - a revocation through this server (the dashboard) evicts the key at once;
+//! - on PostgreSQL the revoking statement also sends a notice that every
+//!   instance's listener turns into an eviction, and a lost listening
+//!   connection clears the whole cache when it is back (notices sent in
+//!   between are gone);
+//! - anything else (SQLite's CLI writing the file from another process) is
+//!   seen once the entry's TTL has run out.
+//!
+//! Expiry is still compared with the clock on every request, from the cached
+//! `expires_at`.
+//!
+//! Unknown keys are not cached: random keys never repeat, so caching them
+//! saves nothing and a flood of them would push out the keys in real use.
+//! Each unknown key costs one indexed lookup, as before.
+
+use enuchat_domain::{ApiKey, ApiKeyId, TenantId, Timestamp};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::RwLock;
+use std::time::{Duration, Instant};
+
+/// Keys kept at most (about 100 bytes each with the map's overhead, so
+/// around 10 MB when full).
+pub const DEFAULT_CAPACITY: usize = 100_000;
+
+/// What authentication needs from a stored key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CachedKey {
+    pub id: ApiKeyId,
+    pub tenant_id: TenantId,
+    pub revoked: bool,
+    pub expires_at: Option<Timestamp>,
+}
+
+impl From<&ApiKey> for CachedKey {
+    fn from(key: &ApiKey) -> Self {
+        Self {
+            id: key.id,
+            tenant_id: key.tenant_id,
+            revoked: key.revoked_at.is_some(),
+            expires_at: key.expires_at,
+        }
+    }
+}
+
+pub struct KeyCache {
+    ttl: Duration,
+    capacity: usize,
+    entries: RwLock<HashMap<[u8; 32], (CachedKey, Instant)>>,
+    /// Bumped by every eviction, so that a lookup that started before an
+    /// eviction cannot put the evicted (stale) row back afterwards.
+    generation: AtomicU64,
+}
+
+/// Taken before reading a key from the database, handed to
+/// [`KeyCache::insert`] afterwards.
+#[derive(Debug, Clone, Copy)]
+pub struct Generation(u64);
+
+impl KeyCache {
+    /// A `ttl` of zero turns caching off: every request reads the database.
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self {
+            ttl,
+            capacity,
+            entries: RwLock::new(HashMap::new()),
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    pub fn enabled(&self) -> bool {
+        !self.ttl.is_zero() && self.capacity > 0
+    }
+
+    /// The cached key for this hash, if it was read within the TTL.
+    pub fn get(&self, hash: &[u8; 32]) -> Option<CachedKey> {
+        if !self.enabled() {
+            return None;
+        }
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
+        let (key, at) = entries.get(hash)?;
+        (at.elapsed() < self.ttl).then_some(*key)
+    }
+
+    pub fn generation(&self) -> Generation {
+        Generation(self.generation.load(Ordering::Acquire))
+    }
+
+    /// Remembers a key read from the database, unless something was evicted
+    /// since `seen` was taken (the row read may predate that eviction).
+    pub fn insert(&self, seen: Generation, hash: [u8; 32], key: CachedKey) {
+        if !self.enabled() {
+            return;
+        }
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        // Read under the lock: evictions bump the generation holding it.
+        if self.generation.load(Ordering::Acquire) != seen.0 {
+            return;
+        }
+        if entries.len() >= self.capacity && !entries.contains_key(&hash) {
+            self.make_room(&mut entries);
+        }
+        entries.insert(hash, (key, Instant::now()));
+    }
+
+    /// Drops stale entries, then, if still full, an arbitrary eighth of the
+    /// rest, so that filling up costs one pass per `capacity / 8` inserts.
+    fn make_room(&self, entries: &mut HashMap<[u8; 32], (CachedKey, Instant)>) {
+        entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+        if entries.len() >= self.capacity {
+            let drop = (self.capacity / 8).max(1);
+            let victims: Vec<[u8; 32]> = entries.keys().take(drop).copied().collect();
+            for victim in victims {
+                entries.remove(&victim);
+            }
+        }
+    }
+
+    /// Forgets one key (it was revoked or changed).
+    pub fn evict(&self, hash: &[u8; 32]) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.remove(hash);
+    }
+
+    /// Forgets everything (e.g. revocation notices may have been missed).
+    pub fn clear(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+
+    /// Drops entries past their TTL, which would be read again anyway.
+    pub fn prune(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
+        entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.read().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> CachedKey {
+        CachedKey {
+            id: ApiKeyId::new(),
+            tenant_id: TenantId::new(),
+            revoked: false,
+            expires_at: None,
+        }
+    }
+
+    fn hash(n: u32) -> [u8; 32] {
+        let mut h = [0u8; 32];
+        h[..4].copy_from_slice(&n.to_le_bytes());
+        h
+    }
+
+    #[test]
+    fn serves_what_was_inserted_until_evicted() {
+        let cache = KeyCache::new(Duration::from_secs(60), 10);
+        let k = key();
+        assert_eq!(cache.get(&hash(1)), None);
+        cache.insert(cache.generation(), hash(1), k);
+        assert_eq!(cache.get(&hash(1)), Some(k));
+        cache.evict(&hash(1));
+        assert_eq!(cache.get(&hash(1)), None);
+        cache.insert(cache.generation(), hash(1), k);
+        cache.insert(cache.generation(), hash(2), k);
+        cache.clear();
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn a_lookup_that_raced_an_eviction_is_not_remembered() {
+        let cache = KeyCache::new(Duration::from_secs(60), 10);
+        let before = cache.generation();
+        // Revoked (elsewhere) while this lookup read the old row.
+        cache.evict(&hash(1));
+        cache.insert(before, hash(1), key());
+        assert_eq!(cache.get(&hash(1)), None);
+        let before = cache.generation();
+        cache.clear();
+        cache.insert(before, hash(1), key());
+        assert!(cache.is_empty());
+    }
+
+    #[test]
+    fn entries_live_for_the_ttl_and_zero_turns_caching_off() {
+        let cache = KeyCache::new(Duration::from_millis(30), 10);
+        cache.insert(cache.generation(), hash(1), key());
+        assert!(cache.get(&hash(1)).is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(cache.get(&hash(1)), None);
+        cache.prune();
+        assert!(cache.is_empty());
+
+        let off = KeyCache::new(Duration::ZERO, 10);
+        assert!(!off.enabled());
+        off.insert(off.generation(), hash(1), key());
+        assert_eq!(off.get(&hash(1)), None);
+        assert!(off.is_empty());
+    }
+
+    #[test]
+    fn size_stays_within_capacity() {
+        let cache = KeyCache::new(Duration::from_secs(60), 64);
+        for n in 0..1000 {
+            cache.insert(cache.generation(), hash(n), key());
+            assert!(cache.len() <= 64);
+        }
+        // The newest key is always kept.
+        assert!(cache.get(&hash(999)).is_some());
+        // Re-inserting a present key at capacity does not evict others.
+        let len = cache.len();
+        cache.insert(cache.generation(), hash(999), key());
+        assert_eq!(cache.len(), len);
+    }
+}
