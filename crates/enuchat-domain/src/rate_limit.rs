@@ -32,8 +32,15 @@ impl RateLimit {
     /// Decides one request. `tat_us` is the stored TAT (None for a fresh key);
     /// returns the decision and the TAT to store (unchanged when refused).
     pub fn decide(&self, tat_us: Option<i64>, now_us: i64) -> (RateDecision, i64) {
+        self.lease(tat_us, now_us, 1)
+    }
+
+    /// Decides `n` requests at once, all or none (a lease an instance spends
+    /// in memory). When refused, the decision's `remaining` says how many
+    /// would fit.
+    pub fn lease(&self, tat_us: Option<i64>, now_us: i64, n: u32) -> (RateDecision, i64) {
         let tat = tat_us.unwrap_or(now_us).max(now_us);
-        let new_tat = tat + self.interval_us;
+        let new_tat = tat + self.interval_us * i64::from(n.max(1));
         if new_tat - now_us <= self.tolerance_us() {
             (self.describe(true, new_tat, now_us), new_tat)
         } else {
@@ -100,6 +107,21 @@ mod tests {
         assert!(d.allowed);
         let (d, _) = limit.decide(Some(t), later);
         assert!(!d.allowed);
+    }
+
+    #[test]
+    fn a_lease_takes_all_or_nothing() {
+        let limit = RateLimit::per_minute(60);
+        let (d, tat) = limit.lease(None, 0, 50);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 10);
+        let (d, same) = limit.lease(Some(tat), 0, 11);
+        assert!(!d.allowed);
+        assert_eq!(same, tat);
+        assert_eq!(d.remaining, 10, "a refusal says what would fit");
+        let (d, _) = limit.lease(Some(tat), 0, 10);
+        assert!(d.allowed);
+        assert_eq!(d.remaining, 0);
     }
 
     #[test]

@@ -217,6 +217,16 @@ pub trait Store: Send + Sync + 'static {
     /// Applies the limit to `bucket` atomically, using the database's clock.
     async fn acquire_rate_limit(&self, bucket: &str, limit: RateLimit)
         -> StoreResult<RateDecision>;
+    /// Takes `n` requests from the bucket at once, or none if they do not
+    /// all fit (see `RateLimit::lease`), in one atomic step: the lease one
+    /// instance then spends in memory. When refused, `remaining` says how
+    /// many would fit now.
+    async fn lease_rate_limit(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+        n: u32,
+    ) -> StoreResult<RateDecision>;
     /// What `acquire_rate_limit` would decide now, without spending anything
     /// (e.g. "may this email still try to sign in?").
     async fn peek_rate_limit(&self, bucket: &str, limit: RateLimit) -> StoreResult<RateDecision>;

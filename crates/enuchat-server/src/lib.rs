@@ -8,6 +8,7 @@ pub mod extract;
 pub mod jobs;
 pub mod key_cache;
 pub mod key_use;
+pub mod lease_limiter;
 pub mod limiter;
 pub mod providers;
 pub mod realtime;
@@ -105,7 +106,7 @@ fn build_state(settings: &Settings, database: &Database) -> AppState {
     let kind = store.kind();
     let limiter = match store.kind() {
         StoreKind::Sqlite => RateLimiter::Memory(MemoryLimiter::new()),
-        StoreKind::Postgres => RateLimiter::Shared(store.clone()),
+        StoreKind::Postgres => RateLimiter::Shared(lease_limiter::LeaseLimiter::new(store.clone())),
     };
     AppState {
         store,

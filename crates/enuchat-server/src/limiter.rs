@@ -3,12 +3,14 @@
 //! SQLite mode is one process, so its limiter lives in memory. PostgreSQL mode
 //! may run many instances behind a load balancer; there the state lives in the
 //! database and is updated in one atomic statement, so N instances together
-//! still allow the limit once, not N times.
+//! still allow the limit once, not N times; busy buckets take leases of several
+//! requests at once (see [`LeaseLimiter`]).
 
+use crate::lease_limiter::LeaseLimiter;
 use enuchat_domain::rate_limit::{RateDecision, RateLimit};
-use enuchat_domain::{Store, StoreError};
+use enuchat_domain::StoreError;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Instant;
 
 /// Buckets are named by what they limit, e.g. `key:<api key id>`,
@@ -16,14 +18,14 @@ use std::time::Instant;
 /// applies, so one limiter serves every kind of bucket.
 pub enum RateLimiter {
     Memory(MemoryLimiter),
-    Shared(Arc<dyn Store>),
+    Shared(LeaseLimiter),
 }
 
 impl RateLimiter {
     pub async fn check(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, StoreError> {
         match self {
             RateLimiter::Memory(limiter) => Ok(limiter.check(bucket, limit)),
-            RateLimiter::Shared(store) => store.acquire_rate_limit(bucket, limit).await,
+            RateLimiter::Shared(limiter) => limiter.check(bucket, limit).await,
         }
     }
 
@@ -31,7 +33,7 @@ impl RateLimiter {
     pub async fn peek(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, StoreError> {
         match self {
             RateLimiter::Memory(limiter) => Ok(limiter.peek(bucket, limit)),
-            RateLimiter::Shared(store) => store.peek_rate_limit(bucket, limit).await,
+            RateLimiter::Shared(limiter) => limiter.peek(bucket, limit).await,
         }
     }
 
@@ -40,7 +42,7 @@ impl RateLimiter {
     pub async fn prune(&self) -> Result<u64, StoreError> {
         match self {
             RateLimiter::Memory(limiter) => Ok(limiter.prune()),
-            RateLimiter::Shared(store) => store.prune_rate_limits().await,
+            RateLimiter::Shared(limiter) => limiter.prune().await,
         }
     }
 }

@@ -285,6 +285,14 @@ impl Store for PostgresStore {
     ) -> StoreResult<RateDecision> {
         rate_limits::acquire(&self.pool, bucket, limit).await
     }
+    async fn lease_rate_limit(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+        n: u32,
+    ) -> StoreResult<RateDecision> {
+        rate_limits::lease(&self.pool, bucket, limit, n).await
+    }
     async fn peek_rate_limit(&self, bucket: &str, limit: RateLimit) -> StoreResult<RateDecision> {
         rate_limits::peek(&self.pool, bucket, limit).await
     }

@@ -18,7 +18,8 @@ macro_rules! now_us {
     };
 }
 
-/// $1 bucket, $2 interval_us, $3 tolerance_us (interval * burst).
+/// $1 bucket, $2 interval_us times the requests taken, $3 tolerance_us
+/// (interval * burst).
 ///
 /// The `clock` CTE reads the clock once (a CTE calling a volatile function is
 /// evaluated once, never inlined), so the decision and the returned `now_us`
@@ -53,9 +54,20 @@ pub(crate) async fn acquire(
     bucket: &str,
     limit: RateLimit,
 ) -> StoreResult<RateDecision> {
+    lease(pool, bucket, limit, 1).await
+}
+
+/// `n` requests at once: the same statement, moving the TAT by `n`
+/// intervals (all or nothing), so `acquire` is a lease of one.
+pub(crate) async fn lease(
+    pool: &PgPool,
+    bucket: &str,
+    limit: RateLimit,
+    n: u32,
+) -> StoreResult<RateDecision> {
     let (tat_us, allowed, now_us): (i64, bool, i64) = sqlx::query_as(ACQUIRE)
         .bind(bucket)
-        .bind(limit.interval_us)
+        .bind(limit.interval_us * i64::from(n.max(1)))
         .bind(limit.tolerance_us())
         .fetch_one(pool)
         .await

@@ -20,10 +20,13 @@ impl SqliteStore {
         Ok(limit.decide(tat, now_us()).0)
     }
 
-    pub(crate) async fn acquire_rate_limit_impl(
+    /// `n` requests at once, all or none; `acquire_rate_limit` is a lease
+    /// of one.
+    pub(crate) async fn lease_rate_limit_impl(
         &self,
         bucket: &str,
         limit: RateLimit,
+        n: u32,
     ) -> StoreResult<RateDecision> {
         // Read, decide and write under the write lock, so two requests can't
         // both spend the same capacity.
@@ -35,7 +38,7 @@ impl SqliteStore {
                 .fetch_optional(&mut *tx)
                 .await
                 .map_err(db)?;
-        let (decision, new_tat) = limit.decide(tat, now);
+        let (decision, new_tat) = limit.lease(tat, now, n);
         if decision.allowed {
             sqlx::query(
                 "INSERT INTO rate_limits (bucket, tat_us) VALUES (?, ?) \

@@ -177,7 +177,16 @@ impl Store for SqliteStore {
         bucket: &str,
         limit: RateLimit,
     ) -> StoreResult<RateDecision> {
-        self.acquire_rate_limit_impl(bucket, limit).await
+        self.lease_rate_limit_impl(bucket, limit, 1).await
+    }
+
+    async fn lease_rate_limit(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+        n: u32,
+    ) -> StoreResult<RateDecision> {
+        self.lease_rate_limit_impl(bucket, limit, n).await
     }
 
     async fn peek_rate_limit(&self, bucket: &str, limit: RateLimit) -> StoreResult<RateDecision> {

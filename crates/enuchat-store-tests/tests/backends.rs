@@ -69,6 +69,7 @@ store_tests! {
         rate_limit_burst_then_refusal,
         rate_limit_prune_forgets_only_full_buckets,
         rate_limit_peek_spends_nothing,
+        rate_limit_concurrent_leases_never_exceed_the_burst,
     }
     demo {
         demo_batches_round_trip,

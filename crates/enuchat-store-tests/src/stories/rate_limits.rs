@@ -119,3 +119,43 @@ pub async fn rate_limit_peek_spends_nothing(store: SharedStore) {
     let d = store.peek_rate_limit("peek:a", small).await.unwrap();
     assert!(!d.allowed && d.retry_after_secs >= 1, "{d:?}");
 }
+
+/// Leases (what each instance takes to spend in memory) are all or nothing,
+/// and racing leases of many instances together never get more than the
+/// bucket holds: with no refill, exactly the burst.
+pub async fn rate_limit_concurrent_leases_never_exceed_the_burst(store: SharedStore) {
+    let d = store.lease_rate_limit("lease:a", SLOW, 50).await.unwrap();
+    assert!(d.allowed && d.remaining == 10, "{d:?}");
+    let d = store.lease_rate_limit("lease:a", SLOW, 11).await.unwrap();
+    assert!(!d.allowed && d.remaining == 10, "all or nothing: {d:?}");
+    let d = store.lease_rate_limit("lease:a", SLOW, 10).await.unwrap();
+    assert!(d.allowed && d.remaining == 0, "{d:?}");
+
+    let tasks: Vec<_> = (0..6u32)
+        .map(|instance| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let mut granted = 0;
+                let mut n = 1 + instance % 4;
+                loop {
+                    let d = store.lease_rate_limit("lease:b", SLOW, n).await.unwrap();
+                    if d.allowed {
+                        granted += n;
+                    } else if d.remaining == 0 {
+                        return granted;
+                    } else {
+                        n = d.remaining.min(n);
+                    }
+                }
+            })
+        })
+        .collect();
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.unwrap();
+    }
+    assert_eq!(
+        total, SLOW.burst,
+        "the instances together got the burst once"
+    );
+}

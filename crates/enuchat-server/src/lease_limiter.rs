@@ -1,0 +1,254 @@
+//! PostgreSQL mode's rate limiter: the bucket lives in the database (so N
+//! instances together allow a key's limit once), but a busy key does not
+//! cost a database statement per request. Each instance takes a *lease* of
+//! n requests in one atomic statement (the bucket's TAT moves n intervals,
+//! or not at all if that would exceed the burst) and spends it in memory.
+//!
+//! n is this instance's use of the bucket in the last [`LEASE_LIFETIME`]:
+//! 1 for a key used about once a second or less, growing for busy keys up to
+//! 1/[`CAP_FRACTION`] of the burst (so always 1 below 100 per minute, e.g.
+//! the default 60: every request then costs one statement, exactly as
+//! without leases). A new lease is taken in the background when a quarter of
+//! the last one is left, so requests rarely wait for it.
+//!
+//! What this changes:
+//! - requests leased but not spent within [`LEASE_LIFETIME`] are lost: the
+//!   bucket counted them, so a key may get slightly fewer requests than its
+//!   limit, never more in total;
+//! - a request is counted when its lease is taken, up to the lease lifetime
+//!   before it is made; over a short span a key may see the requests of a
+//!   lease taken just before the span (at most one lease, ≤ burst/50);
+//! - `X-RateLimit-Remaining` is an estimate: what the bucket had left after
+//!   this instance's last lease, plus what is left of that lease.
+
+use enuchat_domain::rate_limit::{RateDecision, RateLimit};
+use enuchat_domain::{Store, StoreError};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long leased requests may wait to be spent, also the window in which
+/// use is counted to size the next lease.
+pub const LEASE_LIFETIME: Duration = Duration::from_secs(1);
+/// A lease is at most this fraction of the burst.
+pub const CAP_FRACTION: u32 = 50;
+
+type Leases = Arc<Mutex<HashMap<String, Lease>>>;
+
+pub struct LeaseLimiter {
+    store: Arc<dyn Store>,
+    leases: Leases,
+}
+
+#[derive(Debug)]
+struct Lease {
+    /// Requests leased and not yet spent.
+    tokens: u32,
+    expires: Instant,
+    /// The bucket's state after the last lease, for the headers.
+    last: RateDecision,
+    /// Use counted in the current window, and in the one before.
+    window_start: Instant,
+    uses: u32,
+    previous_uses: u32,
+    refilling: bool,
+}
+
+impl Lease {
+    fn new(now: Instant, limit: RateLimit) -> Self {
+        Self {
+            tokens: 0,
+            expires: now,
+            last: limit.describe(true, 0, 0),
+            window_start: now,
+            uses: 0,
+            previous_uses: 0,
+            refilling: false,
+        }
+    }
+
+    fn count_use(&mut self, now: Instant) {
+        let elapsed = now.duration_since(self.window_start);
+        if elapsed >= LEASE_LIFETIME {
+            self.previous_uses = if elapsed >= 2 * LEASE_LIFETIME {
+                0
+            } else {
+                self.uses
+            };
+            self.uses = 0;
+            self.window_start = now;
+        }
+        self.uses += 1;
+        if self.expires <= now {
+            self.tokens = 0;
+        }
+    }
+
+    /// Requests to lease: recent use, at least 1, at most the cap.
+    fn size(&self, limit: RateLimit) -> u32 {
+        let cap = (limit.burst / CAP_FRACTION).max(1);
+        self.previous_uses.max(self.uses).clamp(1, cap)
+    }
+
+    fn add(&mut self, tokens: u32, after: RateDecision, now: Instant) {
+        self.tokens += tokens;
+        self.expires = now + LEASE_LIFETIME;
+        self.last = after;
+    }
+
+    fn estimate(&self) -> RateDecision {
+        RateDecision {
+            allowed: true,
+            remaining: (self.last.remaining + self.tokens).min(self.last.limit),
+            ..self.last
+        }
+    }
+}
+
+impl LeaseLimiter {
+    pub fn new(store: Arc<dyn Store>) -> Self {
+        Self {
+            store,
+            leases: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    fn lock(leases: &Leases) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
+        leases.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub async fn check(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, StoreError> {
+        let now = Instant::now();
+        let want = {
+            let mut leases = Self::lock(&self.leases);
+            if !leases.contains_key(bucket) {
+                leases.insert(bucket.to_owned(), Lease::new(now, limit));
+            }
+            let lease = leases.get_mut(bucket).expect("inserted above");
+            lease.count_use(now);
+            if lease.tokens > 0 {
+                lease.tokens -= 1;
+                let decision = lease.estimate();
+                let size = lease.size(limit);
+                if size >= 4 && lease.tokens <= size / 4 && !lease.refilling {
+                    lease.refilling = true;
+                    self.refill(bucket.to_owned(), limit, size);
+                }
+                return Ok(decision);
+            }
+            // A lease on its way covers what follows: take just this one,
+            // rather than a second lease that might expire unspent.
+            if lease.refilling {
+                1
+            } else {
+                lease.size(limit)
+            }
+        };
+        // Nothing leased: this request waits for a lease.
+        let mut decision = self.store.lease_rate_limit(bucket, limit, want).await?;
+        let mut granted = if decision.allowed { want } else { 0 };
+        if granted == 0 && want > 1 && decision.remaining >= 1 {
+            // Less than asked for still fits.
+            let fits = decision.remaining.min(want);
+            decision = self.store.lease_rate_limit(bucket, limit, fits).await?;
+            granted = if decision.allowed { fits } else { 0 };
+        }
+        if granted == 0 {
+            return Ok(decision);
+        }
+        let mut leases = Self::lock(&self.leases);
+        let lease = leases
+            .entry(bucket.to_owned())
+            .or_insert_with(|| Lease::new(now, limit));
+        lease.add(granted - 1, decision, Instant::now());
+        Ok(lease.estimate())
+    }
+
+    /// Takes the next lease off the request path.
+    fn refill(&self, bucket: String, limit: RateLimit, size: u32) {
+        let (store, leases) = (self.store.clone(), self.leases.clone());
+        tokio::spawn(async move {
+            let result = store.lease_rate_limit(&bucket, limit, size).await;
+            let mut leases = Self::lock(&leases);
+            let Some(lease) = leases.get_mut(&bucket) else {
+                return;
+            };
+            lease.refilling = false;
+            match result {
+                Ok(decision) if decision.allowed => lease.add(size, decision, Instant::now()),
+                // Near the limit: the next request leases what still fits.
+                Ok(_) => {}
+                Err(err) => tracing::warn!(%err, "could not lease rate-limit capacity"),
+            }
+        });
+    }
+
+    /// What `check` would decide, without spending anything.
+    pub async fn peek(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, StoreError> {
+        {
+            let leases = Self::lock(&self.leases);
+            if let Some(lease) = leases.get(bucket) {
+                if lease.tokens > 0 && lease.expires > Instant::now() {
+                    return Ok(lease.estimate());
+                }
+            }
+        }
+        self.store.peek_rate_limit(bucket, limit).await
+    }
+
+    /// Forgets idle buckets here and full ones in the database.
+    pub async fn prune(&self) -> Result<u64, StoreError> {
+        let now = Instant::now();
+        Self::lock(&self.leases).retain(|_, lease| {
+            lease.refilling
+                || lease.expires > now
+                || now.duration_since(lease.window_start) < 2 * LEASE_LIFETIME
+        });
+        self.store.prune_rate_limits().await
+    }
+
+    pub fn tracked_buckets(&self) -> usize {
+        Self::lock(&self.leases).len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn leases_grow_with_use_up_to_the_cap() {
+        let limit = RateLimit::per_minute(6000);
+        let start = Instant::now();
+        let mut lease = Lease::new(start, limit);
+        lease.count_use(start);
+        assert_eq!(lease.size(limit), 1);
+        for _ in 0..50 {
+            lease.count_use(start);
+        }
+        assert_eq!(lease.size(limit), 51);
+        for _ in 0..200 {
+            lease.count_use(start);
+        }
+        assert_eq!(lease.size(limit), 120, "capped at 1/50 of the burst");
+        // At the default 60/min the cap is 1: no leases.
+        assert_eq!(lease.size(RateLimit::per_minute(60)), 1);
+        // A quiet window later, leases are back to one.
+        lease.count_use(start + 3 * LEASE_LIFETIME);
+        assert_eq!(lease.size(limit), 1);
+    }
+
+    #[test]
+    fn unspent_requests_expire_and_the_estimate_counts_them() {
+        let limit = RateLimit::per_minute(60);
+        let start = Instant::now();
+        let mut lease = Lease::new(start, limit);
+        lease.add(3, limit.describe(true, 20_000_000, 0), start);
+        assert_eq!(lease.estimate().remaining, 40 + 3);
+        lease.count_use(start + LEASE_LIFETIME);
+        assert_eq!(
+            lease.tokens, 0,
+            "a lease is spent within its lifetime or lost"
+        );
+    }
+}
