@@ -292,10 +292,13 @@ if realtime:
 
 if auth:
     w("Scenario 6 method: the server cannot switch its limiter off, so two HTTP runs would not isolate it. "
-      "`enuchat-bench auth-overhead` calls exactly what the `require_api_key` middleware calls, in order, on the "
-      "real database: SHA-256 of the key, `Store::find_api_key_by_hash`, `RateLimiter::check` (in memory for "
-      "SQLite, one SQL statement for PostgreSQL), one request at a time, keys rotating. The throughput loss is an "
-      "estimate: mean added time × the `list` peak rate / cores. In-memory limiter state:\n")
+      "`enuchat-bench auth-overhead` calls the functions the `require_api_key` middleware itself calls, in order, on "
+      "the real database: `auth::authenticate_key` (SHA-256 of the key, then the in-process key cache, falling back "
+      "to `Store::find_api_key_by_hash` on a miss) and `RateLimiter::check` (in memory for SQLite; for PostgreSQL "
+      "the lease limiter, which spends leased requests in memory and takes new leases from the shared bucket), one "
+      "request at a time, keys rotating. A key's first use misses the cache; `keyLookupUncached` in the raw results "
+      "keeps what a miss costs. The throughput loss is an estimate: mean added time × the `list` peak rate / cores. "
+      "In-memory limiter state:\n")
     for b, a in sorted(auth.items()):
         m = a["memoryLimiter"]
         w(f"- {b} run: {m['keys']:,} keys → {m['trackedKeys']:,} tracked, RSS +{m['rssGrowthKiB']:,} KiB "
