@@ -8,7 +8,7 @@
 use crate::credits::charge_in;
 use crate::messages::append_in;
 use crate::rows::{all, message_columns, MessageRow};
-use crate::{db, from_us, now_us, opt_from_us, sql_int, to_us, write_err, SqliteStore};
+use crate::{db, from_us, now_us, opt_from_us, sql_int, to_us, SqliteStore};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
 use sqlx::{FromRow, SqliteConnection};
@@ -76,33 +76,6 @@ impl JobRow {
             lease,
         })
     }
-}
-
-/// Enqueues `job` for `message` on `conn`, inside the message's transaction.
-/// `Conflict` if the message already has a job of that kind.
-pub(crate) async fn enqueue_in(
-    conn: &mut SqliteConnection,
-    tenant: TenantId,
-    message: &Message,
-    job: &NewJob,
-    now: i64,
-) -> StoreResult<()> {
-    sqlx::query(
-        "INSERT INTO jobs (id, tenant_id, conversation_id, message_id, kind, payload, status, \
-         attempts, run_at, created_at, updated_at) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7, ?7)",
-    )
-    .bind(JobId::new().0)
-    .bind(tenant.0)
-    .bind(message.conversation_id.0)
-    .bind(message.id.0)
-    .bind(job.kind.as_str())
-    .bind(job.payload.to_string())
-    .bind(now)
-    .execute(conn)
-    .await
-    .map_err(|e| write_err(e, "message"))?;
-    Ok(())
 }
 
 /// Ends the job as done if `claimed`'s lease is still its lease; returns the
@@ -268,7 +241,7 @@ impl SqliteStore {
         let Some((conversation, _)) = finish_in(&mut tx, tenant, claimed, None, now).await? else {
             return Ok(None);
         };
-        let message = append_in(&mut tx, tenant, conversation, reply, now)
+        let message = append_in(&mut tx, tenant, conversation, &reply, now)
             .await?
             .ok_or(StoreError::MissingReference("conversation"))?;
         let entry = charge_in(

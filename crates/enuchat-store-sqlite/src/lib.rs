@@ -17,6 +17,7 @@
 //! (UTC), booleans 0/1: the same columns and meaning as the PostgreSQL backend.
 
 mod api_keys;
+mod appender;
 mod conversations;
 // Issue 6: charges, the job queue and knowledge entries.
 mod credits;
@@ -33,6 +34,7 @@ mod store_impl;
 mod tenants;
 mod widgets;
 
+use appender::Appender;
 use chrono::{DateTime, Utc};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{StoreError, Timestamp};
@@ -55,6 +57,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// True when `reader` is the same pool as `writer` (in-memory databases).
     shared_pool: bool,
+    /// Message appends, written in groups on `writer`.
+    appender: Appender,
 }
 
 impl SqliteStore {
@@ -86,6 +90,7 @@ impl SqliteStore {
                 .map_err(db)?;
             migrate(&pool).await?;
             return Ok(SqliteStore {
+                appender: Appender::start(pool.clone()),
                 writer: pool.clone(),
                 reader: pool,
                 shared_pool: true,
@@ -105,6 +110,7 @@ impl SqliteStore {
             .await
             .map_err(db)?;
         Ok(SqliteStore {
+            appender: Appender::start(writer.clone()),
             writer,
             reader,
             shared_pool: false,
