@@ -184,6 +184,11 @@ pub struct PeakOptions {
     pub hold_share: f64,
 }
 
+/// How often the peak search halves a first rate that already breaks: from
+/// the default start of 300/s down to about 9/s (a deep page on a slow
+/// backend costs tens of milliseconds).
+const MAX_HALVINGS: u32 = 5;
+
 pub fn step_passes(r: &RunResult, o: &PeakOptions) -> bool {
     r.error_ratio() <= o.max_error_ratio
         && r.p99_us <= o.p99_break_us
@@ -191,7 +196,7 @@ pub fn step_passes(r: &RunResult, o: &PeakOptions) -> bool {
 }
 
 /// Raises the rate by 1.6x until a step breaks (twice in a row; when the
-/// first rate already breaks, halves it up to three times), then bisects twice between
+/// first rate already breaks, halves it up to [`MAX_HALVINGS`] times), then bisects twice between
 /// the last passing and the first breaking rate. The peak is the highest
 /// *achieved* rate of a passing step. Then holds `hold_share` of the peak for
 /// `hold_seconds` and reports that run too.
@@ -223,11 +228,13 @@ where
                 json!({"rate": rate.round(), "pass": pass, "retry": true, "run": r.to_json()}),
             );
         }
-        if !pass && best.is_none() && halvings < 3 {
-            // Even the first rate is too much: go down before giving up.
+        if !pass && best.is_none() && halvings < MAX_HALVINGS {
+            // Even the first rate is too much: go down before giving up,
+            // after giving the server time to finish the backlog the
+            // overload left (or the next step measures that backlog).
             halvings += 1;
             rate /= 2.0;
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
             continue;
         }
         if pass {

@@ -45,10 +45,31 @@ macro_rules! conversation_columns {
          c.last_message_at, c.started_at, c.last_seq, c.handed_off_at"
     };
 }
+/// One conversation as a JSON array of [`conversation_columns`] in the same
+/// order, ids as hex: what [`ConversationRow`] deserializes from.
+macro_rules! conversation_json {
+    () => {
+        "json_array(lower(hex(c.id)), lower(hex(c.tenant_id)), lower(hex(c.widget_id)), \
+         c.visitor_id, v.name, v.email, c.visitor_language, c.status, \
+         CASE WHEN c.assigned_to IS NULL THEN NULL ELSE lower(hex(c.assigned_to)) END, \
+         c.last_message_at, c.started_at, c.last_seq, c.handed_off_at)"
+    };
+}
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, role, content, content_language, translated_content, \
          translated_language, is_auto_reply, author_id, created_at, translation_pending"
+    };
+}
+/// One message as a JSON array of [`message_columns`] in the same order, ids
+/// as hex and flags as JSON booleans: what [`MessageRow`] deserializes from.
+macro_rules! message_json {
+    () => {
+        "json_array(lower(hex(id)), lower(hex(conversation_id)), seq, role, content, \
+         content_language, translated_content, translated_language, \
+         json(iif(is_auto_reply, 'true', 'false')), \
+         CASE WHEN author_id IS NULL THEN NULL ELSE lower(hex(author_id)) END, created_at, \
+         json(iif(translation_pending, 'true', 'false')))"
     };
 }
 macro_rules! api_key_columns {
@@ -62,8 +83,8 @@ macro_rules! ledger_columns {
     };
 }
 pub(crate) use {
-    api_key_columns, conversation_columns, ledger_columns, message_columns, operator_columns,
-    tenant_columns, visitor_columns, widget_columns,
+    api_key_columns, conversation_columns, conversation_json, ledger_columns, message_columns,
+    message_json, operator_columns, tenant_columns, visitor_columns, widget_columns,
 };
 
 fn bad(what: &str, value: impl std::fmt::Display) -> enuchat_domain::StoreError {
@@ -188,7 +209,8 @@ impl VisitorRow {
     }
 }
 
-#[derive(FromRow)]
+/// Read either as a row or, for pages, from [`conversation_json`].
+#[derive(FromRow, serde::Deserialize)]
 pub(crate) struct ConversationRow {
     id: Uuid,
     tenant_id: Uuid,
@@ -225,7 +247,8 @@ impl ConversationRow {
     }
 }
 
-#[derive(FromRow)]
+/// Read either as a row or, for pages of messages, from [`message_json`].
+#[derive(FromRow, serde::Deserialize)]
 pub(crate) struct MessageRow {
     id: Uuid,
     conversation_id: Uuid,
@@ -320,4 +343,17 @@ impl LedgerRow {
 /// Converts every row, stopping at the first bad one.
 pub(crate) fn all<R, M>(rows: Vec<R>, convert: fn(R) -> StoreResult<M>) -> StoreResult<Vec<M>> {
     rows.into_iter().map(convert).collect()
+}
+
+/// The messages of a `json_group_array` of [`message_json`] values.
+pub(crate) fn messages_from_json(page: &str) -> StoreResult<Vec<Message>> {
+    let rows: Vec<MessageRow> = serde_json::from_str(page).map_err(|e| bad("message page", e))?;
+    all(rows, MessageRow::into_model)
+}
+
+/// The conversations of a `json_group_array` of [`conversation_json`] values.
+pub(crate) fn conversations_from_json(page: &str) -> StoreResult<Vec<Conversation>> {
+    let rows: Vec<ConversationRow> =
+        serde_json::from_str(page).map_err(|e| bad("conversation page", e))?;
+    all(rows, ConversationRow::into_model)
 }
