@@ -7,6 +7,10 @@
 //! - a reader pool of several connections, which WAL lets run alongside the
 //!   writer without blocking.
 //!
+//! Message appends, the hot write, do not take the writer one by one: a task
+//! writes every append waiting at that moment in one transaction
+//! (`appender.rs`, group commit).
+//!
 //! Every multi-statement write runs in `BEGIN IMMEDIATE`, taking the write lock
 //! before the first read: a deferred transaction that reads and then writes can
 //! fail with `SQLITE_BUSY` when another process wrote in between, and no
