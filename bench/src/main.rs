@@ -434,25 +434,8 @@ async fn idle_connections(
     let http = reqwest::Client::new();
     let mut tokens = Vec::with_capacity(connections);
     for _ in 0..connections {
-        let reply: Value = http
-            .post(format!("{server}/api/v1/widget/widgets/{widget}/visitors"))
-            .json(&serde_json::json!({}))
-            .send()
-            .await?
-            .error_for_status()
-            .context("creating a visitor (raise ENUCHAT_NEW_VISITORS_PER_IP_PER_MINUTE)")?
-            .json()
-            .await?;
-        let token = reply["data"]["token"].as_str().context("token")?.to_owned();
-        if with_conversation {
-            http.post(format!("{server}/api/v1/widget/messages"))
-                .bearer_auth(&token)
-                .json(&serde_json::json!({"content": "hello"}))
-                .send()
-                .await?
-                .error_for_status()
-                .context("first message (raise ENUCHAT_NEW_CONVERSATIONS_PER_IP_PER_MINUTE)")?;
-        }
+        let first_message = with_conversation.then_some("hello");
+        let token = realtime::create_visitor(&http, server, widget, first_message).await?;
         tokens.push(token);
     }
     // Let allocator caches settle after the HTTP burst.

@@ -258,6 +258,36 @@ fn summarize(
     line
 }
 
+/// Creates a visitor of `widget` through the visitor API and returns its
+/// token; with `first_message`, also its conversation, by sending that.
+pub async fn create_visitor(
+    http: &reqwest::Client,
+    base: &str,
+    widget: &str,
+    first_message: Option<&str>,
+) -> anyhow::Result<String> {
+    let reply: Value = http
+        .post(format!("{base}/api/v1/widget/widgets/{widget}/visitors"))
+        .json(&json!({}))
+        .send()
+        .await?
+        .error_for_status()
+        .context("creating a visitor (raise ENUCHAT_NEW_VISITORS_PER_IP_PER_MINUTE)")?
+        .json()
+        .await?;
+    let token = reply["data"]["token"].as_str().context("token")?.to_owned();
+    if let Some(content) = first_message {
+        http.post(format!("{base}/api/v1/widget/messages"))
+            .bearer_auth(&token)
+            .json(&json!({ "content": content }))
+            .send()
+            .await?
+            .error_for_status()
+            .context("first message (raise ENUCHAT_NEW_CONVERSATIONS_PER_IP_PER_MINUTE)")?;
+    }
+    Ok(token)
+}
+
 /// Creates the visitors, each with a conversation (its first message), and
 /// returns the Tenant API URL to post into it and its socket URL.
 async fn ours_targets(
@@ -271,23 +301,7 @@ async fn ours_targets(
         let http = http.clone();
         let (base, widget, ws) = (base.to_owned(), widget.to_owned(), ws.clone());
         async move {
-            let reply: Value = http
-                .post(format!("{base}/api/v1/widget/widgets/{widget}/visitors"))
-                .json(&json!({}))
-                .send()
-                .await?
-                .error_for_status()
-                .context("creating a visitor (raise ENUCHAT_NEW_VISITORS_PER_IP_PER_MINUTE)")?
-                .json()
-                .await?;
-            let token = reply["data"]["token"].as_str().context("token")?.to_owned();
-            http.post(format!("{base}/api/v1/widget/messages"))
-                .bearer_auth(&token)
-                .json(&json!({"content": "hello"}))
-                .send()
-                .await?
-                .error_for_status()
-                .context("first message (raise ENUCHAT_NEW_CONVERSATIONS_PER_IP_PER_MINUTE)")?;
+            let token = create_visitor(&http, &base, &widget, Some("hello")).await?;
             let me: Value = http
                 .get(format!("{base}/api/v1/widget/me"))
                 .bearer_auth(&token)

@@ -214,9 +214,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<()>;
 
     // --- rate limits (shared between instances of one database) ---------
-    /// Applies the limit to `bucket` atomically, using the database's clock.
-    async fn acquire_rate_limit(&self, bucket: &str, limit: RateLimit)
-        -> StoreResult<RateDecision>;
+    /// Applies the limit to `bucket` atomically, using the database's clock:
+    /// a lease of one request.
+    async fn acquire_rate_limit(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+    ) -> StoreResult<RateDecision> {
+        self.lease_rate_limit(bucket, limit, 1).await
+    }
     /// Takes `n` requests from the bucket at once, or none if they do not
     /// all fit (see `RateLimit::lease`), in one atomic step: the lease one
     /// instance then spends in memory. When refused, `remaining` says how

@@ -278,13 +278,6 @@ impl Store for PostgresStore {
         api_keys::touch(&self.pool, tenant, id, at, granularity_secs).await
     }
 
-    async fn acquire_rate_limit(
-        &self,
-        bucket: &str,
-        limit: RateLimit,
-    ) -> StoreResult<RateDecision> {
-        rate_limits::acquire(&self.pool, bucket, limit).await
-    }
     async fn lease_rate_limit(
         &self,
         bucket: &str,

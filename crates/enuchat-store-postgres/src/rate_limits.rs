@@ -49,16 +49,8 @@ const ACQUIRE: &str = concat!(
      RETURNING r.tat_us, r.allowed, (SELECT now_us FROM clock)"
 );
 
-pub(crate) async fn acquire(
-    pool: &PgPool,
-    bucket: &str,
-    limit: RateLimit,
-) -> StoreResult<RateDecision> {
-    lease(pool, bucket, limit, 1).await
-}
-
 /// `n` requests at once: the same statement, moving the TAT by `n`
-/// intervals (all or nothing), so `acquire` is a lease of one.
+/// intervals (all or nothing); `Store::acquire_rate_limit` is a lease of one.
 pub(crate) async fn lease(
     pool: &PgPool,
     bucket: &str,

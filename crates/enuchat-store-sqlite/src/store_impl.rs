@@ -172,14 +172,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn acquire_rate_limit(
-        &self,
-        bucket: &str,
-        limit: RateLimit,
-    ) -> StoreResult<RateDecision> {
-        self.lease_rate_limit_impl(bucket, limit, 1).await
-    }
-
     async fn lease_rate_limit(
         &self,
         bucket: &str,
