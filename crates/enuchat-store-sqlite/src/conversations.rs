@@ -1,8 +1,6 @@
 //! Conversations, always read joined with their visitor.
 
-use crate::rows::{
-    conversation_columns, conversation_json, conversations_from_json, ConversationRow,
-};
+use crate::rows::{all_from_json, conversation_columns, conversation_json, ConversationRow};
 use crate::{db, now_us, sql_int, write_err, SqliteStore};
 use enuchat_domain::store::{ConversationFilter, StoreResult};
 use enuchat_domain::*;
@@ -244,7 +242,7 @@ impl SqliteStore {
             .fetch_one(&self.reader)
             .await
             .map_err(db)?;
-        conversations_from_json(&page)
+        all_from_json(&page, ConversationRow::into_model)
     }
 
     pub(crate) async fn update_conversation_impl(

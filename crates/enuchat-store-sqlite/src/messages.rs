@@ -1,7 +1,7 @@
 //! Messages: appended with the conversation's next sequence number, together
 //! with the jobs they cause and the conversation facts they change.
 
-use crate::rows::{all, message_columns, message_json, messages_from_json, MessageRow};
+use crate::rows::{all, all_from_json, message_columns, message_json, MessageRow};
 use crate::{db, write_err, SqliteStore};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
@@ -155,7 +155,7 @@ impl SqliteStore {
             .fetch_one(&self.reader)
             .await
             .map_err(db)?;
-        messages_from_json(&page)
+        all_from_json(&page, MessageRow::into_model)
     }
 
     pub(crate) async fn messages_after_impl(

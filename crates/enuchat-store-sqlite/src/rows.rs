@@ -345,15 +345,12 @@ pub(crate) fn all<R, M>(rows: Vec<R>, convert: fn(R) -> StoreResult<M>) -> Store
     rows.into_iter().map(convert).collect()
 }
 
-/// The messages of a `json_group_array` of [`message_json`] values.
-pub(crate) fn messages_from_json(page: &str) -> StoreResult<Vec<Message>> {
-    let rows: Vec<MessageRow> = serde_json::from_str(page).map_err(|e| bad("message page", e))?;
-    all(rows, MessageRow::into_model)
-}
-
-/// The conversations of a `json_group_array` of [`conversation_json`] values.
-pub(crate) fn conversations_from_json(page: &str) -> StoreResult<Vec<Conversation>> {
-    let rows: Vec<ConversationRow> =
-        serde_json::from_str(page).map_err(|e| bad("conversation page", e))?;
-    all(rows, ConversationRow::into_model)
+/// The rows of a page read as one `json_group_array` (of [`message_json`] or
+/// [`conversation_json`] values), converted like rows read one by one.
+pub(crate) fn all_from_json<R: serde::de::DeserializeOwned, M>(
+    page: &str,
+    convert: fn(R) -> StoreResult<M>,
+) -> StoreResult<Vec<M>> {
+    let rows: Vec<R> = serde_json::from_str(page).map_err(|e| bad("page of rows", e))?;
+    all(rows, convert)
 }
