@@ -115,15 +115,17 @@ WIDGET_RESTRICTED_ID=$("$BIN" widget create --tenant "$TENANT" --name "Elsewhere
   --allowed-origin "https://shop.example.com" | json_field id)
 API_KEY=$("$BIN" api-key create --tenant "$TENANT" --name "browser tests" | json_field key)
 # Dashboard sign-ins: an owner, and an operator whose sign-in the tests throttle.
+# Random base64url passwords may start with "-": pass them as --password=...
+# so that the argument parser cannot take them for an option.
 OPERATOR_EMAIL="maria@northwind.example"
 OPERATOR_NAME="Maria Lopez"
 OPERATOR_PASSWORD="$(node -e "console.log(require('crypto').randomBytes(12).toString('base64url'))")"
 OPERATOR_ID=$("$BIN" operator create --tenant "$TENANT" --email "$OPERATOR_EMAIL" --name "$OPERATOR_NAME" \
-  --password "$OPERATOR_PASSWORD" --role owner | json_field id)
+  --password="$OPERATOR_PASSWORD" --role owner | json_field id)
 OPERATOR2_EMAIL="tom@northwind.example"
 OPERATOR2_PASSWORD="$(node -e "console.log(require('crypto').randomBytes(12).toString('base64url'))")"
 "$BIN" operator create --tenant "$TENANT" --email "$OPERATOR2_EMAIL" --name "Tom Becker" \
-  --password "$OPERATOR2_PASSWORD" --role operator >/dev/null
+  --password="$OPERATOR2_PASSWORD" --role operator >/dev/null
 
 log "starting enuchat at $ENUCHAT_URL"
 # Every test is a new visitor from 127.0.0.1 and the suite makes many Tenant
