@@ -1,9 +1,11 @@
 //! Conversations, always read joined with their visitor.
 
-use crate::rows::{all_from_json, conversation_columns, conversation_json, ConversationRow};
+use crate::rows::{all, conversation_columns, ConversationRow};
 use crate::{db, now_us, sql_int, write_err, SqliteStore};
 use enuchat_domain::store::{ConversationFilter, StoreResult};
 use enuchat_domain::*;
+use rusqlite::types::Value;
+use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use sqlx::SqliteConnection;
 
 macro_rules! conversation_select {
@@ -23,26 +25,27 @@ macro_rules! conversation_select {
 // table or `visitors`), and only the page's rows are then joined: with a
 // plain join, a deep OFFSET joined every skipped row (measured 142-220 ms at
 // offset 90,000 of 100,000 against 3 ms this way).
-// The page comes back as one JSON value, not one row per conversation:
-// sqlx-sqlite's per-row copies and channel hand-offs cost more than the query
-// (bench/profiles).
 macro_rules! list_page {
     ($filter:literal) => {
         concat!(
-            "SELECT json_group_array(",
-            conversation_json!(),
-            " ORDER BY c.last_message_at DESC, c.id DESC) \
-             FROM conversations c JOIN visitors v ON v.id = c.visitor_id \
-             WHERE c.rowid IN (SELECT rowid FROM conversations WHERE tenant_id = ? ",
+            conversation_select!(),
+            "WHERE c.rowid IN (SELECT rowid FROM conversations WHERE tenant_id = ? ",
             $filter,
-            " ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?)"
+            " ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?) \
+             ORDER BY c.last_message_at DESC, c.id DESC"
         )
     };
 }
-const LIST_ALL: &str = list_page!("");
-const LIST_BY_STATUS: &str = list_page!("AND status = ?");
-const LIST_BY_WIDGET: &str = list_page!("AND widget_id = ?");
-const LIST_BY_STATUS_AND_WIDGET: &str = list_page!("AND status = ? AND widget_id = ?");
+pub(crate) const LIST_ALL: &str = list_page!("");
+pub(crate) const LIST_BY_STATUS: &str = list_page!("AND status = ?");
+pub(crate) const LIST_BY_WIDGET: &str = list_page!("AND widget_id = ?");
+pub(crate) const LIST_BY_STATUS_AND_WIDGET: &str = list_page!("AND status = ? AND widget_id = ?");
+/// Deeper pages walk this many index entries or more before the page, which
+/// is too long to do on an async thread (see `read_pool`).
+const INLINE_OFFSET_MAX: u64 = 1_000;
+
+const GET_CONVERSATION: &str =
+    concat!(conversation_select!(), "WHERE c.tenant_id = ? AND c.id = ?");
 
 /// Reads one conversation on `conn`, which may be inside a write transaction.
 async fn fetch(
@@ -50,15 +53,12 @@ async fn fetch(
     tenant: TenantId,
     id: ConversationId,
 ) -> StoreResult<Option<Conversation>> {
-    let row: Option<ConversationRow> = sqlx::query_as(concat!(
-        conversation_select!(),
-        "WHERE c.tenant_id = ? AND c.id = ?"
-    ))
-    .bind(tenant.0)
-    .bind(id.0)
-    .fetch_optional(conn)
-    .await
-    .map_err(db)?;
+    let row: Option<ConversationRow> = sqlx::query_as(GET_CONVERSATION)
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?;
     row.map(ConversationRow::into_model).transpose()
 }
 
@@ -203,8 +203,15 @@ impl SqliteStore {
         tenant: TenantId,
         visitor: &VisitorId,
     ) -> StoreResult<Option<Conversation>> {
-        let mut conn = self.reader.acquire().await.map_err(db)?;
-        fetch_for_visitor(&mut conn, tenant, visitor).await
+        let row = self
+            .reads
+            .read(|c| {
+                c.prepare_cached(VISITOR_CONVERSATION)?
+                    .query_row((visitor.as_str(), tenant.0), ConversationRow::read)
+                    .optional()
+            })
+            .await?;
+        row.map(ConversationRow::into_model).transpose()
     }
 
     pub(crate) async fn get_conversation_impl(
@@ -212,8 +219,15 @@ impl SqliteStore {
         tenant: TenantId,
         id: ConversationId,
     ) -> StoreResult<Option<Conversation>> {
-        let mut conn = self.reader.acquire().await.map_err(db)?;
-        fetch(&mut conn, tenant, id).await
+        let row = self
+            .reads
+            .read(|c| {
+                c.prepare_cached(GET_CONVERSATION)?
+                    .query_row((tenant.0, id.0), ConversationRow::read)
+                    .optional()
+            })
+            .await?;
+        row.map(ConversationRow::into_model).transpose()
     }
 
     pub(crate) async fn list_conversations_impl(
@@ -229,20 +243,26 @@ impl SqliteStore {
             (None, Some(_)) => LIST_BY_WIDGET,
             (Some(_), Some(_)) => LIST_BY_STATUS_AND_WIDGET,
         };
-        let mut query = sqlx::query_scalar::<_, String>(sql).bind(tenant.0);
+        let mut params = vec![Value::from(tenant.0.as_bytes().to_vec())];
         if let Some(status) = filter.status {
-            query = query.bind(status.as_str());
+            params.push(Value::from(status.as_str().to_owned()));
         }
         if let Some(widget) = filter.widget_id {
-            query = query.bind(widget.0);
+            params.push(Value::from(widget.0.as_bytes().to_vec()));
         }
-        let page = query
-            .bind(i64::from(limit))
-            .bind(sql_int(offset))
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db)?;
-        all_from_json(&page, ConversationRow::into_model)
+        params.push(Value::from(i64::from(limit)));
+        params.push(Value::from(sql_int(offset)));
+        let read = move |c: &Connection| {
+            c.prepare_cached(sql)?
+                .query_map(params_from_iter(params), ConversationRow::read)?
+                .collect::<rusqlite::Result<Vec<_>>>()
+        };
+        let rows = if offset <= INLINE_OFFSET_MAX {
+            self.reads.read(read).await?
+        } else {
+            self.reads.read_off_thread(read).await?
+        };
+        all(rows, ConversationRow::into_model)
     }
 
     pub(crate) async fn update_conversation_impl(
@@ -328,38 +348,28 @@ impl SqliteStore {
         tenant: TenantId,
         id: ConversationId,
     ) -> StoreResult<Option<ConversationFacts>> {
-        type Row = (uuid::Uuid, bool, bool, String, Option<String>, bool);
-        let row: Option<Row> = sqlx::query_as(
-            "SELECT w.id, w.translation_enabled, w.ai_enabled, t.operator_language, \
-                    c.visitor_language, c.handed_off_at IS NOT NULL \
-             FROM conversations c \
-             JOIN widgets w ON w.id = c.widget_id \
-             JOIN tenants t ON t.id = c.tenant_id \
-             WHERE c.tenant_id = ? AND c.id = ?",
-        )
-        .bind(tenant.0)
-        .bind(id.0)
-        .fetch_optional(&self.reader)
-        .await
-        .map_err(db)?;
-        Ok(row.map(
-            |(
-                widget,
-                translation_enabled,
-                ai_enabled,
-                operator_language,
-                visitor_language,
-                handed_off,
-            )| {
-                ConversationFacts {
-                    widget_id: widget.into(),
-                    translation_enabled,
-                    ai_enabled,
-                    operator_language,
-                    visitor_language,
-                    handed_off,
-                }
-            },
-        ))
+        self.reads
+            .read(|c| {
+                c.prepare_cached(
+                    "SELECT w.id, w.translation_enabled, w.ai_enabled, t.operator_language, \
+                            c.visitor_language, c.handed_off_at IS NOT NULL \
+                     FROM conversations c \
+                     JOIN widgets w ON w.id = c.widget_id \
+                     JOIN tenants t ON t.id = c.tenant_id \
+                     WHERE c.tenant_id = ? AND c.id = ?",
+                )?
+                .query_row((tenant.0, id.0), |row| {
+                    Ok(ConversationFacts {
+                        widget_id: row.get::<_, uuid::Uuid>(0)?.into(),
+                        translation_enabled: row.get(1)?,
+                        ai_enabled: row.get(2)?,
+                        operator_language: row.get(3)?,
+                        visitor_language: row.get(4)?,
+                        handed_off: row.get(5)?,
+                    })
+                })
+                .optional()
+            })
+            .await
     }
 }

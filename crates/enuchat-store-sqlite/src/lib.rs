@@ -4,8 +4,9 @@
 //! a time, so the store keeps two pools over the same file:
 //! - a writer pool of exactly one connection: writes from this process queue
 //!   fairly on the pool instead of spinning on SQLite's busy handler;
-//! - a reader pool of several connections, which WAL lets run alongside the
-//!   writer without blocking.
+//! - reader connections, which WAL lets run alongside the writer without
+//!   blocking: the hot reads on rusqlite connections run where they are
+//!   awaited (`read_pool.rs`), the others on an sqlx pool.
 //!
 //! Message appends, the hot write, do not take the writer one by one: a task
 //! writes every append waiting at that moment in one transaction
@@ -33,6 +34,7 @@ mod messages;
 #[cfg(test)]
 mod plan_tests;
 mod rate_limits;
+mod read_pool;
 mod rows;
 mod store_impl;
 mod tenants;
@@ -42,35 +44,51 @@ use appender::Appender;
 use chrono::{DateTime, Utc};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{StoreError, Timestamp};
+use read_pool::ReadPool;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::{Sqlite, Transaction};
+use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Readers allowed at once; WAL lets them run while the writer works.
 const MAX_READERS: u32 = 8;
 /// How long a statement waits for another process's write lock before failing.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// A [`Store`](enuchat_domain::Store) backed by one SQLite database.
 #[derive(Clone)]
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
-    /// True when `reader` is the same pool as `writer` (in-memory databases).
-    shared_pool: bool,
+    /// The hot reads (pages, a conversation, message facts).
+    reads: ReadPool,
     /// Message appends, written in groups on `writer`.
     appender: Appender,
+    /// Deletes a throwaway database's files once the last clone is dropped.
+    _throwaway: Option<Arc<ThrowawayFile>>,
 }
 
 impl SqliteStore {
     /// Opens (creating it if missing) and migrates the database at `url`:
     /// `sqlite://path/to/file.db`, or `sqlite::memory:` for a throwaway one.
     pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(|e| StoreError::Database(format!("invalid SQLite URL {url:?}: {e}")))?
+        // A throwaway database is a temporary file rather than SQLite's
+        // in-memory database: readers on their own connections need a file
+        // to share, and it then behaves exactly like a real one.
+        let (options, throwaway) = if url.contains(":memory:") || url.contains("mode=memory") {
+            let file = ThrowawayFile::new();
+            let options = SqliteConnectOptions::new().filename(&file.0);
+            (options, Some(Arc::new(file)))
+        } else {
+            let options = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::Database(format!("invalid SQLite URL {url:?}: {e}")))?;
+            (options, None)
+        };
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // With WAL, NORMAL only risks the last commits on power loss, not
@@ -79,28 +97,6 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
 
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-        if in_memory {
-            // An in-memory database lives as long as a connection to it, and
-            // its shared-cache connections fail with SQLITE_LOCKED instead of
-            // waiting: keep exactly one connection, forever.
-            let pool = SqlitePoolOptions::new()
-                .min_connections(1)
-                .max_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await
-                .map_err(db)?;
-            migrate(&pool).await?;
-            return Ok(SqliteStore {
-                appender: Appender::start(pool.clone()),
-                writer: pool.clone(),
-                reader: pool,
-                shared_pool: true,
-            });
-        }
-
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .connect_with(options.clone())
@@ -108,6 +104,7 @@ impl SqliteStore {
             .map_err(db)?;
         // Migrate before any reader opens, so readers never see a half-built schema.
         migrate(&writer).await?;
+        let reads = ReadPool::new(options.get_filename().to_owned(), MAX_READERS as usize);
         let reader = SqlitePoolOptions::new()
             .max_connections(MAX_READERS)
             .connect_with(options)
@@ -117,7 +114,8 @@ impl SqliteStore {
             appender: Appender::start(writer.clone()),
             writer,
             reader,
-            shared_pool: false,
+            reads,
+            _throwaway: throwaway,
         })
     }
 
@@ -132,13 +130,32 @@ impl SqliteStore {
     }
 
     pub(crate) fn stats(&self) -> (u32, u32) {
-        let (mut used, mut idle) = Self::pool_counts(&self.writer);
-        if !self.shared_pool {
-            let (u, i) = Self::pool_counts(&self.reader);
-            used += u;
-            idle += i;
+        let (used, idle) = Self::pool_counts(&self.writer);
+        let (u, i) = Self::pool_counts(&self.reader);
+        (used + u, idle + i)
+    }
+}
+
+/// A database file in the temporary directory, deleted (with its WAL and
+/// shared-memory files) on drop. A process killed before that leaves it
+/// behind, as any temporary file.
+struct ThrowawayFile(PathBuf);
+
+impl ThrowawayFile {
+    fn new() -> ThrowawayFile {
+        let name = format!("enuchat-throwaway-{}.db", uuid::Uuid::now_v7());
+        ThrowawayFile(std::env::temp_dir().join(name))
+    }
+}
+
+impl Drop for ThrowawayFile {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut path = self.0.clone().into_os_string();
+            path.push(suffix);
+            // Missing files are fine: SQLite may have removed them already.
+            let _ = std::fs::remove_file(path);
         }
-        (used, idle)
     }
 }
 
@@ -193,4 +210,21 @@ pub(crate) fn opt_from_us(us: Option<i64>) -> StoreResult<Option<Timestamp>> {
 /// SQLite binds signed 64-bit integers; page sizes beyond that mean "all".
 pub(crate) fn sql_int(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ThrowawayFile;
+
+    #[test]
+    fn a_throwaway_database_leaves_no_files_behind() {
+        let file = ThrowawayFile::new();
+        let path = file.0.clone();
+        let wal = format!("{}-wal", path.display());
+        std::fs::write(&path, b"db").expect("write");
+        std::fs::write(&wal, b"wal").expect("write");
+        drop(file);
+        assert!(!path.exists());
+        assert!(!std::path::Path::new(&wal).exists());
+    }
 }

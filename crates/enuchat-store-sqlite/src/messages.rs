@@ -1,7 +1,7 @@
 //! Messages: appended with the conversation's next sequence number, together
 //! with the jobs they cause and the conversation facts they change.
 
-use crate::rows::{all, all_from_json, message_columns, message_json, MessageRow};
+use crate::rows::{all, message_columns, MessageRow};
 use crate::{db, write_err, SqliteStore};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
@@ -143,19 +143,18 @@ impl SqliteStore {
         conversation: ConversationId,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        // The inner query walks the (conversation_id, seq) unique index
-        // backwards for the newest rows. The page comes back as one JSON
-        // value rather than one row per message: sqlx-sqlite copies every
-        // value of every row and passes each row to this task through a
-        // channel, which cost more than the query itself (bench/profiles).
-        let page: String = sqlx::query_scalar(RECENT_MESSAGES)
-            .bind(conversation.0)
-            .bind(tenant.0)
-            .bind(i64::from(limit))
-            .fetch_one(&self.reader)
-            .await
-            .map_err(db)?;
-        all_from_json(&page, MessageRow::into_model)
+        let rows = self
+            .reads
+            .read(|c| {
+                c.prepare_cached(RECENT_MESSAGES)?
+                    .query_map(
+                        (conversation.0, tenant.0, i64::from(limit)),
+                        MessageRow::read,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        all(rows, MessageRow::into_model)
     }
 
     pub(crate) async fn messages_after_impl(
@@ -165,28 +164,32 @@ impl SqliteStore {
         after_seq: i64,
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
-        // A range scan of the (conversation_id, seq) unique index, already
-        // in the order asked for.
-        let rows: Vec<MessageRow> = sqlx::query_as(MESSAGES_AFTER)
-            .bind(conversation.0)
-            .bind(after_seq)
-            .bind(tenant.0)
-            .bind(i64::from(limit))
-            .fetch_all(&self.reader)
-            .await
-            .map_err(db)?;
+        let rows = self
+            .reads
+            .read(|c| {
+                c.prepare_cached(MESSAGES_AFTER)?
+                    .query_map(
+                        (conversation.0, after_seq, tenant.0, i64::from(limit)),
+                        MessageRow::read,
+                    )?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
         all(rows, MessageRow::into_model)
     }
 }
 
-/// The newest `limit` messages, oldest first, as one JSON array.
+/// The newest `limit` messages, oldest first: the inner query walks the
+/// (conversation_id, seq) unique index backwards for the newest rows.
 pub(crate) const RECENT_MESSAGES: &str = concat!(
-    "SELECT json_group_array(",
-    message_json!(),
-    " ORDER BY seq) FROM (SELECT * FROM messages WHERE conversation_id = ? AND tenant_id = ? \
-      ORDER BY seq DESC LIMIT ?)"
+    "SELECT ",
+    message_columns!(),
+    " FROM (SELECT * FROM messages WHERE conversation_id = ? AND tenant_id = ? \
+      ORDER BY seq DESC LIMIT ?) ORDER BY seq"
 );
 
+/// A range scan of the (conversation_id, seq) unique index, already in the
+/// order asked for.
 pub(crate) const MESSAGES_AFTER: &str = concat!(
     "SELECT ",
     message_columns!(),

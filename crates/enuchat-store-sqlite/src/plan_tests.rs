@@ -106,3 +106,47 @@ async fn older_messages_walk_the_seq_index() {
         "{plan:?}"
     );
 }
+
+#[tokio::test]
+async fn tenant_api_pages_are_cut_from_a_covering_index() {
+    use crate::conversations::{
+        LIST_ALL, LIST_BY_STATUS, LIST_BY_STATUS_AND_WIDGET, LIST_BY_WIDGET,
+    };
+    let store = store().await;
+    let shapes = [
+        (LIST_ALL, "conversations_recent"),
+        (LIST_BY_STATUS, "conversations_status_recent"),
+        (LIST_BY_WIDGET, "conversations_widget_recent"),
+        (
+            LIST_BY_STATUS_AND_WIDGET,
+            "conversations_widget_status_recent",
+        ),
+    ];
+    for (sql, index) in shapes {
+        let plan = plan(&store, sql).await;
+        // The page's rows are found by rowid, then sorted: at most `limit` of
+        // them, however deep the page.
+        assert_eq!(
+            plan[0], "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)",
+            "{plan:?}"
+        );
+        assert!(
+            plan.iter().any(|l| l.starts_with(&format!(
+                "SEARCH conversations USING COVERING INDEX {index} "
+            ))),
+            "{plan:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn recent_messages_walk_the_seq_index() {
+    let store = store().await;
+    let plan = plan(&store, crate::messages::RECENT_MESSAGES).await;
+    assert!(
+        plan.iter().any(|l| l
+            .starts_with("SEARCH messages USING INDEX sqlite_autoindex_messages_")
+            && l.ends_with("(conversation_id=?)")),
+        "{plan:?}"
+    );
+}

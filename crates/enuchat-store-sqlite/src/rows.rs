@@ -45,31 +45,10 @@ macro_rules! conversation_columns {
          c.last_message_at, c.started_at, c.last_seq, c.handed_off_at"
     };
 }
-/// One conversation as a JSON array of [`conversation_columns`] in the same
-/// order, ids as hex: what [`ConversationRow`] deserializes from.
-macro_rules! conversation_json {
-    () => {
-        "json_array(lower(hex(c.id)), lower(hex(c.tenant_id)), lower(hex(c.widget_id)), \
-         c.visitor_id, v.name, v.email, c.visitor_language, c.status, \
-         CASE WHEN c.assigned_to IS NULL THEN NULL ELSE lower(hex(c.assigned_to)) END, \
-         c.last_message_at, c.started_at, c.last_seq, c.handed_off_at)"
-    };
-}
 macro_rules! message_columns {
     () => {
         "id, conversation_id, seq, role, content, content_language, translated_content, \
          translated_language, is_auto_reply, author_id, created_at, translation_pending"
-    };
-}
-/// One message as a JSON array of [`message_columns`] in the same order, ids
-/// as hex and flags as JSON booleans: what [`MessageRow`] deserializes from.
-macro_rules! message_json {
-    () => {
-        "json_array(lower(hex(id)), lower(hex(conversation_id)), seq, role, content, \
-         content_language, translated_content, translated_language, \
-         json(iif(is_auto_reply, 'true', 'false')), \
-         CASE WHEN author_id IS NULL THEN NULL ELSE lower(hex(author_id)) END, created_at, \
-         json(iif(translation_pending, 'true', 'false')))"
     };
 }
 macro_rules! api_key_columns {
@@ -83,8 +62,8 @@ macro_rules! ledger_columns {
     };
 }
 pub(crate) use {
-    api_key_columns, conversation_columns, conversation_json, ledger_columns, message_columns,
-    message_json, operator_columns, tenant_columns, visitor_columns, widget_columns,
+    api_key_columns, conversation_columns, ledger_columns, message_columns, operator_columns,
+    tenant_columns, visitor_columns, widget_columns,
 };
 
 fn bad(what: &str, value: impl std::fmt::Display) -> enuchat_domain::StoreError {
@@ -209,8 +188,8 @@ impl VisitorRow {
     }
 }
 
-/// Read either as a row or, for pages, from [`conversation_json`].
-#[derive(FromRow, serde::Deserialize)]
+/// Read by sqlx inside write transactions, or by rusqlite ([`Self::read`]).
+#[derive(FromRow)]
 pub(crate) struct ConversationRow {
     id: Uuid,
     tenant_id: Uuid,
@@ -247,8 +226,29 @@ impl ConversationRow {
     }
 }
 
-/// Read either as a row or, for pages of messages, from [`message_json`].
-#[derive(FromRow, serde::Deserialize)]
+impl ConversationRow {
+    /// From a rusqlite row of [`conversation_columns`], in that order.
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationRow> {
+        Ok(ConversationRow {
+            id: row.get(0)?,
+            tenant_id: row.get(1)?,
+            widget_id: row.get(2)?,
+            visitor_id: row.get(3)?,
+            visitor_name: row.get(4)?,
+            visitor_email: row.get(5)?,
+            visitor_language: row.get(6)?,
+            status: row.get(7)?,
+            assigned_to: row.get(8)?,
+            last_message_at: row.get(9)?,
+            started_at: row.get(10)?,
+            last_seq: row.get(11)?,
+            handed_off_at: row.get(12)?,
+        })
+    }
+}
+
+/// Read by sqlx inside write transactions, or by rusqlite ([`Self::read`]).
+#[derive(FromRow)]
 pub(crate) struct MessageRow {
     id: Uuid,
     conversation_id: Uuid,
@@ -279,6 +279,26 @@ impl MessageRow {
             author_id: self.author_id.map(OperatorId::from),
             created_at: from_us(self.created_at)?,
             translation_pending: self.translation_pending,
+        })
+    }
+}
+
+impl MessageRow {
+    /// From a rusqlite row of [`message_columns`], in that order.
+    pub(crate) fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<MessageRow> {
+        Ok(MessageRow {
+            id: row.get(0)?,
+            conversation_id: row.get(1)?,
+            seq: row.get(2)?,
+            role: row.get(3)?,
+            content: row.get(4)?,
+            content_language: row.get(5)?,
+            translated_content: row.get(6)?,
+            translated_language: row.get(7)?,
+            is_auto_reply: row.get(8)?,
+            author_id: row.get(9)?,
+            created_at: row.get(10)?,
+            translation_pending: row.get(11)?,
         })
     }
 }
@@ -343,14 +363,4 @@ impl LedgerRow {
 /// Converts every row, stopping at the first bad one.
 pub(crate) fn all<R, M>(rows: Vec<R>, convert: fn(R) -> StoreResult<M>) -> StoreResult<Vec<M>> {
     rows.into_iter().map(convert).collect()
-}
-
-/// The rows of a page read as one `json_group_array` (of [`message_json`] or
-/// [`conversation_json`] values), converted like rows read one by one.
-pub(crate) fn all_from_json<R: serde::de::DeserializeOwned, M>(
-    page: &str,
-    convert: fn(R) -> StoreResult<M>,
-) -> StoreResult<Vec<M>> {
-    let rows: Vec<R> = serde_json::from_str(page).map_err(|e| bad("page of rows", e))?;
-    all(rows, convert)
 }

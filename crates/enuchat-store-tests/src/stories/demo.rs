@@ -83,14 +83,14 @@ pub async fn demo_batches_round_trip(store: SharedStore) {
     let (t, w) = tenant_with_widget(store, "Demo").await;
     let (other, _) = tenant_with_widget(store, "Other").await;
     let op = operator(store, t.id, "demo@example.com").await;
-    let visitors = demo_visitors(t.id, w.id, 750);
+    let visitors = demo_visitors(t.id, w.id, 1_100);
 
     // Enough rows that messages need several multi-row statements, and a
     // second batch whose conversations belong to visitors written by the
     // first.
-    let mut first = batch(t.id, w.id, op.id, &visitors, 600, 0);
+    let mut first = batch(t.id, w.id, op.id, &visitors, 900, 0);
     first.visitors = visitors.clone();
-    let second = batch(t.id, w.id, op.id, &visitors, 150, 600);
+    let second = batch(t.id, w.id, op.id, &visitors, 200, 900);
     let mut expected: Vec<Conversation> = first.conversations.clone();
     expected.extend(second.conversations.clone());
     let mut messages: Vec<Message> = first.messages.clone();
@@ -113,6 +113,17 @@ pub async fn demo_batches_round_trip(store: SharedStore) {
         .unwrap();
     assert_eq!(listed.len(), expected.len());
     assert_eq!(listed, expected);
+
+    // Pages on either side of offset 1,000, which the SQLite store reads off
+    // the async threads beyond, hold the same rows as the full list.
+    for offset in [980, 1_001, 1_090] {
+        let page = store
+            .list_conversations(t.id, &ConversationFilter::default(), 20, offset as u64)
+            .await
+            .unwrap();
+        let end = expected.len().min(offset + 20);
+        assert_eq!(page, expected[offset..end], "page at offset {offset}");
+    }
 
     let closed = ConversationFilter {
         status: Some(ConversationStatus::Closed),

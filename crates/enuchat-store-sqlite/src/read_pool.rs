@@ -1,0 +1,182 @@
+//! The hot reads, on plain SQLite connections (rusqlite) run where they are
+//! awaited.
+//!
+//! sqlx-sqlite gives each connection a worker thread and passes every command
+//! and its results between that thread and the awaiting task through
+//! channels: at least two thread switches per query. The Tenant API's hot
+//! reads (a page of 20 conversations, the newest 50 messages, the facts a new
+//! message needs) are index seeks on cached pages that take SQLite tens of
+//! microseconds, and the profile of the list scenario showed the switches
+//! costing more than SQLite itself (bench/profiles). So these reads use
+//! connections held here:
+//! - [`ReadPool::read`] runs the read on the calling thread, for reads whose
+//!   work is bounded by what they return: handing such a read to another
+//!   thread costs more than doing it.
+//! - [`ReadPool::read_off_thread`] runs it on tokio's blocking pool, for reads
+//!   whose work grows with the data (deep offsets), so that they never hold up
+//!   the runtime's other tasks.
+//!
+//! WAL lets these connections read while the writer writes, each statement
+//! seeing the last commit. They are `query_only`: a write sent here by mistake
+//! fails instead of bypassing the writer.
+
+use crate::BUSY_TIMEOUT;
+use enuchat_domain::store::StoreResult;
+use enuchat_domain::StoreError;
+use rusqlite::{Connection, OpenFlags};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+/// Prepared statements kept per connection; more than the store's distinct
+/// hot queries, so none is prepared twice.
+const STATEMENTS_PER_CONNECTION: usize = 32;
+
+/// Up to `max` read connections to one database file, opened when first
+/// needed and kept.
+#[derive(Clone)]
+pub(crate) struct ReadPool {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    /// One permit per connection that may exist.
+    permits: Arc<Semaphore>,
+}
+
+impl ReadPool {
+    pub(crate) fn new(path: PathBuf, max: usize) -> ReadPool {
+        ReadPool {
+            inner: Arc::new(Inner {
+                path,
+                idle: Mutex::new(Vec::with_capacity(max)),
+                permits: Arc::new(Semaphore::new(max)),
+            }),
+        }
+    }
+
+    /// Runs `read` on this thread. Only for reads bounded by what they return.
+    pub(crate) async fn read<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        let _permit = self.inner.permits.acquire().await.map_err(closed)?;
+        // Nothing below awaits: once started, the read runs to its end even if
+        // the caller is dropped, and the connection goes back to the pool.
+        self.inner.with_connection(read)
+    }
+
+    /// Runs `read` on tokio's blocking pool, for reads that may take long.
+    pub(crate) async fn read_off_thread<T: Send + 'static>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> StoreResult<T> {
+        let permit = Arc::clone(&self.inner.permits)
+            .acquire_owned()
+            .await
+            .map_err(closed)?;
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            inner.with_connection(read)
+        })
+        .await
+        .map_err(|e| StoreError::Database(format!("a read task failed: {e}")))?
+    }
+}
+
+impl Inner {
+    fn with_connection<T>(
+        &self,
+        read: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> StoreResult<T> {
+        let idle = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => self.open().map_err(sqlite)?,
+        };
+        let result = read(&connection).map_err(sqlite);
+        self.idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(connection);
+        result
+    }
+
+    fn open(&self) -> rusqlite::Result<Connection> {
+        // The file exists and is migrated: the writer opened it first. Full
+        // mutexing is not needed since a connection is used by one thread at a
+        // time (it is taken out of `idle` while in use).
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        connection.busy_timeout(BUSY_TIMEOUT)?;
+        connection.pragma_update(None, "query_only", true)?;
+        connection.set_prepared_statement_cache_capacity(STATEMENTS_PER_CONNECTION);
+        Ok(connection)
+    }
+}
+
+fn closed(_: tokio::sync::AcquireError) -> StoreError {
+    StoreError::Database("the read pool is closed".to_owned())
+}
+
+/// Any read failure the caller cannot fix.
+pub(crate) fn sqlite(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool_on_new_file(max: usize) -> (tempfile::TempDir, ReadPool) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let path = dir.path().join("reads.db");
+        let setup = Connection::open(&path).expect("create");
+        setup
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; CREATE TABLE t (n INTEGER); \
+                 INSERT INTO t VALUES (1), (2), (3);",
+            )
+            .expect("schema");
+        (dir, ReadPool::new(path, max))
+    }
+
+    #[tokio::test]
+    async fn writes_sent_to_the_read_pool_fail_and_change_nothing() {
+        let (_dir, pool) = pool_on_new_file(2);
+        let write = pool.read(|c| c.execute("DELETE FROM t", [])).await;
+        assert!(write.is_err(), "a read connection wrote: {write:?}");
+        let count = pool
+            .read(|c| c.query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0)))
+            .await
+            .expect("count");
+        assert_eq!(count, 3);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn more_reads_than_connections_wait_for_one_and_all_finish() {
+        let (_dir, pool) = pool_on_new_file(2);
+        let reads = (0..20).map(|i| {
+            let pool = pool.clone();
+            tokio::spawn(async move {
+                let sum = |c: &Connection| c.query_row("SELECT sum(n) FROM t", [], |r| r.get(0));
+                if i % 2 == 0 {
+                    pool.read(sum).await
+                } else {
+                    pool.read_off_thread(sum).await
+                }
+            })
+        });
+        for read in reads {
+            let sum: i64 = read.await.expect("task").expect("read");
+            assert_eq!(sum, 6);
+        }
+        let opened = pool.inner.idle.lock().unwrap().len();
+        assert!(opened <= 2, "{opened} connections for a pool of 2");
+    }
+}
