@@ -154,7 +154,8 @@ impl SqliteStore {
                     .collect::<rusqlite::Result<Vec<_>>>()
             })
             .await?;
-        all(rows, MessageRow::into_model)
+        // Newest first from the index; the caller wants them oldest first.
+        rows.into_iter().rev().map(MessageRow::into_model).collect()
     }
 
     pub(crate) async fn messages_after_impl(
@@ -179,13 +180,13 @@ impl SqliteStore {
     }
 }
 
-/// The newest `limit` messages, oldest first: the inner query walks the
-/// (conversation_id, seq) unique index backwards for the newest rows.
+/// The newest `limit` messages, newest first: a walk of the (conversation_id,
+/// seq) unique index backwards. Reversing the few rows afterwards is cheaper
+/// than having SQLite copy each into a sorter.
 pub(crate) const RECENT_MESSAGES: &str = concat!(
     "SELECT ",
     message_columns!(),
-    " FROM (SELECT * FROM messages WHERE conversation_id = ? AND tenant_id = ? \
-      ORDER BY seq DESC LIMIT ?) ORDER BY seq"
+    " FROM messages WHERE conversation_id = ? AND tenant_id = ? ORDER BY seq DESC LIMIT ?"
 );
 
 /// A range scan of the (conversation_id, seq) unique index, already in the

@@ -149,4 +149,5 @@ async fn recent_messages_walk_the_seq_index() {
             && l.ends_with("(conversation_id=?)")),
         "{plan:?}"
     );
+    assert!(!plan.iter().any(|l| l.contains("TEMP B-TREE")), "{plan:?}");
 }
