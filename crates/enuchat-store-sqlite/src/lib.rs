@@ -1,7 +1,7 @@
 //! The SQLite implementation of the enuchat [`Store`].
 //!
 //! One database file in WAL mode. SQLite allows many readers but one writer at
-//! a time, so the store keeps two pools over the same file:
+//! a time, so the store keeps these connections to the same file:
 //! - a writer pool of exactly one connection: writes from this process queue
 //!   fairly on the pool instead of spinning on SQLite's busy handler;
 //! - reader connections, which WAL lets run alongside the writer without
@@ -130,9 +130,13 @@ impl SqliteStore {
     }
 
     pub(crate) fn stats(&self) -> (u32, u32) {
-        let (used, idle) = Self::pool_counts(&self.writer);
-        let (u, i) = Self::pool_counts(&self.reader);
-        (used + u, idle + i)
+        [
+            Self::pool_counts(&self.writer),
+            Self::pool_counts(&self.reader),
+            self.reads.counts(),
+        ]
+        .into_iter()
+        .fold((0, 0), |(used, idle), (u, i)| (used + u, idle + i))
     }
 }
 

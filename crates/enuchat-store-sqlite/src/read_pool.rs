@@ -44,6 +44,8 @@ struct Inner {
     idle: Mutex<Vec<Connection>>,
     /// One permit per connection that may exist.
     permits: Arc<Semaphore>,
+    /// The number of permits.
+    max: usize,
 }
 
 impl ReadPool {
@@ -53,6 +55,7 @@ impl ReadPool {
                 path,
                 idle: Mutex::new(Vec::with_capacity(max)),
                 permits: Arc::new(Semaphore::new(max)),
+                max,
             }),
         }
     }
@@ -84,6 +87,21 @@ impl ReadPool {
         })
         .await
         .map_err(|e| StoreError::Database(format!("a read task failed: {e}")))?
+    }
+}
+
+impl ReadPool {
+    /// Connections (in use, idle), for the pool gauges.
+    pub(crate) fn counts(&self) -> (u32, u32) {
+        let idle = self
+            .inner
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .len();
+        let in_use = self.inner.max - self.inner.permits.available_permits();
+        let to_u32 = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        (to_u32(in_use), to_u32(idle))
     }
 }
 
@@ -176,7 +194,11 @@ mod tests {
             let sum: i64 = read.await.expect("task").expect("read");
             assert_eq!(sum, 6);
         }
-        let opened = pool.inner.idle.lock().unwrap().len();
-        assert!(opened <= 2, "{opened} connections for a pool of 2");
+        let (in_use, idle) = pool.counts();
+        assert_eq!(in_use, 0, "every read gave its connection back");
+        assert!(
+            (1..=2).contains(&idle),
+            "{idle} connections for a pool of 2"
+        );
     }
 }
