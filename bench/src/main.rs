@@ -382,7 +382,7 @@ async fn storage_command(
         started.elapsed().as_secs_f64()
     );
     let backend = match store.backend {
-        storage::Backend::Sqlite { .. } => "sqlite",
+        storage::Backend::Sqlite(_) => "sqlite",
         storage::Backend::Postgres(_) => "postgres",
     };
     let options = peak.options();

@@ -4,25 +4,111 @@
 //! enuchat's own tables and the same connection settings (SQLite: WAL,
 //! synchronous=NORMAL, one writer connection, 8 readers; PostgreSQL: a pool
 //! of 10, the server's default).
+//!
+//! SQLite is driven through rusqlite, the leanest way to reach it from Rust:
+//! inserts go to one writer thread that owns the connection (one hand-off
+//! each way, as any shared writer needs), selects run where they are awaited
+//! on a pool of reader connections. The tables are created and filled
+//! through sqlx, which is not measured.
 
 use anyhow::{bail, Context};
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, SqlitePool};
+use sqlx::PgPool;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use uuid::Uuid;
 
 const CONVERSATION_POOL: usize = 1000;
+/// Reader connections kept open, as the server keeps.
+const SQLITE_READERS: usize = 8;
+const INSERT_CONTENT: &str = "Thanks for chatting! Is there anything else we can help with?";
 
 pub enum Backend {
-    Sqlite {
-        writer: SqlitePool,
-        reader: SqlitePool,
-    },
+    Sqlite(RawSqlite),
     Postgres(PgPool),
+}
+
+type InsertReply = tokio::sync::oneshot::Sender<rusqlite::Result<usize>>;
+
+/// One insert for the writer thread: its values, and where to answer.
+struct Insert {
+    id: Uuid,
+    conversation: Uuid,
+    seq: i64,
+    reply: InsertReply,
+}
+
+/// The SQLite baseline's connections.
+pub struct RawSqlite {
+    inserts: std::sync::mpsc::Sender<Insert>,
+    readers: Mutex<Vec<rusqlite::Connection>>,
+    path: PathBuf,
+}
+
+impl RawSqlite {
+    fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+        let connection = rusqlite::Connection::open(path)?;
+        connection.pragma_update(None, "journal_mode", "wal")?;
+        connection.pragma_update(None, "synchronous", "normal")?;
+        connection.busy_timeout(Duration::from_secs(5))?;
+        Ok(connection)
+    }
+
+    fn start(path: PathBuf, tenant: Uuid) -> anyhow::Result<RawSqlite> {
+        let writer = RawSqlite::open(&path)?;
+        let (inserts, queue) = std::sync::mpsc::channel::<Insert>();
+        std::thread::Builder::new()
+            .name("raw-sqlite-writer".into())
+            .spawn(move || {
+                for insert in queue {
+                    let result = writer
+                        .prepare_cached(
+                            "INSERT INTO messages (id, tenant_id, conversation_id, seq, role, \
+                             content, content_language, is_auto_reply, author_id, created_at) \
+                             VALUES (?, ?, ?, ?, 'operator', ?, NULL, 0, NULL, ?)",
+                        )
+                        .and_then(|mut statement| {
+                            statement.execute((
+                                insert.id.as_bytes().as_slice(),
+                                tenant.as_bytes().as_slice(),
+                                insert.conversation.as_bytes().as_slice(),
+                                insert.seq,
+                                INSERT_CONTENT,
+                                now_us(),
+                            ))
+                        });
+                    // The caller may have given up; nothing to do then.
+                    let _ = insert.reply.send(result);
+                }
+            })?;
+        Ok(RawSqlite {
+            inserts,
+            readers: Mutex::new(Vec::new()),
+            path,
+        })
+    }
+
+    /// Runs `read` on an idle reader connection (opening one if none is).
+    fn read<T>(
+        &self,
+        read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T>,
+    ) -> anyhow::Result<T> {
+        let idle = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let connection = match idle {
+            Some(connection) => connection,
+            None => RawSqlite::open(&self.path)?,
+        };
+        let result = read(&connection);
+        let mut readers = self.readers.lock().unwrap_or_else(|e| e.into_inner());
+        if readers.len() < SQLITE_READERS {
+            readers.push(connection);
+        }
+        Ok(result?)
+    }
 }
 
 pub struct Storage {
@@ -108,11 +194,8 @@ impl Storage {
             )
             .execute(&writer)
             .await?;
-            let reader = SqlitePoolOptions::new()
-                .max_connections(8)
-                .connect_with(options)
-                .await?;
-            Backend::Sqlite { writer, reader }
+            writer.close().await;
+            Backend::Sqlite(RawSqlite::start(options.get_filename().to_owned(), tenant)?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let pool = PgPoolOptions::new()
                 .max_connections(10)
@@ -146,15 +229,11 @@ impl Storage {
             bail!("unsupported database URL (sqlite:// or postgres://)");
         };
         let ids: Vec<Uuid> = match &backend {
-            Backend::Sqlite { reader, .. } => {
-                let rows: Vec<Vec<u8>> = sqlx::query_scalar("SELECT id FROM conversations LIMIT ?")
-                    .bind(CONVERSATION_POOL as i64)
-                    .fetch_all(reader)
-                    .await?;
-                rows.iter()
-                    .map(|b| Uuid::from_slice(b).context("uuid"))
-                    .collect::<anyhow::Result<_>>()?
-            }
+            Backend::Sqlite(raw) => raw.read(|c| {
+                c.prepare("SELECT id FROM conversations LIMIT ?")?
+                    .query_map([CONVERSATION_POOL as i64], |row| row.get::<_, Uuid>(0))?
+                    .collect::<rusqlite::Result<Vec<Uuid>>>()
+            })?,
             Backend::Postgres(pool) => {
                 sqlx::query_scalar("SELECT id FROM conversations LIMIT $1")
                     .bind(CONVERSATION_POOL as i64)
@@ -175,22 +254,18 @@ impl Storage {
     pub async fn insert(self: Arc<Self>, i: u64) -> anyhow::Result<()> {
         let conversation = self.conversations[(i as usize * 7919) % self.conversations.len()];
         let seq = self.seq.fetch_add(1, Ordering::Relaxed) as i64;
-        let content = "Thanks for chatting! Is there anything else we can help with?";
         match &self.backend {
-            Backend::Sqlite { writer, .. } => {
-                sqlx::query(
-                    "INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
-                     content_language, is_auto_reply, author_id, created_at) \
-                     VALUES (?, ?, ?, ?, 'operator', ?, NULL, 0, NULL, ?)",
-                )
-                .bind(Uuid::now_v7().as_bytes().as_slice())
-                .bind(self.tenant.as_bytes().as_slice())
-                .bind(conversation.as_bytes().as_slice())
-                .bind(seq)
-                .bind(content)
-                .bind(now_us())
-                .execute(writer)
-                .await?;
+            Backend::Sqlite(raw) => {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                raw.inserts
+                    .send(Insert {
+                        id: Uuid::now_v7(),
+                        conversation,
+                        seq,
+                        reply,
+                    })
+                    .context("the writer thread stopped")?;
+                answer.await.context("the writer thread stopped")??;
             }
             Backend::Postgres(pool) => {
                 sqlx::query(
@@ -202,7 +277,7 @@ impl Storage {
                 .bind(self.tenant)
                 .bind(conversation)
                 .bind(seq)
-                .bind(content)
+                .bind(INSERT_CONTENT)
                 .execute(pool)
                 .await?;
             }
@@ -214,15 +289,17 @@ impl Storage {
     /// the (tenant_id, last_message_at DESC, id DESC) index.
     pub async fn select(self: Arc<Self>, _i: u64) -> anyhow::Result<()> {
         let n = match &self.backend {
-            Backend::Sqlite { reader, .. } => sqlx::query(
-                "SELECT id, widget_id, visitor_id, status, assigned_to, visitor_language, \
-                 last_seq, last_message_at, started_at FROM conversations WHERE tenant_id = ? \
-                 ORDER BY last_message_at DESC, id DESC LIMIT 20",
-            )
-            .bind(self.tenant.as_bytes().as_slice())
-            .fetch_all(reader)
-            .await?
-            .len(),
+            Backend::Sqlite(raw) => raw
+                .read(|c| {
+                    c.prepare_cached(
+                        "SELECT id, widget_id, visitor_id, status, assigned_to, visitor_language, \
+                     last_seq, last_message_at, started_at FROM conversations WHERE tenant_id = ? \
+                     ORDER BY last_message_at DESC, id DESC LIMIT 20",
+                    )?
+                    .query_map([self.tenant.as_bytes().as_slice()], ConversationRow::read)?
+                    .collect::<rusqlite::Result<Vec<_>>>()
+                })?
+                .len(),
             Backend::Postgres(pool) => sqlx::query(
                 "SELECT id, widget_id, visitor_id, status, assigned_to, visitor_language, \
                  last_seq, last_message_at, started_at FROM conversations WHERE tenant_id = $1 \
@@ -237,5 +314,35 @@ impl Storage {
             bail!("select returned {n} rows, not 20");
         }
         Ok(())
+    }
+}
+
+/// What the select reads of each row, owned as an application would hold it.
+#[allow(dead_code)] // read to be measured, not looked at
+struct ConversationRow {
+    id: Vec<u8>,
+    widget_id: Vec<u8>,
+    visitor_id: String,
+    status: String,
+    assigned_to: Option<Vec<u8>>,
+    visitor_language: Option<String>,
+    last_seq: i64,
+    last_message_at: i64,
+    started_at: i64,
+}
+
+impl ConversationRow {
+    fn read(row: &rusqlite::Row<'_>) -> rusqlite::Result<ConversationRow> {
+        Ok(ConversationRow {
+            id: row.get(0)?,
+            widget_id: row.get(1)?,
+            visitor_id: row.get(2)?,
+            status: row.get(3)?,
+            assigned_to: row.get(4)?,
+            visitor_language: row.get(5)?,
+            last_seq: row.get(6)?,
+            last_message_at: row.get(7)?,
+            started_at: row.get(8)?,
+        })
     }
 }
