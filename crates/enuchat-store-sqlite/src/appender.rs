@@ -1,9 +1,11 @@
 //! Group commit for message appends.
 //!
 //! SQLite has one writer, so concurrent appends queue for it anyway. Instead
-//! of one transaction each (BEGIN, the append, COMMIT: three trips to sqlx's
+//! of one transaction each (BEGIN, the append, COMMIT: trips to sqlx's
 //! connection thread and one WAL commit per message), one task takes every
-//! append waiting at that moment and writes them in a single transaction.
+//! append waiting at that moment and writes them in a single transaction,
+//! the appends themselves straight on the connection's SQLite handle
+//! (`raw_connection.rs`).
 //! Nothing waits for a batch to fill: a lone append is written at once, and
 //! under load the batch is whatever queued while the previous one committed.
 //!
@@ -12,7 +14,8 @@
 //! rolled back and each append is retried in its own transaction, so one bad
 //! request cannot fail its neighbours.
 
-use crate::messages::append_in;
+use crate::messages::append_on;
+use crate::raw_connection::with_raw_connection;
 use crate::{db, now_us};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{ConversationId, Message, NewMessage, StoreError, TenantId};
@@ -105,21 +108,17 @@ async fn commit_batch(writer: &SqlitePool, batch: &mut Vec<Append>) {
 /// Writes `batch` in one transaction: every append or none.
 async fn write(writer: &SqlitePool, batch: &[Append]) -> StoreResult<Vec<Option<Message>>> {
     let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let mut messages = Vec::with_capacity(batch.len());
-    for append in batch {
-        // Read under the write lock, so that times follow seq order.
-        let now = now_us();
-        messages.push(
-            append_in(
-                &mut tx,
-                append.tenant,
-                append.conversation,
-                &append.new,
-                now,
-            )
-            .await?,
-        );
-    }
+    let messages = with_raw_connection(&mut tx, |conn| {
+        batch
+            .iter()
+            .map(|append| {
+                // Read under the write lock, so that times follow seq order.
+                let now = now_us();
+                append_on(conn, append.tenant, append.conversation, &append.new, now)
+            })
+            .collect()
+    })
+    .await?;
     tx.commit().await.map_err(db)?;
     Ok(messages)
 }

@@ -6,7 +6,8 @@
 //! never handed to two workers while its lease lasts.
 
 use crate::credits::charge_in;
-use crate::messages::append_in;
+use crate::messages::append_on;
+use crate::raw_connection::with_raw_connection;
 use crate::rows::{all, message_columns, MessageRow};
 use crate::{db, from_us, now_us, opt_from_us, sql_int, to_us, SqliteStore};
 use enuchat_domain::store::StoreResult;
@@ -241,9 +242,11 @@ impl SqliteStore {
         let Some((conversation, _)) = finish_in(&mut tx, tenant, claimed, None, now).await? else {
             return Ok(None);
         };
-        let message = append_in(&mut tx, tenant, conversation, &reply, now)
-            .await?
-            .ok_or(StoreError::MissingReference("conversation"))?;
+        let message = with_raw_connection(&mut tx, |conn| {
+            append_on(conn, tenant, conversation, &reply, now)
+        })
+        .await?
+        .ok_or(StoreError::MissingReference("conversation"))?;
         let entry = charge_in(
             &mut tx,
             tenant,

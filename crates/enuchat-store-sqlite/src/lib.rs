@@ -34,6 +34,7 @@ mod messages;
 #[cfg(test)]
 mod plan_tests;
 mod rate_limits;
+mod raw_connection;
 mod read_pool;
 mod rows;
 mod store_impl;

@@ -1,59 +1,48 @@
 //! Messages: appended with the conversation's next sequence number, together
 //! with the jobs they cause and the conversation facts they change.
 
+use crate::db;
+use crate::raw_connection::raw_write_err;
 use crate::rows::{all, message_columns, MessageRow};
-use crate::{db, write_err, SqliteStore};
+use crate::SqliteStore;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
-use sqlx::SqliteConnection;
+use rusqlite::OptionalExtension;
 
-/// The append as one multi-statement command, so that it costs one trip to
-/// sqlx's connection thread instead of one per statement (that hand-off, not
-/// SQLite, is most of an append's cost). Parameters are plain `?`: sqlx binds
-/// them in order across the statements, each statement taking the next ones
-/// (numbered ones would be taken from the start of the list in every
-/// statement, and sqlx stops binding at the first gap it cannot fill).
-///
-/// Bumping the counter first both claims the next seq and proves the
-/// conversation is the tenant's; holding the write lock until commit keeps
-/// seqs gapless and unique under concurrent appends. The same statement
-/// reopens a closed conversation for a visitor writing back, hands it to
-/// humans when an operator writes, and keeps the visitor's language current
-/// (never replacing a known one with "unknown"). The INSERT reads the new
-/// seq with the UPDATE's own filter, so when the conversation is not the
-/// tenant's nothing is written and no row comes back; each job is inserted
-/// from the message row it belongs to, likewise.
-fn append_sql(jobs: usize) -> String {
-    let mut sql = String::from(concat!(
-        "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?, \
-           status = CASE WHEN ? AND status = 'closed' THEN 'open' ELSE status END, \
-           handed_off_at = CASE WHEN ? THEN COALESCE(handed_off_at, ?) ELSE handed_off_at END, \
-           visitor_language = COALESCE(?, visitor_language) \
-         WHERE tenant_id = ? AND id = ?; \
-         INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
-           content_language, is_auto_reply, author_id, created_at, translation_pending) \
-         SELECT ?, tenant_id, id, last_seq, ?, ?, ?, ?, ?, ?, ? \
-           FROM conversations WHERE tenant_id = ? AND id = ? \
-         RETURNING ",
-        message_columns!(),
-        ";"
-    ));
-    for _ in 0..jobs {
-        sql.push_str(
-            " INSERT INTO jobs (id, tenant_id, conversation_id, message_id, kind, payload, \
-               status, attempts, run_at, created_at, updated_at) \
-             SELECT ?, tenant_id, conversation_id, id, ?, ?, 'queued', 0, ?, ?, ? \
-               FROM messages WHERE id = ?;",
-        );
-    }
-    sql
-}
+/// Claims the conversation's next seq and moves it to the top of its lists.
+/// Bumping the counter both claims the seq and proves the conversation is the
+/// tenant's; holding the write lock until commit keeps seqs gapless and unique
+/// under concurrent appends. The same statement reopens a closed conversation
+/// for a visitor writing back, hands it to humans when an operator writes,
+/// and keeps the visitor's language current (never replacing a known one with
+/// "unknown").
+const CLAIM_SEQ: &str = "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?1, \
+       status = CASE WHEN ?2 AND status = 'closed' THEN 'open' ELSE status END, \
+       handed_off_at = CASE WHEN ?3 THEN COALESCE(handed_off_at, ?1) ELSE handed_off_at END, \
+       visitor_language = COALESCE(?4, visitor_language) \
+     WHERE tenant_id = ?5 AND id = ?6 \
+     RETURNING last_seq";
+
+const INSERT_MESSAGE: &str = concat!(
+    "INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
+       content_language, is_auto_reply, author_id, created_at, translation_pending) \
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ",
+    message_columns!()
+);
+
+const INSERT_JOB: &str = "INSERT INTO jobs (id, tenant_id, conversation_id, message_id, kind, \
+       payload, status, attempts, run_at, created_at, updated_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7, ?7)";
 
 /// Appends `new` on `conn`, which holds the write lock (`BEGIN IMMEDIATE`):
 /// the one path for every message, whether from a person or a finished AI
-/// job. `now` is read under that lock so that times follow seq order.
-pub(crate) async fn append_in(
-    conn: &mut SqliteConnection,
+/// job, with the jobs it causes. `now` is read under that lock so that times
+/// follow seq order. `None` when the conversation is not the tenant's.
+///
+/// Runs on the raw writer connection (`raw_connection.rs`): statements are
+/// prepared once per batch and nothing crosses threads per statement.
+pub(crate) fn append_on(
+    conn: &rusqlite::Connection,
     tenant: TenantId,
     conversation: ConversationId,
     new: &NewMessage,
@@ -63,50 +52,62 @@ pub(crate) async fn append_in(
         (MessageRole::Visitor, Some(lang)) if lang != UNKNOWN_LANGUAGE => Some(lang),
         _ => None,
     };
-    let sql = append_sql(new.jobs.len());
+    let write = |e| raw_write_err(e, "conversation");
+    let seq: Option<i64> = conn
+        .prepare_cached(CLAIM_SEQ)
+        .map_err(write)?
+        .query_row(
+            (
+                now,
+                new.reopen,
+                new.role == MessageRole::Operator,
+                visitor_language,
+                tenant.0,
+                conversation.0,
+            ),
+            |row| row.get(0),
+        )
+        .optional()
+        .map_err(write)?;
+    let Some(seq) = seq else {
+        return Ok(None);
+    };
     let id = MessageId::new().0;
-    // In the order of the `?`s in `append_sql`.
-    let mut query = sqlx::query_as::<_, MessageRow>(&sql)
-        .bind(now)
-        .bind(new.reopen)
-        .bind(new.role == MessageRole::Operator)
-        .bind(now)
-        .bind(visitor_language)
-        .bind(tenant.0)
-        .bind(conversation.0)
-        .bind(id)
-        .bind(new.role.as_str())
-        .bind(new.content.as_str())
-        .bind(new.content_language.as_deref())
-        .bind(new.is_auto_reply)
-        .bind(new.author_id.map(|op| op.0))
-        .bind(now)
-        .bind(new.jobs.iter().any(|j| j.kind == JobKind::Translate))
-        .bind(tenant.0)
-        .bind(conversation.0);
+    let row = conn
+        .prepare_cached(INSERT_MESSAGE)
+        .map_err(write)?
+        .query_row(
+            rusqlite::params![
+                id,
+                tenant.0,
+                conversation.0,
+                seq,
+                new.role.as_str(),
+                new.content.as_str(),
+                new.content_language.as_deref(),
+                new.is_auto_reply,
+                new.author_id.map(|op| op.0),
+                now,
+                new.jobs.iter().any(|j| j.kind == JobKind::Translate),
+            ],
+            MessageRow::read,
+        )
+        .map_err(write)?;
     for job in &new.jobs {
-        query = query
-            .bind(JobId::new().0)
-            .bind(job.kind.as_str())
-            .bind(job.payload.to_string())
-            .bind(now)
-            .bind(now)
-            .bind(now)
-            .bind(id);
+        conn.prepare_cached(INSERT_JOB)
+            .map_err(write)?
+            .execute((
+                JobId::new().0,
+                tenant.0,
+                conversation.0,
+                id,
+                job.kind.as_str(),
+                job.payload.to_string(),
+                now,
+            ))
+            .map_err(write)?;
     }
-    // All rows of all statements: only the INSERT returns any. Reading
-    // them all (not the first only) runs every statement to its end.
-    let mut rows = query
-        .fetch_all(&mut *conn)
-        .await
-        .map_err(|e| write_err(e, "conversation"))?;
-    match rows.pop() {
-        Some(row) if rows.is_empty() => row.into_model().map(Some),
-        None => Ok(None),
-        Some(_) => Err(StoreError::Database(
-            "an append returned more than one message".into(),
-        )),
-    }
+    row.into_model().map(Some)
 }
 
 impl SqliteStore {
