@@ -31,8 +31,9 @@ pub(crate) async fn with_raw_connection<T>(
     // after `raw` is dropped below (also when `work` panics: locals drop in
     // reverse order). `from_handle` borrows the handle: dropping `raw`
     // finalizes the statements it prepared and does not close the
-    // connection. rusqlite and sqlx link the same libsqlite3-sys (one SQLite
-    // in the binary; the workspace pins both), so the pointer types agree.
+    // connection. rusqlite and sqlx link the same libsqlite3-sys: Cargo
+    // allows one crate linking `sqlite3` per build, so there is one SQLite in
+    // the binary and the pointer types are the same type.
     let raw = unsafe { rusqlite::Connection::from_handle(handle) }.map_err(sqlite)?;
     let result = work(&raw);
     drop(raw);
