@@ -154,6 +154,40 @@ test('after a lost connection the dashboard reconnects and catches up on what it
   await context.close();
 });
 
+test('a translation that arrives while the conversation is still loading is shown, not dropped', async () => {
+  // The race, made certain: the server's answer to the thread fetch is held
+  // until the message's translation (message_updated) has reached the page,
+  // so the answer carries the untranslated message the page must not keep.
+  const visitor = await apiVisitor({ name: 'Paloma Ruiz' });
+  const text = unique('¿Hacen envíos a Canarias?');
+  await visitor.say(text);
+  const id = await visitor.conversationId();
+  const context = await browser.newContext();
+  let socket;
+  await context.routeWebSocket(/\/api\/v1\/dashboard\/ws/, (ws) => {
+    socket = ws;
+    ws.connectToServer();
+  });
+  const page = await signIn(context);
+  const translation = 'Do you ship to the Canary Islands?';
+  await context.route(new RegExp(`/api/v1/dashboard/conversations/${id}\\?`), async (route) => {
+    const response = await route.fetch();
+    const stale = await response.json();
+    const m = stale.data.messages.find((x) => x.content === text);
+    assert.equal(m.translatedContent ?? null, null, 'the fetched message is not translated yet');
+    socket.send(JSON.stringify({ type: 'message_updated', conversationId: id, message: { ...m, translatedContent: translation, translatedLanguage: 'en' } }));
+    await sleep(300);
+    await route.fulfill({ response, json: stale });
+  });
+  await row(page, id).click();
+  const msg = page.locator('#messages .msg-visitor');
+  await msg.locator('.msg-translation').waitFor({ timeout: 5000 });
+  assert.equal(await msg.locator('.msg-translation').evaluate((p) => p.lastChild.textContent), translation);
+  assert.equal(await msg.count(), 1);
+  assert.deepEqual(page.errors, []);
+  await context.close();
+});
+
 test('status and assignment change from the conversation view; older messages load on request', async () => {
   const visitor = await apiVisitor({ name: 'Priya Natarajan', email: 'priya@example.in', language: 'en' });
   // More than one page (50) of messages (the shop writes most: visitors are rate limited).

@@ -19,6 +19,10 @@ const state = {
   openId: null,
   conv: null, // the open conversation
   messages: [], // its messages, oldest first
+  // Translations that arrived (message_updated) for the open conversation, by
+  // message id: one may overtake the fetch that loads the thread, whose answer
+  // then still carries the untranslated message.
+  updated: new Map(),
   hasOlder: false,
   convGen: 0,
   ws: null,
@@ -549,6 +553,7 @@ async function openConversation(id, { quiet = false } = {}) {
     show($('conv-empty'), false);
     show($('conv'));
     state.messages = [];
+    state.updated = new Map();
     $('messages').replaceChildren();
     setText($('conv-title'), 'Loading…');
     setText($('conv-sub'), '');
@@ -637,6 +642,12 @@ function messageEl(m) {
 // A message's translation arrived: show both texts in the open thread.
 function onMessageUpdated(conversationId, m) {
   if (!m || conversationId !== state.openId) return;
+  // Kept even when the message is not shown yet: the thread may be loading.
+  state.updated.set(m.id, m);
+  replaceMessage(m);
+}
+
+function replaceMessage(m) {
   const i = state.messages.findIndex((x) => x.id === m.id);
   if (i < 0) return;
   state.messages[i] = m;
@@ -644,13 +655,27 @@ function onMessageUpdated(conversationId, m) {
   if (old) old.replaceWith(messageEl(m));
 }
 
+// The newest version known of a message: its update if one arrived, and a
+// translated copy over an untranslated one.
+function newest(m) {
+  const u = state.updated.get(m.id);
+  return u && u.translatedContent != null && m.translatedContent == null ? u : m;
+}
+
 // Adds messages in seq order, each once, keeping the view pinned to the
 // bottom when it was there.
 function appendMessages(list, { scroll } = {}) {
   const thread = $('thread');
   const atBottom = thread.scrollHeight - thread.scrollTop - thread.clientHeight < 80;
-  const have = new Set(state.messages.map((m) => m.id));
-  const fresh = list.filter((m) => m && !have.has(m.id));
+  const have = new Map(state.messages.map((m) => [m.id, m]));
+  const fresh = [];
+  for (const m of list) {
+    if (!m) continue;
+    const known = have.get(m.id);
+    if (!known) fresh.push(newest(m));
+    // Shown untranslated, now fetched with its translation (after a reconnect).
+    else if (known.translatedContent == null && m.translatedContent != null) replaceMessage(m);
+  }
   if (!fresh.length) return;
   state.messages.push(...fresh);
   state.messages.sort((a, b) => a.seq - b.seq);
