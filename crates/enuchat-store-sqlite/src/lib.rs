@@ -232,4 +232,32 @@ mod tests {
         assert!(!path.exists());
         assert!(!std::path::Path::new(&wal).exists());
     }
+
+    /// The build's statement-journal threshold (`.cargo/config.toml`) must
+    /// let a journal pass it: past it, the journal moves to a temporary file,
+    /// and with a threshold SQLite cannot write in one piece every such
+    /// statement failed ("database or disk is full"). This one journals
+    /// about 10 MB: each of 20,000 rows changes, and a unique index makes it
+    /// a statement that may have to be undone alone.
+    #[test]
+    fn a_statement_that_journals_megabytes_inside_a_transaction_succeeds() {
+        let file = ThrowawayFile::new();
+        let c = rusqlite::Connection::open(&file.0).expect("open");
+        c.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE);
+             WITH RECURSIVE n (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 20000)
+             INSERT INTO t SELECT i, printf('%0500d', i) FROM n;
+             BEGIN;
+             UPDATE t SET v = v || 'a' WHERE id = 1;",
+        )
+        .expect("set up");
+        let changed = c.execute("UPDATE t SET v = v || 'b'", []);
+        c.execute_batch("COMMIT").expect("commit");
+        assert_eq!(changed.expect("the large statement"), 20000);
+        let ends: i64 = c
+            .query_row("SELECT count(*) FROM t WHERE v LIKE '%b'", [], |r| r.get(0))
+            .expect("count");
+        assert_eq!(ends, 20000);
+    }
 }
