@@ -4,8 +4,8 @@
 //! of one transaction each (BEGIN, the append, COMMIT: trips to sqlx's
 //! connection thread and one WAL commit per message), one task takes every
 //! append waiting at that moment and writes them in a single transaction,
-//! the appends themselves straight on the connection's SQLite handle
-//! (`raw_connection.rs`).
+//! begun, written and committed straight on the connection's SQLite handle
+//! (`raw_connection.rs`): one hand-over from sqlx's worker thread per batch.
 //! Nothing waits for a batch to fill: a lone append is written at once, and
 //! under load the batch is whatever queued while the previous one committed.
 //!
@@ -14,12 +14,15 @@
 //! rolled back and each append is retried in its own transaction, so one bad
 //! request cannot fail its neighbours.
 
+use crate::checkpointer::Checkpointer;
 use crate::messages::append_on;
 use crate::raw_connection::with_raw_connection;
-use crate::{db, now_us};
+use crate::read_pool::sqlite;
+use crate::{db, now_us, BUSY_TIMEOUT};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{ConversationId, Message, NewMessage, StoreError, TenantId};
-use sqlx::SqlitePool;
+use sqlx::{Connection, SqlitePool};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most appends written in one transaction: bounds how long the write
@@ -44,11 +47,17 @@ pub(crate) struct Appender {
     queue: mpsc::Sender<Append>,
 }
 
+/// The writing task's connection, and who checkpoints what it commits.
+struct Writer {
+    pool: SqlitePool,
+    checkpointer: Checkpointer,
+}
+
 impl Appender {
     /// Starts the writing task on the current Tokio runtime.
-    pub(crate) fn start(writer: SqlitePool) -> Appender {
+    pub(crate) fn start(pool: SqlitePool, checkpointer: Checkpointer) -> Appender {
         let (queue, incoming) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(writer, incoming));
+        tokio::spawn(write_batches(Writer { pool, checkpointer }, incoming));
         Appender { queue }
     }
 
@@ -74,7 +83,7 @@ fn stopped() -> StoreError {
     StoreError::Database("the SQLite message writer has stopped".into())
 }
 
-async fn write_batches(writer: SqlitePool, mut incoming: mpsc::Receiver<Append>) {
+async fn write_batches(writer: Writer, mut incoming: mpsc::Receiver<Append>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
         commit_batch(&writer, &mut batch).await;
@@ -82,7 +91,7 @@ async fn write_batches(writer: SqlitePool, mut incoming: mpsc::Receiver<Append>)
 }
 
 /// Writes and answers every append in `batch`, leaving it empty.
-async fn commit_batch(writer: &SqlitePool, batch: &mut Vec<Append>) {
+async fn commit_batch(writer: &Writer, batch: &mut Vec<Append>) {
     match write(writer, batch).await {
         Ok(messages) => {
             for (append, message) in batch.drain(..).zip(messages) {
@@ -106,21 +115,68 @@ async fn commit_batch(writer: &SqlitePool, batch: &mut Vec<Append>) {
 }
 
 /// Writes `batch` in one transaction: every append or none.
-async fn write(writer: &SqlitePool, batch: &[Append]) -> StoreResult<Vec<Option<Message>>> {
-    let mut tx = writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-    let messages = with_raw_connection(&mut tx, |conn| {
-        batch
-            .iter()
-            .map(|append| {
-                // Read under the write lock, so that times follow seq order.
-                let now = now_us();
-                append_on(conn, append.tenant, append.conversation, &append.new, now)
-            })
-            .collect()
-    })
-    .await?;
-    tx.commit().await.map_err(db)?;
+async fn write(writer: &Writer, batch: &[Append]) -> StoreResult<Vec<Option<Message>>> {
+    let mut conn = writer.pool.acquire().await.map_err(db)?;
+    let quick = with_raw_connection(&mut conn, |raw| write_if_unlocked(raw, batch)).await?;
+    let messages = match quick {
+        Some(messages) => messages,
+        None => {
+            // Another connection (another process on the same file) holds
+            // the write lock: wait for it on sqlx's worker thread, not on a
+            // runtime thread.
+            let mut tx = conn.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
+            let messages = with_raw_connection(&mut tx, |raw| append_all(raw, batch)).await?;
+            tx.commit().await.map_err(db)?;
+            messages
+        }
+    };
+    writer.checkpointer.committed();
     Ok(messages)
+}
+
+/// The whole transaction on the raw handle, in one hand-over from sqlx's
+/// worker instead of three (BEGIN, the appends, COMMIT), provided the write
+/// lock is free at once; `None` when it is not, having written nothing.
+/// Waiting for the lock here would block a runtime thread for up to the
+/// busy timeout. In the server the appender is the only writer of the
+/// messages, so the lock is normally free.
+fn write_if_unlocked(
+    raw: &rusqlite::Connection,
+    batch: &[Append],
+) -> StoreResult<Option<Vec<Option<Message>>>> {
+    raw.busy_timeout(Duration::ZERO).map_err(sqlite)?;
+    let began = raw.execute_batch("BEGIN IMMEDIATE");
+    raw.busy_timeout(BUSY_TIMEOUT).map_err(sqlite)?;
+    match began {
+        Ok(()) => {}
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {
+            return Ok(None)
+        }
+        Err(e) => return Err(sqlite(e)),
+    }
+    let written = append_all(raw, batch).and_then(|messages| {
+        raw.execute_batch("COMMIT")
+            .map_err(sqlite)
+            .map(|()| messages)
+    });
+    if written.is_err() && !raw.is_autocommit() {
+        // Give sqlx its connection back as it lent it: outside a transaction.
+        if let Err(e) = raw.execute_batch("ROLLBACK") {
+            tracing::warn!(error = %e, "rolling back a failed append batch failed");
+        }
+    }
+    written.map(Some)
+}
+
+fn append_all(raw: &rusqlite::Connection, batch: &[Append]) -> StoreResult<Vec<Option<Message>>> {
+    batch
+        .iter()
+        .map(|append| {
+            // Read under the write lock, so that times follow seq order.
+            let now = now_us();
+            append_on(raw, append.tenant, append.conversation, &append.new, now)
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -129,6 +185,13 @@ mod tests {
     use crate::SqliteStore;
     use enuchat_domain::{MessageContent, MessageRole, Store};
     use enuchat_store_tests::fixtures::{conversation, tenant_with_widget};
+
+    fn writer_of(store: &SqliteStore) -> Writer {
+        Writer {
+            pool: store.writer.clone(),
+            checkpointer: Checkpointer::idle(),
+        }
+    }
 
     fn append(
         tenant: TenantId,
@@ -175,7 +238,7 @@ mod tests {
         }
         let (missing, missing_answer) = append(tenant.id, ConversationId::new(), "nowhere");
         batch.push(missing);
-        commit_batch(&store.writer, &mut batch).await;
+        commit_batch(&writer_of(&store), &mut batch).await;
         assert!(batch.is_empty());
 
         let mut results = Vec::new();
@@ -192,5 +255,40 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(stored, vec![one.clone(), two.clone()]);
+    }
+
+    /// Another connection holding the write lock (another process on the
+    /// same file) does not fail a batch: it waits for the lock on sqlx's
+    /// thread and is written once the lock is free.
+    #[tokio::test]
+    async fn a_batch_waits_for_a_write_lock_held_elsewhere() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("locked.db");
+        let url = format!("sqlite://{}", path.display());
+        let store = SqliteStore::connect(&url).await.unwrap();
+        let (tenant, widget) = tenant_with_widget(&store, "Acme").await;
+        let conversation = conversation(&store, tenant.id, widget.id).await;
+
+        let other = rusqlite::Connection::open(&path).unwrap();
+        other.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (a, answer) = append(tenant.id, conversation.id, "after the lock");
+        let writer = writer_of(&store);
+        let batch = tokio::spawn(async move { commit_batch(&writer, &mut vec![a]).await });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(!batch.is_finished(), "the batch waits for the lock");
+        other.execute_batch("COMMIT").unwrap();
+        batch.await.unwrap();
+        let message = answer.await.unwrap().unwrap().unwrap();
+        assert_eq!(message.seq, 1);
+        let stored = store
+            .recent_messages(tenant.id, conversation.id, 10)
+            .await
+            .unwrap();
+        assert_eq!(stored, vec![message]);
+        // Still the writer's own connection afterwards: the next batch goes
+        // the quick way and follows on.
+        let (b, answer) = append(tenant.id, conversation.id, "and then");
+        commit_batch(&writer_of(&store), &mut vec![b]).await;
+        assert_eq!(answer.await.unwrap().unwrap().unwrap().seq, 2);
     }
 }

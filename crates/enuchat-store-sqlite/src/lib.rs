@@ -6,7 +6,9 @@
 //!   fairly on the pool instead of spinning on SQLite's busy handler;
 //! - reader connections, which WAL lets run alongside the writer without
 //!   blocking: the hot reads on rusqlite connections run where they are
-//!   awaited (`read_pool.rs`), the others on an sqlx pool.
+//!   awaited (`read_pool.rs`), the others on an sqlx pool;
+//! - a checkpoint thread's connection, which copies committed pages from the
+//!   WAL into the database file off the commit path (`checkpointer.rs`).
 //!
 //! Message appends, the hot write, do not take the writer one by one: a task
 //! writes every append waiting at that moment in one transaction
@@ -23,6 +25,7 @@
 
 mod api_keys;
 mod appender;
+mod checkpointer;
 mod conversations;
 // Issue 6: charges, the job queue and knowledge entries.
 mod credits;
@@ -98,21 +101,29 @@ impl SqliteStore {
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
 
+        let writer_options = options.clone().pragma(
+            "wal_autocheckpoint",
+            checkpointer::WRITER_BACKSTOP_PAGES.to_string(),
+        );
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(options.clone())
+            .connect_with(writer_options)
             .await
             .map_err(db)?;
         // Migrate before any reader opens, so readers never see a half-built schema.
         migrate(&writer).await?;
         let reads = ReadPool::new(options.get_filename().to_owned(), MAX_READERS as usize);
+        let checkpointer = checkpointer::Checkpointer::start(options.get_filename().to_owned())
+            .map_err(|e| {
+                StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
+            })?;
         let reader = SqlitePoolOptions::new()
             .max_connections(MAX_READERS)
             .connect_with(options)
             .await
             .map_err(db)?;
         Ok(SqliteStore {
-            appender: Appender::start(writer.clone()),
+            appender: Appender::start(writer.clone(), checkpointer),
             writer,
             reader,
             reads,

@@ -10,8 +10,10 @@
 //! hand over the raw SQLite handle; [`with_raw_connection`] runs a closure on
 //! that handle, wrapped as a rusqlite connection, on the calling thread.
 //!
-//! Transactions stay sqlx's: the caller begins and commits them on the same
-//! connection around this, so sqlx's view of the connection stays right.
+//! A closure that begins a transaction on the raw handle must end it before
+//! it returns (the appender does, rolling back on failure): sqlx then gets
+//! its connection back as it lent it, outside a transaction. Transactions
+//! begun through sqlx around this stay sqlx's to commit.
 
 use crate::db;
 use crate::read_pool::sqlite;
