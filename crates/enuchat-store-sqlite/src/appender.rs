@@ -17,8 +17,7 @@
 use crate::checkpointer::Checkpointer;
 use crate::messages::append_on;
 use crate::raw_connection::with_raw_connection;
-use crate::read_pool::sqlite;
-use crate::{db, now_us, BUSY_TIMEOUT};
+use crate::{db, now_us, sqlite, BUSY_TIMEOUT};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{ConversationId, Message, NewMessage, StoreError, TenantId};
 use sqlx::{Connection, SqlitePool};

@@ -187,6 +187,12 @@ pub(crate) fn db(e: sqlx::Error) -> StoreError {
     StoreError::Database(e.to_string())
 }
 
+/// The same, from the connections used through rusqlite (the hot reads, the
+/// appender's raw handle).
+pub(crate) fn sqlite(e: rusqlite::Error) -> StoreError {
+    StoreError::Database(e.to_string())
+}
+
 /// For inserts and updates: a broken unique rule is a `Conflict` and a broken
 /// foreign key means the referenced row (`missing`) does not exist.
 pub(crate) fn write_err(e: sqlx::Error, missing: &'static str) -> StoreError {

@@ -15,8 +15,7 @@
 //! its connection back as it lent it, outside a transaction. Transactions
 //! begun through sqlx around this stay sqlx's to commit.
 
-use crate::db;
-use crate::read_pool::sqlite;
+use crate::{db, sqlite};
 use enuchat_domain::store::StoreResult;
 use sqlx::SqliteConnection;
 

@@ -20,7 +20,7 @@
 //! seeing the last commit. They are `query_only`: a write sent here by mistake
 //! fails instead of bypassing the writer.
 
-use crate::BUSY_TIMEOUT;
+use crate::{sqlite, BUSY_TIMEOUT};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::StoreError;
 use rusqlite::{Connection, OpenFlags};
@@ -140,11 +140,6 @@ impl Inner {
 
 fn closed(_: tokio::sync::AcquireError) -> StoreError {
     StoreError::Database("the read pool is closed".to_owned())
-}
-
-/// Any read failure the caller cannot fix.
-pub(crate) fn sqlite(e: rusqlite::Error) -> StoreError {
-    StoreError::Database(e.to_string())
 }
 
 #[cfg(test)]
