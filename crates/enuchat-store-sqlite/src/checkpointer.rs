@@ -12,8 +12,8 @@
 //! checkpoint stays as a backstop for when this thread falls behind, at
 //! [`WRITER_BACKSTOP_PAGES`].
 
-use std::path::PathBuf;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Duration;
 
 /// How long commits gather before a checkpoint copies them: one checkpoint
@@ -24,70 +24,36 @@ const INTERVAL: Duration = Duration::from_millis(50);
 /// committing writer checkpoints by itself (SQLite's default is 1,000).
 pub(crate) const WRITER_BACKSTOP_PAGES: u32 = 8_000;
 
-#[derive(Default)]
-struct Signal {
-    committed: bool,
-    stop: bool,
-}
-
-#[derive(Default)]
-struct Shared {
-    signal: Mutex<Signal>,
-    wake: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Signal> {
-        // The flags stay meaningful after a panic elsewhere: keep going.
-        self.signal.lock().unwrap_or_else(|p| p.into_inner())
-    }
-}
-
-/// Stops the thread when the last handle goes.
-struct StopOnDrop(Arc<Shared>);
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.0.lock().stop = true;
-        self.0.wake.notify_one();
-    }
-}
-
-/// The handle the store keeps; cheap to clone.
+/// The handle the store keeps; cheap to clone. The thread ends when the last
+/// handle is dropped.
 #[derive(Clone)]
-pub(crate) struct Checkpointer(Arc<StopOnDrop>);
+pub(crate) struct Checkpointer(SyncSender<()>);
 
 impl Checkpointer {
     /// Starts the thread on the database at `path`.
     pub(crate) fn start(path: PathBuf) -> std::io::Result<Checkpointer> {
-        let shared = Arc::new(Shared::default());
-        let thread_shared = shared.clone();
+        // One pending request at most: commits while one waits add nothing.
+        let (due, requests) = sync_channel(1);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&path, &thread_shared))?;
-        Ok(Checkpointer(Arc::new(StopOnDrop(shared))))
+            .spawn(move || run(&path, &requests))?;
+        Ok(Checkpointer(due))
     }
 
     /// A handle with no thread behind it, for tests of its callers.
     #[cfg(test)]
     pub(crate) fn idle() -> Checkpointer {
-        Checkpointer(Arc::new(StopOnDrop(Arc::new(Shared::default()))))
+        Checkpointer(sync_channel(1).0)
     }
 
-    /// Something was committed: checkpoint it soon. Wakes the thread only
-    /// when it is not already due to run.
+    /// Something was committed: checkpoint it soon.
     pub(crate) fn committed(&self) {
-        let shared = &self.0 .0;
-        let mut signal = shared.lock();
-        if !signal.committed {
-            signal.committed = true;
-            drop(signal);
-            shared.wake.notify_one();
-        }
+        // Full: a checkpoint is already due. Disconnected: no thread.
+        let _ = self.0.try_send(());
     }
 }
 
-fn run(path: &std::path::Path, shared: &Shared) {
+fn run(path: &Path, requests: &Receiver<()>) {
     let conn = match rusqlite::Connection::open(path) {
         Ok(conn) => conn,
         Err(e) => {
@@ -95,19 +61,12 @@ fn run(path: &std::path::Path, shared: &Shared) {
             return;
         }
     };
-    loop {
-        {
-            let mut signal = shared.lock();
-            while !signal.committed && !signal.stop {
-                signal = shared.wake.wait(signal).unwrap_or_else(|p| p.into_inner());
-            }
-            if signal.stop {
-                return;
-            }
-        }
+    // Ends with an error once every handle is gone.
+    while requests.recv().is_ok() {
         std::thread::sleep(INTERVAL);
-        // Commits from here on call for another round.
-        shared.lock().committed = false;
+        // This round covers the commits made while it waited; later ones
+        // request the next.
+        let _ = requests.try_recv();
         let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
             Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
         });
