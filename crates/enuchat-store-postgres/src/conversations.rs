@@ -5,6 +5,7 @@
 //! writing statement stays valid; the foreign keys back that up.
 
 use crate::error::db_err;
+use crate::explain::{explain_prepared, Arg};
 use crate::rows::*;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
@@ -287,43 +288,41 @@ pub(crate) async fn get(
 /// one of the `conversations_tenant_*_recent_idx` indexes. $1 is the tenant,
 /// $2 / $3 the limit / offset, then the filter values.
 ///
-/// The page is cut in a subquery that selects only its sort key: every
-/// column it filters, orders by and returns is in the index, so PostgreSQL can cut it with an
-/// index-only scan and skip the offset's rows without visiting the table
-/// (selecting `*` there fetched every skipped row's heap tuple: at offset
-/// 90,000 of 100,000 that was the whole cost of a deep page). Only the
-/// page's ids then read their conversation and visitor. Both look-ups are
-/// LATERAL subqueries with `LIMIT 1` (the ids are primary keys, so that
-/// changes no result) because that keeps PostgreSQL from turning them into
-/// ordinary joins: with small tables the planner would rather hash-join a
-/// whole table and then sort the page again. As per-row look-ups they are
-/// nested loops, which keep the subquery's order, so the outer ORDER BY (on
-/// the subquery's own columns, which is how the planner knows that order)
-/// needs no Sort.
+/// The page is cut first, from the index alone: the innermost subquery
+/// selects only columns the index holds, so it is an index-only scan that
+/// skips the offset's rows without visiting the table (selecting `*` there
+/// fetched every skipped row's heap tuple: at offset 90,000 of 100,000 that
+/// was the whole cost of a deep page). Its ids, in page order, become an
+/// array, and only they read their conversation and visitor, by primary key.
+///
+/// Why an array: the store's statements run with generic plans (see
+/// `SESSION_SETTINGS` in lib.rs), which cannot know LIMIT and OFFSET and
+/// plan for a tenth of the table. Joined directly to such a page, the
+/// conversations and visitors would be hash-joined whole. Unnesting an array
+/// of unknown length is planned for a handful of rows: per-row index look-ups
+/// in nested loops, which keep the array's order; `WITH ORDINALITY` tells
+/// the planner that order, so `ORDER BY page.n` needs no Sort.
 macro_rules! list_sql {
     ($where:literal) => {
         concat!(
             "SELECT ",
             conversation_columns!(),
-            " FROM (SELECT id, last_message_at FROM conversations WHERE ",
+            " FROM unnest(( \
+               SELECT array_agg(id ORDER BY last_message_at DESC, id DESC) \
+               FROM (SELECT id, last_message_at FROM conversations WHERE ",
             $where,
-            " ORDER BY last_message_at DESC, id DESC LIMIT $2 OFFSET $3) page \
-             JOIN LATERAL ( \
-               SELECT * FROM conversations WHERE id = page.id LIMIT 1 \
-             ) c ON true \
-             JOIN LATERAL ( \
-               SELECT name, email FROM visitors WHERE id = c.visitor_id LIMIT 1 \
-             ) v ON true \
-             ORDER BY page.last_message_at DESC, page.id DESC"
+            " ORDER BY last_message_at DESC, id DESC LIMIT $2 OFFSET $3) cut \
+             )) WITH ORDINALITY AS page(id, n) \
+             JOIN conversations c ON c.id = page.id \
+             JOIN visitors v ON v.id = c.visitor_id \
+             ORDER BY page.n"
         )
     };
 }
 
 /// A separate statement per filter combination rather than one with
 /// `($4 IS NULL OR status = $4)`: each then has a plan of its own that reads
-/// its index in order. (sqlx prepares statements; for these PostgreSQL keeps
-/// making custom plans, since a generic plan must guess LIMIT and OFFSET and
-/// comes out far costlier.)
+/// its index in order.
 fn list_query(filter: &ConversationFilter) -> &'static str {
     match (filter.status.is_some(), filter.widget_id.is_some()) {
         (false, false) => list_sql!("tenant_id = $1"),
@@ -378,16 +377,16 @@ pub(crate) async fn explain_list(
     limit: u32,
     offset: u64,
 ) -> StoreResult<String> {
-    let sql = format!("EXPLAIN {}", list_query(filter));
-    let lines: Vec<(String,)> = bind_list(sqlx::query_as(&sql), tenant, filter, limit, offset)
-        .fetch_all(pool)
-        .await
-        .map_err(db_err)?;
-    Ok(lines
-        .into_iter()
-        .map(|(line,)| line)
-        .collect::<Vec<_>>()
-        .join("\n"))
+    // In `bind_list`'s order.
+    let (limit, offset) = page(limit, offset);
+    let mut args: Vec<Arg> = vec![tenant.0.into(), limit.into(), offset.into()];
+    if let Some(status) = filter.status {
+        args.push(status.as_str().into());
+    }
+    if let Some(widget) = filter.widget_id {
+        args.push(widget.0.into());
+    }
+    explain_prepared(pool, list_query(filter), &args).await
 }
 
 /// The select-list item that announces (when the statement's transaction

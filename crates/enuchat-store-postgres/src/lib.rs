@@ -25,6 +25,7 @@ mod credits;
 mod dashboard;
 mod demo;
 mod error;
+mod explain;
 mod jobs;
 mod knowledge;
 mod listener;
@@ -46,6 +47,28 @@ pub use listener::{ListenEvent, MessageListener, LISTENER_APPLICATION_NAME};
 
 /// Pool size used by [`PostgresStore::connect`].
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
+
+/// Settings of every connection the store opens (sent at connection start,
+/// so they cost no round trip):
+/// - `plan_cache_mode = force_generic_plan`: sqlx prepares each statement once
+///   per connection, and PostgreSQL would otherwise plan again on every run of
+///   a statement whose parameters include LIMIT and OFFSET (a generic plan
+///   must guess them, so its estimated cost never beats a custom one). For the
+///   conversation list that planning was about 40% of PostgreSQL's work per
+///   request (bench/profiles/README.md). Every statement here is written to
+///   have a good plan for any parameter values: equality on indexed columns,
+///   pages read in index order, look-ups by primary key. The plan tests
+///   (`tests/demo_and_plans.rs`) check the generic plans themselves;
+/// - `jit = off` and `max_parallel_workers_per_gather = 0`: a generic plan
+///   estimates a page as a tenth of the table, and such estimates on a large
+///   table pass the thresholds of JIT compilation (tens of milliseconds, paid
+///   on every execution) and of parallel workers (a few milliseconds to start).
+///   Requests here read tens of rows by index; neither pays off for them.
+const SESSION_SETTINGS: [(&str, &str); 3] = [
+    ("plan_cache_mode", "force_generic_plan"),
+    ("jit", "off"),
+    ("max_parallel_workers_per_gather", "0"),
+];
 
 /// A [`Store`] backed by a PostgreSQL connection pool.
 #[derive(Debug, Clone)]
@@ -74,7 +97,8 @@ impl PostgresStore {
     ) -> Result<PostgresStore, StoreError> {
         let options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Database(format!("invalid database URL: {e}")))?
-            .application_name("enuchat");
+            .application_name("enuchat")
+            .options(SESSION_SETTINGS);
 
         // A one-connection pool rather than a bare connection: running the
         // migrator on `&mut PgConnection` makes this future not `Send` (an

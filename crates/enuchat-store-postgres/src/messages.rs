@@ -2,6 +2,7 @@
 //! newest ones.
 
 use crate::error::db_err;
+use crate::explain::{explain_prepared, Arg};
 use crate::rows::*;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
@@ -172,16 +173,13 @@ pub(crate) async fn explain_after(
     after_seq: i64,
     limit: u32,
 ) -> StoreResult<String> {
-    let sql = format!("EXPLAIN {AFTER_SQL}");
-    let lines: Vec<String> = sqlx::query_scalar(&sql)
-        .bind(tenant.0)
-        .bind(conversation.0)
-        .bind(after_seq)
-        .bind(i64::from(limit))
-        .fetch_all(pool)
-        .await
-        .map_err(db_err)?;
-    Ok(lines.join("\n"))
+    let args: [Arg; 4] = [
+        tenant.0.into(),
+        conversation.0.into(),
+        after_seq.into(),
+        i64::from(limit).into(),
+    ];
+    explain_prepared(pool, AFTER_SQL, &args).await
 }
 
 /// The newest `limit` messages, oldest first. Read newest-first from the

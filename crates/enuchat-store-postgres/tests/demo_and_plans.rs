@@ -210,8 +210,16 @@ async fn list_conversations_pages_come_from_an_index_without_sorting() {
                 .await
                 .expect("explain");
             assert!(
+                plan.contains("$1"),
+                "{filter:?}: the store runs generic plans (parameters, not values):\n{plan}"
+            );
+            assert!(
                 plan.contains(index),
                 "{filter:?} should use {index}:\n{plan}"
+            );
+            assert!(
+                !plan.contains("Seq Scan") && !plan.contains("Hash"),
+                "{filter:?} should look rows up by index:\n{plan}"
             );
             assert!(
                 !plan.contains("Sort"),
@@ -254,6 +262,10 @@ async fn list_conversations_pages_come_from_an_index_without_sorting() {
             .explain_messages_after(t.id, c.id, after, 100)
             .await
             .expect("explain");
+        assert!(
+            plan.contains("$2"),
+            "messages_after runs a generic plan:\n{plan}"
+        );
         assert!(
             plan.contains("messages_conversation_id_seq_key"),
             "messages_after should use the seq index:\n{plan}"
@@ -302,4 +314,30 @@ async fn demo_import_throughput() {
         "demo import: {rows} rows in {secs:.2}s = {:.0} rows/s",
         rows / secs
     );
+}
+
+#[tokio::test]
+async fn store_connections_run_generic_plans_without_jit_or_parallel_workers() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    // More than one connection: every connection the pool opens has them.
+    let mut conns = Vec::new();
+    for _ in 0..2 {
+        conns.push(store.pool().acquire().await.expect("acquire"));
+    }
+    for conn in &mut conns {
+        for (setting, expected) in [
+            ("plan_cache_mode", "force_generic_plan"),
+            ("jit", "off"),
+            ("max_parallel_workers_per_gather", "0"),
+        ] {
+            let value: String = sqlx::query_scalar(&format!("SHOW {setting}"))
+                .fetch_one(&mut **conn)
+                .await
+                .expect("show");
+            assert_eq!(value, expected, "{setting}");
+        }
+    }
 }
