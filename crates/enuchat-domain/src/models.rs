@@ -151,7 +151,9 @@ impl ConversationPatch {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+/// Serialisable (field names as here) for PostgreSQL's message notices,
+/// which carry the message to other instances; the API has views of its own.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Message {
     pub id: MessageId,
     pub conversation_id: ConversationId,

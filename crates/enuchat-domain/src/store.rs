@@ -72,8 +72,9 @@ pub const API_KEYS_CHANNEL: &str = "enuchat_api_keys";
 
 /// "Conversation X now has message number `seq`" (or "conversation X
 /// changed", see `conversation_changed`): the payload of a message
-/// notification, small and fixed-size so it always fits PostgreSQL's 8 KB
-/// notify limit. Listeners read the message itself from the table.
+/// notification. It carries the message itself when the payload still fits
+/// PostgreSQL's notify limit (under 8,000 bytes); otherwise listeners read
+/// the message from the table.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MessageNotice {
     pub tenant_id: TenantId,
@@ -94,6 +95,10 @@ pub struct MessageNotice {
     /// first message (seq 1) says it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub conversation_changed: bool,
+    /// The new or changed message (message `seq`) as committed, when it fit
+    /// in the notice. Saves every listening instance a read per message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<Box<Message>>,
 }
 
 #[async_trait]

@@ -251,12 +251,17 @@ async fn notify_updated(
     tenant: TenantId,
     message: &MessageRow,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "SELECT pg_notify($1, format( \
-           '{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s,\"updated\":true}', \
-           to_json(c.tenant_id), to_json(c.id), to_json(c.visitor_id), $4::bigint)) \
-         FROM conversations c WHERE c.tenant_id = $2 AND c.id = $3",
-    )
+    sqlx::query(concat!(
+        "SELECT pg_notify($1, ",
+        notice_payload_sql!(
+            "format('{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s,\
+\"updated\":true}', to_json(c.tenant_id), to_json(c.id), to_json(c.visitor_id), m.seq)",
+            "m"
+        ),
+        ") FROM conversations c \
+         JOIN messages m ON m.conversation_id = c.id AND m.seq = $4 \
+         WHERE c.tenant_id = $2 AND c.id = $3"
+    ))
     .bind(MESSAGES_CHANNEL)
     .bind(tenant.0)
     .bind(message.conversation_id())

@@ -38,10 +38,10 @@ use uuid::Uuid;
 ///    conversation is announced after this one: each conversation's notices
 ///    arrive in seq order.
 ///
-/// The payload is exactly what `serde_json::to_string(&MessageNotice)`
-/// produces: the same field order and no spaces, which is why it is put
-/// together with `format()` (PostgreSQL's JSON builders add spaces) from
-/// values that `to_json` quotes and escapes.
+/// The payload is a [`MessageNotice`] carrying the message when it fits
+/// (`notice_payload_sql!`). Its fixed part is put together with `format()`
+/// from values that `to_json` quotes and escapes, exactly as
+/// `serde_json::to_string` writes it.
 ///
 /// `executor` is the pool, or a transaction that must do more with the
 /// message before committing (a finished AI reply job).
@@ -84,11 +84,13 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
                   'queued', 0, m.created_at, m.created_at, m.created_at \
            FROM m, unnest($13::uuid[], $14::text[], $15::text[]) AS k(id, kind, payload) \
          ) \
-         SELECT m.*, pg_notify($10, format( \
-             '{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s}', \
-             to_json(m.tenant_id), to_json(m.conversation_id), to_json(c.visitor_id), \
-             m.seq)) AS notified \
-         FROM m, c"
+         SELECT m.*, pg_notify($10, ",
+        notice_payload_sql!(
+            "format('{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s}', \
+               to_json(m.tenant_id), to_json(m.conversation_id), to_json(c.visitor_id), m.seq)",
+            "m"
+        ),
+        ") AS notified FROM m, c"
     ))
     .bind(tenant.0)
     .bind(conversation.0)

@@ -51,6 +51,56 @@ macro_rules! message_columns {
          translated_language, is_auto_reply, author_id, created_at, translation_pending"
     };
 }
+/// A message notice's payload (SQL): `$short`, the notice as a JSON object
+/// (an SQL expression), with the message row `$m` added as `"message"` when
+/// the result stays under PostgreSQL's notify limit of 8,000 bytes, and
+/// `$short` alone when it does not (a long message, or one whose JSON
+/// escaping grew it): listeners then read the message from the table. The
+/// keys are the fields of the domain `Message`, which is what listeners
+/// parse it into.
+macro_rules! notice_payload_sql {
+    ($short:literal, $m:literal) => {
+        concat!(
+            "(SELECT CASE WHEN octet_length(p.full) < 8000 THEN p.full ELSE p.short END \
+              FROM (SELECT s.short, left(s.short, -1) || ',\"message\":' || json_build_object( \
+                 'id', ",
+            $m,
+            ".id, 'conversation_id', ",
+            $m,
+            ".conversation_id, \
+                 'seq', ",
+            $m,
+            ".seq, 'role', ",
+            $m,
+            ".role, 'content', ",
+            $m,
+            ".content, \
+                 'content_language', ",
+            $m,
+            ".content_language, \
+                 'translated_content', ",
+            $m,
+            ".translated_content, \
+                 'translated_language', ",
+            $m,
+            ".translated_language, \
+                 'is_auto_reply', ",
+            $m,
+            ".is_auto_reply, 'author_id', ",
+            $m,
+            ".author_id, \
+                 'created_at', ",
+            $m,
+            ".created_at, \
+                 'translation_pending', ",
+            $m,
+            ".translation_pending)::text || '}' AS full \
+                 FROM (SELECT ",
+            $short,
+            " AS short) s) p)"
+        )
+    };
+}
 macro_rules! api_key_columns {
     () => {
         "id, tenant_id, name, prefix, key_hash, created_at, expires_at, last_used_at, revoked_at"
@@ -62,8 +112,8 @@ macro_rules! ledger_columns {
     };
 }
 pub(crate) use {
-    api_key_columns, conversation_columns, ledger_columns, message_columns, operator_columns,
-    tenant_columns, visitor_columns, widget_columns,
+    api_key_columns, conversation_columns, ledger_columns, message_columns, notice_payload_sql,
+    operator_columns, tenant_columns, visitor_columns, widget_columns,
 };
 
 type Ts = DateTime<Utc>;

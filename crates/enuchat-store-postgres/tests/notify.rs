@@ -19,11 +19,25 @@ use std::time::Duration;
 /// Generous: the machine may be busy with other builds.
 const WAIT: Duration = Duration::from_secs(15);
 
-async fn next(listener: &mut MessageListener) -> ListenEvent {
+/// The next event as heard, the message a notice carries included.
+async fn next_with_message(listener: &mut MessageListener) -> ListenEvent {
     tokio::time::timeout(WAIT, listener.recv())
         .await
         .expect("an event in time")
         .expect("recv")
+}
+
+/// The next event without the message a notice carries: most tests here are
+/// about which notices arrive and when; the carried message is checked by
+/// `a_notice_carries_its_message_when_it_fits`.
+async fn next(listener: &mut MessageListener) -> ListenEvent {
+    match next_with_message(listener).await {
+        ListenEvent::Notice(notice) => ListenEvent::Notice(MessageNotice {
+            message: None,
+            ..notice
+        }),
+        other => other,
+    }
 }
 
 async fn nothing_for(listener: &mut MessageListener, wait: Duration) {
@@ -40,6 +54,7 @@ fn notice(c: &Conversation, seq: i64) -> MessageNotice {
         seq,
         updated: false,
         conversation_changed: false,
+        message: None,
     }
 }
 
@@ -121,9 +136,12 @@ async fn another_instance_hears_a_message_once_it_is_committed() {
         .expect("raw recv");
     assert_eq!(sent.channel(), MESSAGES_CHANNEL);
     assert_eq!(
-        sent.payload(),
-        serde_json::to_string(&notice(&c, 1)).expect("json"),
-        "the payload is MessageNotice as serde_json writes it"
+        serde_json::from_str::<MessageNotice>(sent.payload()).expect("a MessageNotice"),
+        MessageNotice {
+            message: Some(Box::new(m.clone())),
+            ..notice(&c, 1)
+        },
+        "the payload is a MessageNotice carrying the message"
     );
 
     // While the append's transaction is committing (the trigger sleeps at
@@ -532,4 +550,100 @@ async fn dropping_the_listener_closes_its_connection() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     drop(second);
+}
+
+#[tokio::test]
+async fn a_notice_carries_its_message_when_it_fits() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let (a, b) = (db.store().await, db.store().await);
+    let t = tenant(&a, "Acme").await;
+    let w = widget(&a, t.id, "Site").await;
+    let c = conversation(&a, t.id, w.id).await;
+    let mut listener = b.listen_messages().await.expect("listen");
+
+    // As committed: what reading it back gives, to the microsecond.
+    let short = append(&a, &c, "Hello \"there\"\n\u{1F600} <b>")
+        .await
+        .expect("exists");
+    assert_eq!(
+        next_with_message(&mut listener).await,
+        ListenEvent::Notice(MessageNotice {
+            message: Some(Box::new(short.clone())),
+            ..notice(&c, 1)
+        })
+    );
+    let stored = b.messages_after(t.id, c.id, 0, 1).await.expect("read");
+    assert_eq!(stored, vec![short]);
+
+    // The longest message the API accepts does not fit under PostgreSQL's
+    // 8,000-byte limit: the notice goes without it, and the append works.
+    let long = "é".repeat(MAX_MESSAGE_CHARS);
+    let appended = append(&a, &c, &long).await.expect("exists");
+    assert_eq!(appended.content, long);
+    assert_eq!(
+        next_with_message(&mut listener).await,
+        ListenEvent::Notice(notice(&c, 2))
+    );
+
+    // Escaping can make a message that is short in bytes long in JSON (a
+    // control character becomes six): the check is on the payload itself.
+    let escaped = "\u{1}".repeat(2_000);
+    append(&a, &c, &escaped).await.expect("exists");
+    assert_eq!(
+        next_with_message(&mut listener).await,
+        ListenEvent::Notice(notice(&c, 3))
+    );
+
+    // A translation's notice carries the changed message too.
+    let mut new = NewMessage::new(MessageRole::Visitor, text("Dzień dobry"));
+    new.jobs = vec![NewJob {
+        kind: JobKind::Translate,
+        payload: serde_json::json!({ "from": "pl", "to": "en" }),
+    }];
+    let pending = a
+        .append_message(t.id, c.id, new)
+        .await
+        .expect("append")
+        .expect("exists");
+    assert!(pending.translation_pending);
+    assert_eq!(
+        next_with_message(&mut listener).await,
+        ListenEvent::Notice(MessageNotice {
+            message: Some(Box::new(pending.clone())),
+            ..notice(&c, 4)
+        })
+    );
+    let claimed = a
+        .claim_jobs(
+            chrono::Utc::now() + chrono::Duration::seconds(1),
+            Duration::from_secs(30),
+            10,
+        )
+        .await
+        .expect("claim");
+    let translation = TranslationOutcome {
+        translated_content: "Good morning".into(),
+        translated_language: "en".into(),
+        charge: 0,
+    };
+    let translated = a
+        .complete_translation(t.id, &claimed[0], translation)
+        .await
+        .expect("complete")
+        .expect("lease held");
+    assert_eq!(
+        translated.translated_content.as_deref(),
+        Some("Good morning")
+    );
+    assert_eq!(
+        next_with_message(&mut listener).await,
+        ListenEvent::Notice(MessageNotice {
+            updated: true,
+            message: Some(Box::new(translated)),
+            ..notice(&c, 4)
+        })
+    );
+    nothing_for(&mut listener, Duration::from_millis(200)).await;
 }

@@ -1,8 +1,10 @@
 //! PostgreSQL mode: messages and conversation changes committed by any
 //! instance (this one too) reach this one's connections through
-//! `LISTEN/NOTIFY`. The notice only says "conversation X has message `seq`"
+//! `LISTEN/NOTIFY`. The notice says "conversation X has message `seq`"
 //! (or "message `seq` changed", or "conversation X changed"); if anyone here
-//! listens, the rows are read from the tables and handed to the hub. After
+//! listens, it goes to the hub. The message itself comes with the notice
+//! unless it was too long for one; then it is read from the table, as is
+//! whatever a connection missed before it (a gap in its seqs). After
 //! the listener reconnects (notices sent meanwhile are lost), every
 //! connection is told to re-read.
 //!
@@ -14,7 +16,8 @@
 
 use super::hub::Hub;
 use crate::key_cache::KeyCache;
-use enuchat_domain::{MessageNotice, Store};
+use enuchat_domain::store::StoreResult;
+use enuchat_domain::{Message, MessageNotice, Store};
 use enuchat_store_postgres::{ListenEvent, PostgresStore};
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,14 +83,11 @@ async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
             // A new conversation: dashboards see it (then its message).
             deliver_conversation(notice, store, hub).await;
         }
-        // Dashboards of the tenant listen here: read just this message.
-        match store
-            .messages_after(notice.tenant_id, notice.conversation_id, notice.seq - 1, 1)
-            .await
-        {
+        // Dashboards of the tenant listen here: just this message.
+        match the_message(notice, store).await {
             Ok(rows) => {
                 for message in rows {
-                    hub.publish_from_feed(notice.tenant_id, Arc::new(message));
+                    hub.publish_from_feed(notice.tenant_id, message);
                 }
             }
             Err(err) => tracing::warn!(%err, "could not read a notified message"),
@@ -96,6 +96,13 @@ async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
     let Some(mut last) = hub.listened_seq(notice.conversation_id) else {
         return; // nobody here listens to this conversation
     };
+    if let Some(message) = &notice.message {
+        // The notice carries it: nothing to read. Should a connection have
+        // missed an earlier one, it sees the jump in seqs and re-reads from
+        // the table by itself (`routes/widget/ws.rs`), as on any gap.
+        hub.publish(Arc::new(Message::clone(message)));
+        return;
+    }
     while last < notice.seq {
         let rows = match store
             .messages_after(notice.tenant_id, notice.conversation_id, last, BATCH)
@@ -125,17 +132,26 @@ async fn deliver_update(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
     {
         return;
     }
-    match store
-        .messages_after(notice.tenant_id, notice.conversation_id, notice.seq - 1, 1)
-        .await
-    {
+    match the_message(notice, store).await {
         Ok(rows) => {
             for message in rows {
-                hub.publish_update_from_feed(notice.tenant_id, Arc::new(message));
+                hub.publish_update_from_feed(notice.tenant_id, message);
             }
         }
         Err(err) => tracing::warn!(%err, "could not read an updated message"),
     }
+}
+
+/// The notified message: the notice's own copy, or (when it did not fit in
+/// the notice) read from the table.
+async fn the_message(notice: &MessageNotice, store: &dyn Store) -> StoreResult<Vec<Arc<Message>>> {
+    if let Some(message) = &notice.message {
+        return Ok(vec![Arc::new(Message::clone(message))]);
+    }
+    let rows = store
+        .messages_after(notice.tenant_id, notice.conversation_id, notice.seq - 1, 1)
+        .await?;
+    Ok(rows.into_iter().map(Arc::new).collect())
 }
 
 /// A conversation started or changed: the tenant's dashboards listening here
