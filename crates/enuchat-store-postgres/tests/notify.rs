@@ -19,6 +19,24 @@ use std::time::Duration;
 /// Generous: the machine may be busy with other builds.
 const WAIT: Duration = Duration::from_secs(15);
 
+/// Two instances on one database (separate pools, as separate processes
+/// would have), and through `a` a tenant with a widget and a conversation.
+struct Instances {
+    a: PostgresStore,
+    b: PostgresStore,
+    t: Tenant,
+    w: Widget,
+    c: Conversation,
+}
+
+async fn two_instances(db: &TestDb) -> Instances {
+    let (a, b) = (db.store().await, db.store().await);
+    let t = tenant(&a, "Acme").await;
+    let w = widget(&a, t.id, "Site").await;
+    let c = conversation(&a, t.id, w.id).await;
+    Instances { a, b, t, w, c }
+}
+
 /// The next event as heard, the message a notice carries included.
 async fn next_with_message(listener: &mut MessageListener) -> ListenEvent {
     tokio::time::timeout(WAIT, listener.recv())
@@ -113,10 +131,7 @@ async fn another_instance_hears_a_message_once_it_is_committed() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let (a, b) = (db.store().await, db.store().await);
-    let t = tenant(&a, "Acme").await;
-    let w = widget(&a, t.id, "Site").await;
-    let c = conversation(&a, t.id, w.id).await;
+    let Instances { a, b, c, .. } = two_instances(&db).await;
     let mut listener = b.listen_messages().await.expect("listen");
     // A plain sqlx listener too, to see the payload as sent.
     let mut raw = sqlx::postgres::PgListener::connect(&db.url)
@@ -183,10 +198,7 @@ async fn failed_foreign_and_imported_messages_are_not_announced() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let (a, b) = (db.store().await, db.store().await);
-    let t = tenant(&a, "Acme").await;
-    let w = widget(&a, t.id, "Site").await;
-    let c = conversation(&a, t.id, w.id).await;
+    let Instances { a, b, t, w, c } = two_instances(&db).await;
     let other = tenant(&a, "Other").await;
     let mut listener = b.listen_messages().await.expect("listen");
     install_commit_trigger(&a).await;
@@ -269,10 +281,7 @@ async fn conversation_changes_are_announced_once_committed() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let (a, b) = (db.store().await, db.store().await);
-    let t = tenant(&a, "Acme").await;
-    let w = widget(&a, t.id, "Site").await;
-    let c = conversation(&a, t.id, w.id).await;
+    let Instances { a, b, t, c, .. } = two_instances(&db).await;
     let other = tenant(&a, "Other").await;
     let stranger = a
         .create_operator(
@@ -393,10 +402,9 @@ async fn notices_of_each_conversation_arrive_in_seq_order() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let (a, b) = (db.store().await, db.store().await);
-    let t = tenant(&a, "Acme").await;
-    let w = widget(&a, t.id, "Site").await;
-    let c1 = conversation(&a, t.id, w.id).await;
+    let Instances {
+        a, b, t, w, c: c1, ..
+    } = two_instances(&db).await;
     let c2 = conversation(&a, t.id, w.id).await;
     let mut listener = b.listen_messages().await.expect("listen");
 
@@ -436,10 +444,7 @@ async fn a_killed_listening_connection_is_reported_and_replaced() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let (a, b) = (db.store().await, db.store().await);
-    let t = tenant(&a, "Acme").await;
-    let w = widget(&a, t.id, "Site").await;
-    let c = conversation(&a, t.id, w.id).await;
+    let Instances { a, b, c, .. } = two_instances(&db).await;
     let mut listener = b.listen_messages().await.expect("listen");
     assert_eq!(listeners(&a).await, 1);
 
@@ -473,10 +478,7 @@ async fn a_listener_that_cannot_reconnect_says_so_and_retries() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let (a, b) = (db.store().await, db.store().await);
-    let t = tenant(&a, "Acme").await;
-    let w = widget(&a, t.id, "Site").await;
-    let c = conversation(&a, t.id, w.id).await;
+    let Instances { a, b, c, .. } = two_instances(&db).await;
     let mut listener = b.listen_messages().await.expect("listen");
     let mut admin = sqlx::PgConnection::connect(&admin_url())
         .await
@@ -557,10 +559,7 @@ async fn a_notice_carries_its_message_when_it_fits() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let (a, b) = (db.store().await, db.store().await);
-    let t = tenant(&a, "Acme").await;
-    let w = widget(&a, t.id, "Site").await;
-    let c = conversation(&a, t.id, w.id).await;
+    let Instances { a, b, t, c, .. } = two_instances(&db).await;
     let mut listener = b.listen_messages().await.expect("listen");
 
     // As committed: what reading it back gives, to the microsecond.
