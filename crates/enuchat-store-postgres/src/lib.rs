@@ -112,9 +112,16 @@ impl PostgresStore {
         migration_pool.close().await;
         migrated.map_err(|e| StoreError::Database(format!("migration failed: {e}")))?;
 
+        // No idle timeout or lifetime: without them sqlx 0.8.6 starts no pool
+        // maintenance task, which can spin a core forever (a race in its idle
+        // count: sqlx issue 3645, fixed upstream in PR 4289, not yet released).
+        // A broken connection is still found and replaced on acquire (sqlx
+        // pings it first).
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(db_err)?;

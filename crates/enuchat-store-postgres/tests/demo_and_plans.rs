@@ -322,6 +322,12 @@ async fn store_connections_run_generic_plans_without_jit_or_parallel_workers() {
         return;
     };
     let store = db.store().await;
+    // No maintenance task (see `connect_with`).
+    let options = store.pool().options();
+    assert_eq!(
+        (options.get_idle_timeout(), options.get_max_lifetime()),
+        (None, None)
+    );
     // More than one connection: every connection the pool opens has them.
     let mut conns = Vec::new();
     for _ in 0..2 {

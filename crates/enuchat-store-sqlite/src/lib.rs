@@ -107,6 +107,8 @@ impl SqliteStore {
         );
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(writer_options)
             .await
             .map_err(db)?;
@@ -117,8 +119,15 @@ impl SqliteStore {
             .map_err(|e| {
                 StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
             })?;
+        // No idle timeout or lifetime on either pool: connections to a local
+        // file have no reason to be recycled, and without those sqlx starts no
+        // maintenance task. That task can spin a core forever in sqlx 0.8.6
+        // (a race in its idle count: sqlx issue 3645, fixed upstream in PR 4289,
+        // not yet released); a CI run hung on it.
         let reader = SqlitePoolOptions::new()
             .max_connections(MAX_READERS)
+            .idle_timeout(None)
+            .max_lifetime(None)
             .connect_with(options)
             .await
             .map_err(db)?;
@@ -237,6 +246,22 @@ pub(crate) fn sql_int(n: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::ThrowawayFile;
+
+    /// No pool of the store recycles connections, so sqlx runs no pool
+    /// maintenance task (see `connect`).
+    #[tokio::test]
+    async fn the_pools_start_no_maintenance_task() {
+        let store = super::SqliteStore::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        for pool in [&store.writer, &store.reader] {
+            let options = pool.options();
+            assert_eq!(
+                (options.get_idle_timeout(), options.get_max_lifetime()),
+                (None, None)
+            );
+        }
+    }
 
     #[test]
     fn a_throwaway_database_leaves_no_files_behind() {
