@@ -44,7 +44,7 @@ pub async fn run(
                 loop {
                     match listener.recv().await {
                         Ok(ListenEvent::Notice(notice)) => {
-                            deliver(&notice, store.as_ref(), &hub).await
+                            deliver(notice, store.as_ref(), &hub).await
                         }
                         Ok(ListenEvent::ApiKeyRevoked(hash)) => keys.evict(&hash),
                         Ok(ListenEvent::Reconnected) => {
@@ -68,12 +68,16 @@ pub async fn run(
     }
 }
 
-async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
+async fn deliver(mut notice: MessageNotice, store: &dyn Store, hub: &Hub) {
+    // The carried message, in the one `Arc` that dashboards and visitors
+    // listening here all share.
+    let carried: Option<Arc<Message>> = notice.message.take().map(|m| Arc::new(*m));
+    let notice = &notice;
     if notice.conversation_changed {
         return deliver_conversation(notice, store, hub).await;
     }
     if notice.updated {
-        return deliver_update(notice, store, hub).await;
+        return deliver_update(notice, carried, store, hub).await;
     }
     if notice.seq == 1 {
         hub.conversation_started(&notice.visitor_id, notice.conversation_id);
@@ -84,7 +88,7 @@ async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
             deliver_conversation(notice, store, hub).await;
         }
         // Dashboards of the tenant listen here: just this message.
-        match the_message(notice, store).await {
+        match the_message(notice, carried.clone(), store).await {
             Ok(rows) => {
                 for message in rows {
                     hub.publish_from_feed(notice.tenant_id, message);
@@ -96,11 +100,11 @@ async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
     let Some(mut last) = hub.listened_seq(notice.conversation_id) else {
         return; // nobody here listens to this conversation
     };
-    if let Some(message) = &notice.message {
+    if let Some(message) = carried {
         // The notice carries it: nothing to read. Should a connection have
         // missed an earlier one, it sees the jump in seqs and re-reads from
         // the table by itself (`routes/widget/ws.rs`), as on any gap.
-        hub.publish(Arc::new(Message::clone(message)));
+        hub.publish(message);
         return;
     }
     while last < notice.seq {
@@ -127,12 +131,17 @@ async fn deliver(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
 
 /// A message changed (its translation arrived): whoever listens here gets
 /// the new version.
-async fn deliver_update(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
+async fn deliver_update(
+    notice: &MessageNotice,
+    carried: Option<Arc<Message>>,
+    store: &dyn Store,
+    hub: &Hub,
+) {
     if !hub.tenant_listened(notice.tenant_id) && hub.listened_seq(notice.conversation_id).is_none()
     {
         return;
     }
-    match the_message(notice, store).await {
+    match the_message(notice, carried, store).await {
         Ok(rows) => {
             for message in rows {
                 hub.publish_update_from_feed(notice.tenant_id, message);
@@ -142,11 +151,15 @@ async fn deliver_update(notice: &MessageNotice, store: &dyn Store, hub: &Hub) {
     }
 }
 
-/// The notified message: the notice's own copy, or (when it did not fit in
-/// the notice) read from the table.
-async fn the_message(notice: &MessageNotice, store: &dyn Store) -> StoreResult<Vec<Arc<Message>>> {
-    if let Some(message) = &notice.message {
-        return Ok(vec![Arc::new(Message::clone(message))]);
+/// The notified message: the copy the notice `carried`, or (when it did not
+/// fit in the notice) read from the table.
+async fn the_message(
+    notice: &MessageNotice,
+    carried: Option<Arc<Message>>,
+    store: &dyn Store,
+) -> StoreResult<Vec<Arc<Message>>> {
+    if let Some(message) = carried {
+        return Ok(vec![message]);
     }
     let rows = store
         .messages_after(notice.tenant_id, notice.conversation_id, notice.seq - 1, 1)
