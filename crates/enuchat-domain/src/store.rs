@@ -16,7 +16,7 @@ use crate::types::ConversationStatus;
 use crate::types::MessageContent;
 use async_trait::async_trait;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// A uniqueness rule was broken (e.g. an operator email already taken).
     #[error("conflict: {0}")]

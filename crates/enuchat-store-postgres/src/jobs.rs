@@ -285,7 +285,7 @@ pub(crate) async fn complete_ai_reply(
     };
     // The same statement as append_message: seq, its jobs, and the NOTIFY,
     // which PostgreSQL sends when this transaction commits.
-    let message = append_on(&mut *tx, tenant, conversation, reply)
+    let message = append_on(&mut *tx, tenant, conversation, &reply)
         .await?
         .ok_or(StoreError::MissingReference("conversation"))?;
     let entry = charge_in(&mut tx, tenant, charge, LedgerReason::AiReply, message.id).await?;

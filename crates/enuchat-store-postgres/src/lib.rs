@@ -19,6 +19,7 @@
 //! area, with row types and their conversions in `rows`.
 
 mod api_keys;
+mod appender;
 mod conversations;
 mod credits;
 // Issue 6: the job queue and knowledge entries.
@@ -40,6 +41,7 @@ use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
 use error::db_err;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::Connection;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -70,10 +72,20 @@ const SESSION_SETTINGS: [(&str, &str); 3] = [
     ("max_parallel_workers_per_gather", "0"),
 ];
 
+/// A pooled connection idle at least this long is pinged (one round trip)
+/// before it is handed out, and replaced if the ping fails. sqlx would ping
+/// on every acquire, which under load is a round trip per statement, for
+/// connections that were in use a moment ago (they would answer any broken
+/// socket with an error on their next statement all the same). A database
+/// restart or a dropped idle connection happens while connections sit idle,
+/// and that is what the ping still catches.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
+
 /// A [`Store`] backed by a PostgreSQL connection pool.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    appender: appender::Appender,
 }
 
 impl PostgresStore {
@@ -115,17 +127,27 @@ impl PostgresStore {
         // No idle timeout or lifetime: without them sqlx 0.8.6 starts no pool
         // maintenance task, which can spin a core forever (a race in its idle
         // count: sqlx issue 3645, fixed upstream in PR 4289, not yet released).
-        // A broken connection is still found and replaced on acquire (sqlx
-        // pings it first).
+        // A connection that sat idle is pinged before it is handed out, and
+        // replaced if broken (see `PING_AFTER_IDLE`).
         let pool = PgPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10))
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_AFTER_IDLE {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        Ok(PostgresStore { pool })
+        let appender = appender::Appender::start(pool.clone());
+        Ok(PostgresStore { pool, appender })
     }
 
     /// The underlying pool, for tools and tests that need raw SQL.
@@ -406,7 +428,7 @@ impl Store for PostgresStore {
         conversation: ConversationId,
         new: NewMessage,
     ) -> StoreResult<Option<Message>> {
-        messages::append(&self.pool, tenant, conversation, new).await
+        self.appender.append(tenant, conversation, new).await
     }
     async fn recent_messages(
         &self,

@@ -49,7 +49,7 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
     executor: E,
     tenant: TenantId,
     conversation: ConversationId,
-    new: NewMessage,
+    new: &NewMessage,
 ) -> StoreResult<Option<Message>> {
     let visitor_language = match (new.role, new.content_language.as_deref()) {
         (MessageRole::Visitor, Some(lang)) if lang != UNKNOWN_LANGUAGE => Some(lang),
@@ -112,15 +112,6 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
     .await
     .map_err(db_err)?;
     row.map(MessageRow::into_model).transpose()
-}
-
-pub(crate) async fn append(
-    pool: &PgPool,
-    tenant: TenantId,
-    conversation: ConversationId,
-    new: NewMessage,
-) -> StoreResult<Option<Message>> {
-    append_on(pool, tenant, conversation, new).await
 }
 
 pub(crate) async fn get(

@@ -213,3 +213,37 @@ async fn concurrent_credit_additions_keep_the_ledger_consistent() {
     }
     assert_eq!(ledger[39].balance_after, ledger[39].amount);
 }
+
+/// Busy connections are not pinged before use (a round trip per statement),
+/// but one that sat idle is: after the database dropped every connection
+/// while the pool was quiet (a restart, a proxy timing them out), the next
+/// requests still succeed on fresh connections.
+#[tokio::test]
+async fn connections_dropped_while_idle_are_replaced_before_use() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    let t = tenant(&store, "Acme").await;
+    // Several pooled connections, all idle afterwards.
+    let reads = (0..4).map(|_| store.get_tenant(t.id));
+    for read in join_all(reads).await {
+        read.expect("read").expect("tenant");
+    }
+    let admin = sqlx::PgPool::connect(&db.url).await.expect("admin");
+    let killed: Vec<bool> = sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = 'enuchat'",
+    )
+    .fetch_all(&admin)
+    .await
+    .expect("terminate");
+    assert!(!killed.is_empty());
+    tokio::time::sleep(std::time::Duration::from_millis(1_500)).await;
+    let reads = (0..4).map(|_| store.get_tenant(t.id));
+    for read in join_all(reads).await {
+        read.expect("read after the connections were dropped")
+            .expect("tenant");
+    }
+    admin.close().await;
+}
