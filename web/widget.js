@@ -113,6 +113,9 @@
     token: null,
     maxSeq: 0,
     seqs: new Set(),
+    // Seqs of replies shown in the original while their translation was on
+    // its way (see refreshPending).
+    pending: new Set(),
     ws: null,
     attempt: 0,
     timer: 0,
@@ -191,6 +194,7 @@
     if (hadOne) {
       ui && ui.log.querySelectorAll('[data-seq]').forEach((el) => el.remove());
       state.seqs.clear();
+      state.pending.clear();
       state.maxSeq = 0;
       if (state.ws) drop();
     }
@@ -288,6 +292,7 @@
       else if (frame.type === 'ready') {
         state.attempt = 0;
         setStatus('online');
+        refreshPending();
       }
     };
     ws.onclose = () => {
@@ -356,6 +361,7 @@
     if (!m || typeof m.seq !== 'number' || state.seqs.has(m.seq)) return false;
     state.seqs.add(m.seq);
     state.maxSeq = Math.max(state.maxSeq, m.seq);
+    if (m.translationPending) state.pending.add(m.seq);
     if (ui) {
       if (m.role === 'visitor') {
         // Our own message came back over the socket before the POST answer:
@@ -379,9 +385,23 @@
   // slow): the bubble now shows the translation.
   function updateMessage(m) {
     if (!ui || !m || typeof m.seq !== 'number') return;
+    if (!m.translationPending) state.pending.delete(m.seq);
     const row = ui.log.querySelector('[data-seq="' + m.seq + '"]');
     const bubble = row && row.querySelector('.bubble');
     if (bubble) bubble.textContent = m.content;
+  }
+
+  // The socket sends an `update` when a late translation arrives, but not one
+  // that arrived while it was down: once live again (the socket is listening
+  // by then), read the replies still shown in the original once more.
+  async function refreshPending() {
+    if (!state.pending.size) return;
+    try {
+      const fresh = await authed('GET', `/messages?after=${Math.min(...state.pending) - 1}&limit=200`);
+      for (const m of fresh || []) if (state.pending.has(m.seq)) updateMessage(m);
+    } catch (_) {
+      // The next reconnect tries again; the text stays readable meanwhile.
+    }
   }
 
   function el(tag, cls, text) {

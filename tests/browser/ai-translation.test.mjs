@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
-import { env, launch, openPage, waitForText, waitOnline, cli } from './harness.mjs';
+import { env, launch, openPage, ready, waitForText, waitOnline, cli } from './harness.mjs';
 import { signIn, row } from './dashboard-harness.mjs';
 
 const haveApertium = !!process.env.APERTIUM;
@@ -39,10 +39,15 @@ async function account({ ai = false, translation = false } = {}) {
   const owner = { email: `owner-${suffix}@roasters.example`, password: 'translation-password' };
   await cli('operator', 'create', '--tenant', t.id, '--email', owner.email, '--name', 'Olivia Owner', '--password', owner.password, '--role', 'owner');
   const { key } = await cli('api-key', 'create', '--tenant', t.id, '--name', 'ai-translation test');
-  const api = async (path) => {
-    const res = await fetch(`${env.server}/api/v1/tenant-api${path}`, { headers: { 'X-Api-Key': key } });
+  // GET, or POST when there is a body.
+  const api = async (path, body) => {
+    const res = await fetch(`${env.server}/api/v1/tenant-api${path}`, {
+      method: body === undefined ? 'GET' : 'POST',
+      headers: { 'X-Api-Key': key, 'Content-Type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
     const json = await res.json();
-    assert.equal(res.status, 200, JSON.stringify(json));
+    assert.equal(res.status, body === undefined ? 200 : 201, JSON.stringify(json));
     return json.data;
   };
   return { tenant: t, widget, owner, api };
@@ -225,4 +230,47 @@ test("in Spanish: the operator's English reply reaches the widget translated by 
   assert.deepEqual(site.errors, []);
   await dashContext.close();
   await visitorContext.close();
+});
+
+test('a reply shown in English because its translation was late is shown translated after a reload', { skip: !haveApertium && 'no Apertium English<->Spanish (apt-get install apertium apertium-eng-spa)' }, async () => {
+  // The server sends an `update` when a late translation arrives, but a page
+  // that was away then (offline, or reloading) misses it. Made certain here:
+  // after the reload, the history answer is the one read before the
+  // translation was stored (the reply in English, marked translationPending).
+  const { widget, api } = await account({ translation: true });
+  const context = await browser.newContext({ locale: 'es-ES' });
+  const site = await openPage(context, { widget: widget.id });
+  const visitorId = await site.evaluate(() => window.Enuchat.visitorId);
+  await site.getByRole('button', { name: 'Abrir chat' }).click();
+  const spanish = 'Hola, ¿tienen café descafeinado?';
+  await site.getByRole('textbox').fill(spanish);
+  await site.getByRole('button', { name: 'Enviar' }).click();
+  await waitForText(site, spanish);
+  await waitOnline(site);
+  const { id } = await conversationOf(api, widget.id, visitorId);
+  const reply = 'Orders to Canada usually take five to seven business days to arrive.';
+  await api(`/conversations/${id}/messages`, { content: reply, role: 'operator' });
+  const operatorText = async () => (await widgetRows(site)).filter((x) => x.role === 'role-operator').map((x) => x.text);
+  await eventually(async () => /días laborables/.test((await operatorText())[0]), 'the reply in Spanish');
+
+  let stale = 0;
+  await context.route(/\/api\/v1\/widget\/messages\?limit=50$/, async (route) => {
+    const response = await route.fetch();
+    const json = await response.json();
+    for (const m of json.data) if (m.role === 'operator') Object.assign(m, { content: reply, translationPending: true });
+    stale++;
+    await route.fulfill({ response, json });
+  });
+  const reread = site.waitForRequest(/\/api\/v1\/widget\/messages\?after=1&limit=200$/);
+  await site.reload();
+  await ready(site);
+  await reread;
+  const shown = await eventually(async () => {
+    const texts = await operatorText();
+    return texts.length === 1 && /días laborables/.test(texts[0]) && texts[0];
+  }, 'the reply in Spanish again, not the stale English');
+  assert.doesNotMatch(shown, /business|days/);
+  assert.equal(stale, 1, 'the reloaded page read the stale history');
+  assert.deepEqual(site.errors, []);
+  await context.close();
 });

@@ -9,10 +9,12 @@ use axum::routing::post;
 use axum::{Json, Router};
 use enuchat_domain::*;
 use enuchat_server::settings::TranslationProvider;
+use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 both_backends!(
     the_knowledge_base_answers_and_is_charged,
@@ -20,6 +22,8 @@ both_backends!(
     asking_for_a_human_or_an_operator_reply_silences_the_ai,
     replies_reach_the_visitor_translated_and_are_charged_per_character,
     a_failing_translator_delivers_the_original,
+    the_history_leaves_out_a_reply_the_socket_holds,
+    after_the_wait_the_history_shows_the_original_marked_pending,
 );
 
 const QUESTION: &str = "How long does shipping to Canada take?";
@@ -186,16 +190,25 @@ async fn asking_for_a_human_or_an_operator_reply_silences_the_ai(backend: Backen
 
 /// A LibreTranslate stand-in: `POST /translate` answers
 /// `"<target>: <text>"`, or fails with `status` when one is given. Counts
-/// the requests.
-async fn fake_libretranslate(fail_with: Option<u16>) -> (String, Arc<AtomicUsize>) {
+/// the requests. With a `gate`, translations into Spanish (the replies to
+/// a Spanish-speaking visitor) wait until the gate holds `true`.
+async fn fake_libretranslate(
+    fail_with: Option<u16>,
+    gate: Option<watch::Receiver<bool>>,
+) -> (String, Arc<AtomicUsize>) {
     let calls = Arc::new(AtomicUsize::new(0));
     let counter = calls.clone();
     let app = Router::new().route(
         "/translate",
         post(move |Json(body): Json<Value>| {
             let counter = counter.clone();
+            let gate = gate.clone();
             async move {
                 counter.fetch_add(1, Ordering::SeqCst);
+                if let (Some(mut gate), "es") = (gate, body["target"].as_str().unwrap_or("")) {
+                    // A dropped gate (the test ended) lets it through.
+                    let _ = gate.wait_for(|open| *open).await;
+                }
                 if let Some(status) = fail_with {
                     return (
                         axum::http::StatusCode::from_u16(status).unwrap(),
@@ -250,7 +263,7 @@ async fn translating_widget(app: &TestApp, account: &Account) -> Widget {
 const SPANISH: &str = "Hola, ¿cuánto tarda el envío a Canadá?";
 
 async fn replies_reach_the_visitor_translated_and_are_charged_per_character(backend: Backend) {
-    let (base, calls) = fake_libretranslate(None).await;
+    let (base, calls) = fake_libretranslate(None, None).await;
     let Some(app) = translating_app(backend, base, 5_000).await else {
         return;
     };
@@ -303,7 +316,7 @@ async fn replies_reach_the_visitor_translated_and_are_charged_per_character(back
 }
 
 async fn a_failing_translator_delivers_the_original(backend: Backend) {
-    let (base, calls) = fake_libretranslate(Some(400)).await;
+    let (base, calls) = fake_libretranslate(Some(400), None).await;
     let Some(app) = translating_app(backend, base, 300).await else {
         return;
     };
@@ -344,6 +357,83 @@ async fn a_failing_translator_delivers_the_original(backend: Backend) {
     assert_eq!(history.last().unwrap()["content"], reply);
     close(again).await;
     close(socket).await;
+}
+
+/// A Spanish-speaking visitor's conversation with an operator's reply whose
+/// translation is held at the fake translator until `gate` opens.
+async fn reply_on_its_way(
+    backend: Backend,
+    wait_ms: u64,
+) -> Option<(TestApp, Account, TestVisitor, watch::Sender<bool>)> {
+    let (gate, gate_open) = watch::channel(false);
+    let (base, _) = fake_libretranslate(None, Some(gate_open)).await;
+    let app = translating_app(backend, base, wait_ms).await?;
+    let acme = app.account("Acme").await;
+    let widget = translating_widget(&app, &acme).await;
+    let visitor = TestVisitor::create(&app, &widget, json!({})).await;
+    visitor.say(&app, SPANISH).await;
+    wait_for_jobs(&app, acme.tenant.id).await;
+    let conversation = conversation_of(&app, &acme, &visitor).await;
+    app.post(
+        &format!("/conversations/{}/messages", conversation.id),
+        &acme.key,
+        json!({"content": REPLY, "role": "operator"}),
+    )
+    .await;
+    Some((app, acme, visitor, gate))
+}
+
+const REPLY: &str = "It takes five to seven days.";
+
+async fn history(app: &TestApp, visitor: &TestVisitor) -> Vec<Value> {
+    let reply = visitor
+        .call(app, reqwest::Method::GET, "/messages", None)
+        .await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply.body["data"].as_array().unwrap().clone()
+}
+
+/// A page that loads while a reply is being translated must neither show the
+/// original nor lose the translation: the history leaves the reply out, and
+/// the socket opened after it delivers it translated.
+async fn the_history_leaves_out_a_reply_the_socket_holds(backend: Backend) {
+    let Some((app, acme, visitor, gate)) = reply_on_its_way(backend, 10_000).await else {
+        return;
+    };
+    let shown = history(&app, &visitor).await;
+    assert_eq!(shown.len(), 1, "only the visitor's message: {shown:?}");
+    assert_eq!(shown[0]["content"], SPANISH);
+    assert_eq!(shown[0]["translationPending"], false);
+    let mut socket = visitor.connect(1).await;
+    assert!(until_ready(&mut socket).await.is_empty());
+    gate.send(true).unwrap();
+    let got = messages(&mut socket, 1).await;
+    assert_eq!(got[0]["content"], format!("es: {REPLY}"));
+    assert_eq!(got[0]["translationPending"], false);
+    quiet(&mut socket).await;
+    wait_for_jobs(&app, acme.tenant.id).await;
+    let shown = history(&app, &visitor).await;
+    assert_eq!(shown.len(), 2);
+    assert_eq!(shown[1]["content"], format!("es: {REPLY}"));
+    close(socket).await;
+}
+
+/// Past the wait, the history shows the original, marked so that a client
+/// which misses the `update` (it was offline) knows to read it again.
+async fn after_the_wait_the_history_shows_the_original_marked_pending(backend: Backend) {
+    let Some((app, acme, visitor, gate)) = reply_on_its_way(backend, 200).await else {
+        return;
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let shown = history(&app, &visitor).await;
+    assert_eq!(shown.len(), 2, "{shown:?}");
+    assert_eq!(shown[1]["content"], REPLY);
+    assert_eq!(shown[1]["translationPending"], true);
+    gate.send(true).unwrap();
+    wait_for_jobs(&app, acme.tenant.id).await;
+    let shown = history(&app, &visitor).await;
+    assert_eq!(shown[1]["content"], format!("es: {REPLY}"));
+    assert_eq!(shown[1]["translationPending"], false);
 }
 
 /// The visitor's conversation, read from the store.

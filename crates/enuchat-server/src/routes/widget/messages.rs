@@ -2,6 +2,7 @@
 //! writes; the first message starts the conversation).
 
 use super::enforce;
+use super::hold;
 use super::views::VisitorMessageView;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp, QueryParams, VisitorContext};
@@ -49,6 +50,9 @@ pub async fn list_messages(
                 .await?
         }
     };
+    // Like the socket: a reply still waiting for its translation (and what
+    // came after it) is left out for now; the socket delivers it translated.
+    let messages = hold::shown_now(messages, state.translation_wait);
     Ok(Json(Data::new(
         messages.iter().map(VisitorMessageView::from).collect(),
     )))

@@ -3,6 +3,7 @@
 //! it answers CORS; which origins may really use a widget is decided per
 //! widget (`allowed_origins`) by the handlers.
 
+pub mod hold;
 pub mod me;
 pub mod messages;
 pub mod views;

@@ -40,6 +40,10 @@ pub struct VisitorMessageView {
     pub content: String,
     pub is_auto_reply: bool,
     pub created_at: String,
+    /// A reply shown in its original because its translation is still on
+    /// its way: the client replaces the text when the translation comes (an
+    /// `update` frame, or reading the message again after a reconnect).
+    pub translation_pending: bool,
 }
 
 impl From<&Message> for VisitorMessageView {
@@ -55,6 +59,7 @@ impl From<&Message> for VisitorMessageView {
             content,
             is_auto_reply: m.is_auto_reply,
             created_at: format_time(&m.created_at),
+            translation_pending: m.translation_pending && m.role != MessageRole::Visitor,
         }
     }
 }

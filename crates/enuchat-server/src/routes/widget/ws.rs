@@ -12,6 +12,7 @@
 //! forever; a translation that arrives later replaces the text in place
 //! (`update` frames).
 
+use super::hold;
 use super::views::VisitorMessageView;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::visitor::authenticate;
@@ -22,7 +23,7 @@ use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::Response;
-use enuchat_domain::{ConversationId, Message, MessageRole, Store, TenantId, VisitorId};
+use enuchat_domain::{ConversationId, Message, Store, TenantId, VisitorId};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -245,13 +246,7 @@ impl Live {
     /// `Some` when `message` should wait for its translation (a reply whose
     /// translation job is still running, younger than the configured wait).
     fn hold(&self, message: &Message) -> Option<Held> {
-        if !message.translation_pending || message.role == MessageRole::Visitor {
-            return None;
-        }
-        let age = (chrono::Utc::now() - message.created_at)
-            .to_std()
-            .unwrap_or_default();
-        let left = self.setup.translation_wait.checked_sub(age)?;
+        let left = hold::time_left(message, self.setup.translation_wait)?;
         Some(Held {
             seq: message.seq,
             until: tokio::time::Instant::now() + left,
