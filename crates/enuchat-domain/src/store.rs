@@ -111,6 +111,12 @@ pub trait Store: Send + Sync + 'static {
     /// (connections in use, idle connections) of the pool, for metrics.
     fn pool_stats(&self) -> (u32, u32);
 
+    /// Closes the store's connections when a process is done with it, after
+    /// everything that uses it has stopped; calls made later fail. SQLite
+    /// first moves its write-ahead log into the database file, so that the
+    /// file alone is complete.
+    async fn close(&self);
+
     // --- tenants -------------------------------------------------------
     async fn create_tenant(&self, new: NewTenant) -> StoreResult<Tenant>;
     async fn get_tenant(&self, tenant: TenantId) -> StoreResult<Option<Tenant>>;

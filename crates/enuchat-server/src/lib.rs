@@ -95,9 +95,16 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await;
-    for task in background {
+    for task in &background {
         task.abort();
     }
+    for task in background {
+        // Returns once the task is really gone (cancelled at its next await).
+        let _ = task.await;
+    }
+    // Every request has been answered (graceful shutdown), so every message
+    // acknowledged is committed; now the connections can go.
+    database.store.close().await;
     served.context("HTTP server failed")
 }
 

@@ -109,6 +109,7 @@ impl SqliteStore {
             .max_connections(1)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(writer_options)
             .await
             .map_err(db)?;
@@ -124,10 +125,15 @@ impl SqliteStore {
         // maintenance task. That task can spin a core forever in sqlx 0.8.6
         // (a race in its idle count: sqlx issue 3645, fixed upstream in PR 4289,
         // not yet released); a CI run hung on it.
+        // Nor a ping before each use (sqlx's default): a connection to a
+        // local file does not go stale the way a network one does, and the
+        // ping is one more round trip to the connection's worker thread per
+        // acquire (per append batch for the writer).
         let reader = SqlitePoolOptions::new()
             .max_connections(MAX_READERS)
             .idle_timeout(None)
             .max_lifetime(None)
+            .test_before_acquire(false)
             .connect_with(options)
             .await
             .map_err(db)?;
@@ -138,6 +144,26 @@ impl SqliteStore {
             reads,
             _throwaway: throwaway,
         })
+    }
+
+    /// Moves everything committed from the WAL into the database file, then
+    /// closes every connection. The database file alone is then a complete
+    /// copy: copying it without its `-wal` file after a stop loses nothing.
+    pub(crate) async fn close_impl(&self) {
+        // (busy, WAL frames, frames checkpointed); busy = 1 when a reader or
+        // another process kept it from finishing.
+        let checkpoint: Result<(i64, i64, i64), _> =
+            sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.writer)
+                .await;
+        match checkpoint {
+            Ok((0, _, _)) => {}
+            Ok(_) => tracing::warn!("the WAL could not be checkpointed at close: in use elsewhere"),
+            Err(e) => tracing::warn!(error = %e, "the WAL could not be checkpointed at close"),
+        }
+        self.reads.close();
+        self.reader.close().await;
+        self.writer.close().await;
     }
 
     /// Starts a write transaction holding SQLite's write lock from the start.
@@ -248,9 +274,9 @@ mod tests {
     use super::ThrowawayFile;
 
     /// No pool of the store recycles connections, so sqlx runs no pool
-    /// maintenance task (see `connect`).
+    /// maintenance task, nor pings them before use (see `connect`).
     #[tokio::test]
-    async fn the_pools_start_no_maintenance_task() {
+    async fn the_pools_start_no_maintenance_task_and_send_no_pings() {
         let store = super::SqliteStore::connect("sqlite::memory:")
             .await
             .expect("connect");
@@ -260,6 +286,7 @@ mod tests {
                 (options.get_idle_timeout(), options.get_max_lifetime()),
                 (None, None)
             );
+            assert!(!options.get_test_before_acquire(), "no ping per acquire");
         }
     }
 

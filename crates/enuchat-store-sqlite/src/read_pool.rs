@@ -91,6 +91,17 @@ impl ReadPool {
 }
 
 impl ReadPool {
+    /// Closes the idle connections; later reads fail, and connections in use
+    /// close when their read ends.
+    pub(crate) fn close(&self) {
+        self.inner.permits.close();
+        self.inner
+            .idle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
     /// Connections (in use, idle), for the pool gauges.
     pub(crate) fn counts(&self) -> (u32, u32) {
         let idle = self
@@ -116,10 +127,12 @@ impl Inner {
             None => self.open().map_err(sqlite)?,
         };
         let result = read(&connection).map_err(sqlite);
-        self.idle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(connection);
+        if !self.permits.is_closed() {
+            self.idle
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(connection);
+        }
         result
     }
 

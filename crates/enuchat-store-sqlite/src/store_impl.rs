@@ -26,6 +26,10 @@ impl Store for SqliteStore {
         self.stats()
     }
 
+    async fn close(&self) {
+        self.close_impl().await
+    }
+
     async fn create_tenant(&self, new: NewTenant) -> StoreResult<Tenant> {
         self.create_tenant_impl(new).await
     }

@@ -49,3 +49,35 @@ async fn bad_urls_are_database_errors() {
     let err = SqliteStore::connect("sqlite:///nonexistent-dir/sub/x.db").await;
     assert!(matches!(err, Err(StoreError::Database(_))));
 }
+
+/// After `close`, the database file alone holds everything: a backup that
+/// copies only `enuchat.db` of a stopped server misses nothing, even writes
+/// that no checkpoint had reached yet (a new tenant is not a message, so it
+/// does not wake the checkpoint thread).
+#[tokio::test]
+async fn after_close_the_database_file_alone_is_complete() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let path = dir.path().join("live.db");
+    let url = format!("sqlite://{}", path.display());
+    let store = SqliteStore::connect(&url).await.expect("create file");
+    let tenant = store.create_tenant(new_tenant()).await.expect("create");
+    // Another user of the file (a second process, say) keeps its connections,
+    // so this close is not the file's last one (which SQLite would follow
+    // with a checkpoint of its own).
+    let other = SqliteStore::connect(&url).await.expect("second handle");
+    other.ping().await.expect("read");
+    store.close().await;
+    assert!(store.ping().await.is_err(), "a closed store refuses calls");
+    assert!(store.get_tenant(tenant.id).await.is_err());
+
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(&path, &copy).expect("copy the database file alone");
+    let reopened = SqliteStore::connect(&format!("sqlite://{}", copy.display()))
+        .await
+        .expect("open the copy");
+    assert_eq!(
+        reopened.get_tenant(tenant.id).await.expect("get"),
+        Some(tenant)
+    );
+    drop(other);
+}

@@ -38,6 +38,7 @@ store_tests! {
         first_start_is_claimed_once,
         operator_create_get_and_isolation,
         operator_email_is_unique_across_tenants,
+        a_closed_store_refuses_calls,
     }
     widgets {
         widgets_create_list_in_order_and_isolation,

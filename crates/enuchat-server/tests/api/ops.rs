@@ -106,3 +106,41 @@ async fn readiness_fails_when_the_database_is_gone() {
     let health = app.client.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
 }
+
+/// A stopped server closes its store: on SQLite the database file alone then
+/// holds every write, so a backup that copies just that file (without its
+/// `-wal`) after a stop misses nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stopped_server_leaves_a_complete_database_file() {
+    let app = spawn_app(Backend::Sqlite).await.expect("sqlite");
+    let acme = app.account("Acme").await;
+    // Let any checkpoint that the account's writes started finish first.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A write through the server that is not a message, so no checkpoint
+    // follows it by itself.
+    let conversation = acme.conversation.id;
+    let changed = app
+        .patch(
+            &format!("/conversations/{conversation}"),
+            &acme.key,
+            serde_json::json!({"status": "closed"}),
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::OK, "{}", changed.body);
+    let TestApp { db, server, .. } = app;
+    server.stop().await;
+
+    let file = db.url.strip_prefix("sqlite://").expect("a file URL");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let copy = dir.path().join("copy.db");
+    std::fs::copy(file, &copy).expect("copy the database file alone");
+    let store = enuchat_server::storage::connect(&format!("sqlite://{}", copy.display()), 1)
+        .await
+        .expect("open the copy");
+    let stored = store
+        .get_conversation(acme.tenant.id, conversation)
+        .await
+        .expect("read")
+        .expect("the conversation is in the copy");
+    assert_eq!(stored.status, enuchat_domain::ConversationStatus::Closed);
+}

@@ -125,3 +125,19 @@ pub async fn first_start_is_claimed_once(store: SharedStore) {
     assert_eq!(won, 1, "exactly one claim succeeds");
     assert!(!store.claim_first_start().await.unwrap(), "and never again");
 }
+
+/// `close` ends the store: later calls fail at once instead of hanging or
+/// reopening connections. (That SQLite's file then holds everything is
+/// checked in its own crate, on a file.)
+pub async fn a_closed_store_refuses_calls(store: SharedStore) {
+    let new_tenant = || NewTenant {
+        name: name("Closing Time"),
+        plan: PlanName::parse("free").unwrap(),
+        operator_language: lang("en"),
+    };
+    let tenant = store.create_tenant(new_tenant()).await.unwrap();
+    store.close().await;
+    assert!(store.ping().await.is_err());
+    assert!(store.get_tenant(tenant.id).await.is_err());
+    assert!(store.create_tenant(new_tenant()).await.is_err());
+}

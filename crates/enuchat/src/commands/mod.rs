@@ -15,11 +15,15 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Serve(args) => serve::run(args, config).await,
         Command::Knowledge(command) => {
             let store = open(&config).await?;
-            knowledge::run(command, store.as_ref()).await
+            let done = knowledge::run(command, store.as_ref()).await;
+            store.close().await;
+            done
         }
         other => {
             let store = open(&config).await?;
-            accounts::run(other, store.as_ref()).await
+            let done = accounts::run(other, store.as_ref()).await;
+            store.close().await;
+            done
         }
     }
 }
