@@ -67,6 +67,16 @@ const recordMessages = (page) =>
   });
 const seen = (page) => page.evaluate(() => window.__seen);
 
+// As a real visitor: open the panel, type, send; returns once the message is
+// shown and the widget is live. Labels are in the page's language.
+async function writeInWidget(page, text, { open = 'Open chat', send = 'Send' } = {}) {
+  await page.getByRole('button', { name: open }).click();
+  await page.getByRole('textbox').fill(text);
+  await page.getByRole('button', { name: send }).click();
+  await waitForText(page, text);
+  await waitOnline(page);
+}
+
 // The widget's rows as the visitor sees them.
 const widgetRows = (page) =>
   page.evaluate(() =>
@@ -100,13 +110,8 @@ test('a visitor asks in the widget and the knowledge base answers live as the AI
   await recordMessages(page);
   const visitorId = await page.evaluate(() => window.Enuchat.visitorId);
 
-  // As a real visitor: open the panel, type, send.
-  await page.getByRole('button', { name: 'Open chat' }).click();
   const question = 'Hello, do you ship internationally? I live in Norway.';
-  await page.getByRole('textbox').fill(question);
-  await page.getByRole('button', { name: 'Send' }).click();
-  await waitForText(page, question);
-  await waitOnline(page);
+  await writeInWidget(page, question);
 
   // The answer arrives live, shown as the AI's, without a reload.
   await waitForText(page, answer, 15000);
@@ -151,12 +156,8 @@ test("in Spanish: the operator's English reply reaches the widget translated by 
   const site = await openPage(visitorContext, { widget: widget.id });
   await recordMessages(site);
   const visitorId = await site.evaluate(() => window.Enuchat.visitorId);
-  await site.getByRole('button', { name: 'Abrir chat' }).click();
   const spanish = 'Hola, ¿cuánto tarda el envío de un pedido a Canadá?';
-  await site.getByRole('textbox').fill(spanish);
-  await site.getByRole('button', { name: 'Enviar' }).click();
-  await waitForText(site, spanish);
-  await waitOnline(site);
+  await writeInWidget(site, spanish, { open: 'Abrir chat', send: 'Enviar' });
   const conversation = await conversationOf(api, widget.id, visitorId);
 
   // The operator opens it from the live inbox: the original and its English
@@ -241,12 +242,7 @@ test('a reply shown in English because its translation was late is shown transla
   const context = await browser.newContext({ locale: 'es-ES' });
   const site = await openPage(context, { widget: widget.id });
   const visitorId = await site.evaluate(() => window.Enuchat.visitorId);
-  await site.getByRole('button', { name: 'Abrir chat' }).click();
-  const spanish = 'Hola, ¿tienen café descafeinado?';
-  await site.getByRole('textbox').fill(spanish);
-  await site.getByRole('button', { name: 'Enviar' }).click();
-  await waitForText(site, spanish);
-  await waitOnline(site);
+  await writeInWidget(site, 'Hola, ¿tienen café descafeinado?', { open: 'Abrir chat', send: 'Enviar' });
   const { id } = await conversationOf(api, widget.id, visitorId);
   const reply = 'Orders to Canada usually take five to seven business days to arrive.';
   await api(`/conversations/${id}/messages`, { content: reply, role: 'operator' });
