@@ -4,14 +4,18 @@
 
 use crate::error::ApiError;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 
 /// Largest request body accepted anywhere. A message of 10,000 characters,
 /// each JSON-escaped as a surrogate pair (`\ud83d\ude00`), needs 120 KB.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
+
+/// How much of a body over the limit is read and dropped so that its sender
+/// gets the 413 (see `read_body`).
+const DRAIN_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct ApiJson<T>(pub T);
 
@@ -22,22 +26,54 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         if !is_json_content_type(&req) {
+            // Read first, for the same reason as a body that is too large.
+            let _ = read_body(req).await;
             return Err(ApiError::UnsupportedMediaType);
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| match rejection {
-                BytesRejection::FailedToBufferBody(inner)
-                    if inner.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE =>
-                {
-                    ApiError::PayloadTooLarge(MAX_BODY_BYTES)
-                }
-                other => ApiError::InvalidJson(format!("Could not read the body: {other}")),
-            })?;
+        let bytes = read_body(req).await?;
         parse(&bytes).map(ApiJson)
     }
+}
+
+/// Reads the body, at most [`MAX_BODY_BYTES`] of it kept.
+///
+/// A body over the limit is still read to its end (and dropped), up to
+/// [`DRAIN_BYTES`], before the 413 goes out. Answering while the client is
+/// still sending means closing a connection with unread data in it: the
+/// client's kernel then gets a reset, and the client may never read the
+/// answer (a test saw "broken pipe" instead of the 413). Past `DRAIN_BYTES`
+/// (declared or sent) the connection is given up on.
+async fn read_body(req: Request) -> Result<Bytes, ApiError> {
+    let too_large = || ApiError::PayloadTooLarge(MAX_BODY_BYTES);
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > DRAIN_BYTES as u64) {
+        return Err(too_large());
+    }
+    let mut kept =
+        Vec::with_capacity(declared.map_or(1024, |n| n.min(MAX_BODY_BYTES as u64) as usize));
+    let mut received = 0usize;
+    let mut chunks = req.into_body().into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError::InvalidJson(format!("Could not read the body: {e}")))?;
+        received += chunk.len();
+        if received > DRAIN_BYTES {
+            return Err(too_large());
+        }
+        if received <= MAX_BODY_BYTES {
+            kept.extend_from_slice(&chunk);
+        }
+    }
+    if received > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    Ok(Bytes::from(kept))
 }
 
 /// Like [`ApiJson`], for bodies whose fields are all optional: an empty body

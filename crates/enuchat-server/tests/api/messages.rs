@@ -1,5 +1,6 @@
 use crate::helpers::*;
 use enuchat_domain::{ConversationPatch, ConversationStatus};
+use futures::StreamExt;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -186,6 +187,37 @@ async fn invalid_messages_are_refused_and_nothing_is_stored(backend: Backend) {
     Reply::from(reply)
         .await
         .expect_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE");
+    // A body still being sent when the server has seen enough (over the
+    // limit, or not JSON): the client must get the answer, not a connection
+    // closed under it. Sent slowly, in chunks, so the server always answers
+    // before the client is done.
+    for (content_type, status, code) in [
+        (
+            "application/json",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+        ),
+        (
+            "text/plain",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UNSUPPORTED_MEDIA_TYPE",
+        ),
+    ] {
+        let chunks = futures::stream::iter(0..16).then(|_| async {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            Ok::<_, std::io::Error>(vec![b'x'; 64 * 1024])
+        });
+        let reply = app
+            .client
+            .post(app.api(&path))
+            .header("X-Api-Key", &acme.key)
+            .header("Content-Type", content_type)
+            .body(reqwest::Body::wrap_stream(chunks))
+            .send()
+            .await
+            .expect("an answer, not a closed connection");
+        Reply::from(reply).await.expect_error(status, code);
+    }
 
     assert!(app
         .store
