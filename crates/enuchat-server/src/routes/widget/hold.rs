@@ -8,12 +8,18 @@
 use enuchat_domain::{Message, MessageRole};
 use std::time::Duration;
 
+/// A reply (not the visitor's own message, which they read as written)
+/// whose translation into the visitor's language is still being made.
+pub fn awaits_translation(message: &Message) -> bool {
+    message.translation_pending && message.role != MessageRole::Visitor
+}
+
 /// How much longer `message` is held back, or `None` when it can be shown:
 /// the visitor's own messages, messages with no translation coming, and
 /// replies that have waited `wait` already (shown in the original; an
 /// `update` follows if the translation arrives).
 pub fn time_left(message: &Message, wait: Duration) -> Option<Duration> {
-    if !message.translation_pending || message.role == MessageRole::Visitor {
+    if !awaits_translation(message) {
         return None;
     }
     let age = (chrono::Utc::now() - message.created_at)

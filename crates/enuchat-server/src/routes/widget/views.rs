@@ -59,7 +59,7 @@ impl From<&Message> for VisitorMessageView {
             content,
             is_auto_reply: m.is_auto_reply,
             created_at: format_time(&m.created_at),
-            translation_pending: m.translation_pending && m.role != MessageRole::Visitor,
+            translation_pending: super::hold::awaits_translation(m),
         }
     }
 }
