@@ -23,7 +23,7 @@ impl SqliteStore {
         .bind(&new.key_hash[..])
         .bind(now_us())
         .bind(new.expires_at.map(to_us))
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.writer.acquire().await?)
         .await
         .map_err(|e| write_err(e, "tenant"))?;
         row.into_model()
@@ -85,7 +85,7 @@ impl SqliteStore {
         .bind(now_us())
         .bind(tenant.0)
         .bind(id.0)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.acquire().await?)
         .await
         .map_err(db)?;
         row.map(ApiKeyRow::into_model).transpose()
@@ -110,7 +110,7 @@ impl SqliteStore {
         .bind(tenant.0)
         .bind(id.0)
         .bind(threshold)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(|e| write_err(e, "API key"))?;
         Ok(())

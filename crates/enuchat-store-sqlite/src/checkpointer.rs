@@ -40,12 +40,6 @@ impl Checkpointer {
         Ok(Checkpointer(due))
     }
 
-    /// A handle with no thread behind it, for tests of its callers.
-    #[cfg(test)]
-    pub(crate) fn idle() -> Checkpointer {
-        Checkpointer(sync_channel(1).0)
-    }
-
     /// Something was committed: checkpoint it soon.
     pub(crate) fn committed(&self) {
         // Full: a checkpoint is already due. Disconnected: no thread.

@@ -216,7 +216,7 @@ impl SqliteStore {
         .bind(tenant.0)
         .bind(id_hash.as_slice())
         .bind(granularity_secs * 1_000_000)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(db)?;
         Ok(())
@@ -230,7 +230,7 @@ impl SqliteStore {
         let done = sqlx::query("DELETE FROM sessions WHERE tenant_id = ? AND id_hash = ?")
             .bind(tenant.0)
             .bind(id_hash.as_slice())
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(db)?;
         Ok(done.rows_affected() > 0)
@@ -245,7 +245,7 @@ impl SqliteStore {
         let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= ? OR last_seen_at <= ?")
             .bind(now)
             .bind(now - idle_timeout_secs * 1_000_000)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(db)?;
         Ok(done.rows_affected())
@@ -302,7 +302,7 @@ impl SqliteStore {
         .bind(operator.0)
         .bind(tenant.0)
         .bind(conversation.0)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(|e| write_err(e, "conversation"))?;
         Ok(done.rows_affected() > 0)

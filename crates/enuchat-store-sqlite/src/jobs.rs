@@ -266,7 +266,7 @@ impl SqliteStore {
         claimed: &ClaimedJob,
         note: Option<&str>,
     ) -> StoreResult<bool> {
-        let mut conn = self.writer.acquire().await.map_err(db)?;
+        let mut conn = self.writer.acquire().await?;
         let finished = finish_in(&mut conn, tenant, claimed, note, now_us()).await?;
         Ok(finished.is_some())
     }
@@ -291,12 +291,12 @@ impl SqliteStore {
         .bind(claimed.job.id.0)
         .bind(tenant.0)
         .bind(claimed.lease)
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(db)?;
         let failed_for_good = updated.rows_affected() == 1 && retry_at.is_none();
         if failed_for_good && claimed.job.kind == JobKind::Translate {
-            let mut conn = self.writer.acquire().await.map_err(db)?;
+            let mut conn = self.writer.acquire().await?;
             clear_translation_pending(&mut conn, tenant, claimed.job.message_id).await?;
         }
         Ok(updated.rows_affected() == 1)
@@ -360,7 +360,7 @@ impl SqliteStore {
     pub(crate) async fn prune_jobs_impl(&self, done_before: Timestamp) -> StoreResult<u64> {
         let deleted = sqlx::query("DELETE FROM jobs WHERE status = 'done' AND updated_at < ?")
             .bind(to_us(done_before))
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(db)?;
         Ok(deleted.rows_affected())

@@ -57,7 +57,7 @@ impl SqliteStore {
         .bind(now_us())
         .bind(tenant.0)
         .bind(widget.0)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.acquire().await?)
         .await
         .map_err(db)?;
         row.map(KnowledgeRow::into_model).transpose()
@@ -90,7 +90,7 @@ impl SqliteStore {
         let deleted = sqlx::query("DELETE FROM knowledge_entries WHERE tenant_id = ? AND id = ?")
             .bind(tenant.0)
             .bind(id.0)
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(db)?;
         Ok(deleted.rows_affected() == 1)

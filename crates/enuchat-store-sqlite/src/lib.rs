@@ -2,16 +2,17 @@
 //!
 //! One database file in WAL mode. SQLite allows many readers but one writer at
 //! a time, so the store keeps these connections to the same file:
-//! - a writer pool of exactly one connection: writes from this process queue
-//!   fairly on the pool instead of spinning on SQLite's busy handler;
+//! - two writer connections that take turns in a fair queue (`writer.rs`)
+//!   instead of meeting on SQLite's busy handler: the message appender's,
+//!   on a thread of its own, and a pool of exactly one for all other writes;
 //! - reader connections, which WAL lets run alongside the writer without
 //!   blocking: the hot reads on rusqlite connections run where they are
 //!   awaited (`read_pool.rs`), the others on an sqlx pool;
 //! - a checkpoint thread's connection, which copies committed pages from the
 //!   WAL into the database file off the commit path (`checkpointer.rs`).
 //!
-//! Message appends, the hot write, do not take the writer one by one: a task
-//! writes every append waiting at that moment in one transaction
+//! Message appends, the hot write, do not take the writer one by one: the
+//! appender writes every append waiting at that moment in one transaction
 //! (`appender.rs`, group commit).
 //!
 //! Every multi-statement write runs in `BEGIN IMMEDIATE`, taking the write lock
@@ -43,6 +44,7 @@ mod rows;
 mod store_impl;
 mod tenants;
 mod widgets;
+mod writer;
 
 use appender::Appender;
 use chrono::{DateTime, Utc};
@@ -52,11 +54,11 @@ use read_pool::ReadPool;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{Sqlite, Transaction};
 use std::path::PathBuf;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
+use writer::{WriteTurn, WriteTx, Writer};
 
 /// Readers allowed at once; WAL lets them run while the writer works.
 const MAX_READERS: u32 = 8;
@@ -66,11 +68,12 @@ pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// A [`Store`](enuchat_domain::Store) backed by one SQLite database.
 #[derive(Clone)]
 pub struct SqliteStore {
-    writer: SqlitePool,
+    /// Writes other than message appends, in turn with the appender.
+    writer: Writer,
     reader: SqlitePool,
     /// The hot reads (pages, a conversation, message facts).
     reads: ReadPool,
-    /// Message appends, written in groups on `writer`.
+    /// Message appends, written in groups on a connection of their own.
     appender: Appender,
     /// Deletes a throwaway database's files once the last clone is dropped.
     _throwaway: Option<Arc<ThrowawayFile>>,
@@ -120,6 +123,8 @@ impl SqliteStore {
             .map_err(|e| {
                 StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
             })?;
+        let turn = WriteTurn::new();
+        let appender = Appender::start(options.get_filename(), checkpointer, turn.clone())?;
         // No idle timeout or lifetime on either pool: connections to a local
         // file have no reason to be recycled, and without those sqlx starts no
         // maintenance task. That task can spin a core forever in sqlx 0.8.6
@@ -138,8 +143,8 @@ impl SqliteStore {
             .await
             .map_err(db)?;
         Ok(SqliteStore {
-            appender: Appender::start(writer.clone(), checkpointer),
-            writer,
+            appender,
+            writer: Writer::new(writer, turn),
             reader,
             reads,
             _throwaway: throwaway,
@@ -150,11 +155,12 @@ impl SqliteStore {
     /// closes every connection. The database file alone is then a complete
     /// copy: copying it without its `-wal` file after a stop loses nothing.
     pub(crate) async fn close_impl(&self) {
+        self.appender.stop().await;
         // (busy, WAL frames, frames checkpointed); busy = 1 when a reader or
         // another process kept it from finishing.
         let checkpoint: Result<(i64, i64, i64), _> =
             sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
-                .fetch_one(&self.writer)
+                .fetch_one(&self.writer.pool)
                 .await;
         match checkpoint {
             Ok((0, _, _)) => {}
@@ -163,12 +169,12 @@ impl SqliteStore {
         }
         self.reads.close();
         self.reader.close().await;
-        self.writer.close().await;
+        self.writer.pool.close().await;
     }
 
     /// Starts a write transaction holding SQLite's write lock from the start.
-    pub(crate) async fn begin_write(&self) -> StoreResult<Transaction<'static, Sqlite>> {
-        self.writer.begin_with("BEGIN IMMEDIATE").await.map_err(db)
+    pub(crate) async fn begin_write(&self) -> StoreResult<WriteTx> {
+        self.writer.begin().await
     }
 
     fn pool_counts(pool: &SqlitePool) -> (u32, u32) {
@@ -178,7 +184,7 @@ impl SqliteStore {
 
     pub(crate) fn stats(&self) -> (u32, u32) {
         [
-            Self::pool_counts(&self.writer),
+            Self::pool_counts(&self.writer.pool),
             Self::pool_counts(&self.reader),
             self.reads.counts(),
         ]
@@ -280,7 +286,7 @@ mod tests {
         let store = super::SqliteStore::connect("sqlite::memory:")
             .await
             .expect("connect");
-        for pool in [&store.writer, &store.reader] {
+        for pool in [&store.writer.pool, &store.reader] {
             let options = pool.options();
             assert_eq!(
                 (options.get_idle_timeout(), options.get_max_lifetime()),

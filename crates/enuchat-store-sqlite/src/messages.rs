@@ -39,8 +39,9 @@ const INSERT_JOB: &str = "INSERT INTO jobs (id, tenant_id, conversation_id, mess
 /// job, with the jobs it causes. `now` is read under that lock so that times
 /// follow seq order. `None` when the conversation is not the tenant's.
 ///
-/// Runs on the raw writer connection (`raw_connection.rs`): statements are
-/// prepared once per batch and nothing crosses threads per statement.
+/// Runs on rusqlite connections: the appender's own (`appender.rs`), whose
+/// statement cache keeps these prepared, and the sqlx writer's raw handle for
+/// an AI reply written with its job (`raw_connection.rs`).
 pub(crate) fn append_on(
     conn: &rusqlite::Connection,
     tenant: TenantId,

@@ -61,7 +61,7 @@ impl SqliteStore {
         // nothing a missing row would not.
         let done = sqlx::query("DELETE FROM rate_limits WHERE tat_us <= ?")
             .bind(now_us())
-            .execute(&self.writer)
+            .execute(&mut *self.writer.acquire().await?)
             .await
             .map_err(db)?;
         Ok(done.rows_affected())

@@ -1,19 +1,18 @@
-//! The writer connection used through rusqlite, for statements run many at
-//! a time under the write lock.
+//! The sqlx writer connection used through rusqlite, for statements shared
+//! with the appender inside a transaction begun through sqlx.
 //!
 //! sqlx-sqlite runs each connection on a worker thread and passes every
 //! statement and every result row between that thread and the awaiting task
-//! through channels. The message appender runs two or more statements per
-//! message under the write lock, and the profile of the POST scenario showed
-//! those thread switches taking about a third of the writer's time
-//! (bench/profiles/README.md). sqlx can lock its worker out of a connection and
-//! hand over the raw SQLite handle; [`with_raw_connection`] runs a closure on
-//! that handle, wrapped as a rusqlite connection, on the calling thread.
+//! through channels. sqlx can lock its worker out of a connection and hand
+//! over the raw SQLite handle; [`with_raw_connection`] runs a closure on that
+//! handle, wrapped as a rusqlite connection, on the calling thread. A finished
+//! AI job appends its reply this way, with `append_on`, in the transaction
+//! that finishes the job. (The appender itself has a connection of its own.)
 //!
 //! A closure that begins a transaction on the raw handle must end it before
-//! it returns (the appender does, rolling back on failure): sqlx then gets
-//! its connection back as it lent it, outside a transaction. Transactions
-//! begun through sqlx around this stay sqlx's to commit.
+//! it returns: sqlx then gets its connection back as it lent it, outside a
+//! transaction. Transactions begun through sqlx around this stay sqlx's to
+//! commit.
 
 use crate::{db, sqlite};
 use enuchat_domain::store::StoreResult;

@@ -19,7 +19,7 @@ impl SqliteStore {
         .bind(new.plan.as_str())
         .bind(new.operator_language.as_str())
         .bind(now_us())
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.writer.acquire().await?)
         .await
         .map_err(|e| write_err(e, "tenant"))?;
         row.into_model()
@@ -50,7 +50,7 @@ impl SqliteStore {
             "INSERT INTO installation (id, first_started_at) VALUES (1, ?) ON CONFLICT (id) DO NOTHING",
         )
         .bind(crate::now_us())
-        .execute(&self.writer)
+        .execute(&mut *self.writer.acquire().await?)
         .await
         .map_err(db)?;
         Ok(done.rows_affected() == 1)
@@ -73,7 +73,7 @@ impl SqliteStore {
         .bind(new.role.as_str())
         .bind(&new.password_hash)
         .bind(now_us())
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.writer.acquire().await?)
         .await
         .map_err(|e| match write_err(e, "tenant") {
             // The only unique column besides the fresh id is the email.

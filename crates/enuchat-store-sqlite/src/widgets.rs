@@ -40,7 +40,7 @@ impl SqliteStore {
         .bind(new.greeting)
         .bind(origins)
         .bind(now_us())
-        .fetch_one(&self.writer)
+        .fetch_one(&mut *self.writer.acquire().await?)
         .await
         .map_err(|e| write_err(e, "tenant"))?;
         row.into_model()
@@ -116,7 +116,7 @@ impl SqliteStore {
         .bind(new.language.as_ref().map(LanguageCode::as_str))
         .bind(new.token_hash.as_ref().map(|h| &h[..]))
         .bind(now_us())
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.acquire().await?)
         .await
         .map_err(|e| match write_err(e, "widget") {
             // Both unique columns are named, never the token hash itself.
@@ -189,7 +189,7 @@ impl SqliteStore {
         .bind(patch.language.flatten().map(|l| l.as_str().to_owned()))
         .bind(tenant.0)
         .bind(id.as_str())
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.acquire().await?)
         .await
         .map_err(db)?;
         row.map(VisitorRow::into_model).transpose()
@@ -240,7 +240,7 @@ impl SqliteStore {
         .bind(origins)
         .bind(tenant.0)
         .bind(id.0)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *self.writer.acquire().await?)
         .await
         .map_err(db)?;
         row.map(WidgetRow::into_model).transpose()
