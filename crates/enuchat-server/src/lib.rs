@@ -23,6 +23,7 @@ use enuchat_domain::rate_limit::RateLimit;
 use enuchat_domain::StoreKind;
 use limiter::{MemoryLimiter, RateLimiter};
 use realtime::hub::Hub;
+use realtime::sockets::{LiveSockets, DRAIN_TIMEOUT};
 use settings::Settings;
 use state::{AppState, Limits};
 use std::future::Future;
@@ -40,7 +41,8 @@ const PRUNE_EVERY: Duration = Duration::from_secs(60);
 const JOB_HISTORY_DAYS: i64 = 7;
 
 /// Connects to the database (running migrations), then serves HTTP on
-/// `listener` until `shutdown` completes, finishing in-flight requests.
+/// `listener` until `shutdown` completes, finishing in-flight requests and
+/// closing WebSockets with code 1001 (going away).
 pub async fn launch(
     settings: Settings,
     listener: TcpListener,
@@ -87,14 +89,32 @@ pub async fn serve(
             state.key_cache.clone(),
         )));
     }
+    let sockets = state.sockets.clone();
     let app = routes::router(state);
     tracing::info!(address = %listener.local_addr()?, "enuchat is listening");
+    // Sockets are told to go away as soon as the shutdown starts, while
+    // requests in flight are being answered.
+    let stopping = {
+        let sockets = sockets.clone();
+        async move {
+            shutdown.await;
+            sockets.go_away();
+        }
+    };
     let served = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(stopping)
     .await;
+    // Upgraded connections are not part of axum's graceful shutdown.
+    let dropped = sockets.drain(DRAIN_TIMEOUT).await;
+    if dropped > 0 {
+        tracing::warn!(
+            dropped,
+            "WebSockets still open after the drain timeout were dropped"
+        );
+    }
     for task in &background {
         task.abort();
     }
@@ -138,6 +158,7 @@ fn build_state(settings: &Settings, database: &Database) -> AppState {
             StoreKind::Sqlite => Hub::new(),
             StoreKind::Postgres => Hub::with_feed(),
         }),
+        sockets: LiveSockets::new(),
         public_origin: settings
             .public_url
             .as_deref()

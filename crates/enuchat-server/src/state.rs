@@ -4,6 +4,7 @@ use crate::key_cache::KeyCache;
 use crate::key_use::KeyUseTracker;
 use crate::limiter::RateLimiter;
 use crate::realtime::hub::Hub;
+use crate::realtime::sockets::LiveSockets;
 use crate::telemetry::Metrics;
 use enuchat_domain::rate_limit::RateLimit;
 use enuchat_domain::Store;
@@ -19,6 +20,8 @@ pub struct AppState {
     pub key_cache: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,
     pub hub: Arc<Hub>,
+    /// Open WebSockets, so that shutting down closes them (code 1001).
+    pub sockets: LiveSockets,
     /// Take the client address from `X-Forwarded-For` (behind a trusted
     /// reverse proxy) instead of the TCP peer.
     pub trust_forwarded_for: bool,

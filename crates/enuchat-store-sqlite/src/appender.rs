@@ -26,6 +26,8 @@ use crate::{now_us, sqlite, BUSY_TIMEOUT};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{ConversationId, Message, NewMessage, StoreError, TenantId};
 use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most appends written in one transaction: bounds how long the write
@@ -54,6 +56,21 @@ enum Command {
 #[derive(Clone)]
 pub(crate) struct Appender {
     queue: mpsc::Sender<Command>,
+    connection: Arc<ConnectionState>,
+}
+
+/// What the thread's connection is doing, for the store's pool figures.
+#[derive(Default)]
+struct ConnectionState(AtomicU8);
+
+impl ConnectionState {
+    const CLOSED: u8 = 0;
+    const IDLE: u8 = 1;
+    const WRITING: u8 = 2;
+
+    fn set(&self, state: u8) {
+        self.0.store(state, Ordering::Relaxed);
+    }
 }
 
 impl Appender {
@@ -65,17 +82,29 @@ impl Appender {
         turn: WriteTurn,
     ) -> StoreResult<Appender> {
         let conn = open(path).map_err(sqlite)?;
-        let writer = Writer {
+        let connection = Arc::new(ConnectionState::default());
+        connection.set(ConnectionState::IDLE);
+        let thread = AppendThread {
             conn,
             checkpointer,
             turn,
+            state: connection.clone(),
         };
         let (queue, incoming) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("sqlite-appender".into())
-            .spawn(move || write_batches(&writer, incoming))
+            .spawn(move || write_batches(thread, incoming))
             .map_err(|e| StoreError::Database(format!("cannot start the appender thread: {e}")))?;
-        Ok(Appender { queue })
+        Ok(Appender { queue, connection })
+    }
+
+    /// (in use, idle) connections: the thread's one, in use while it writes.
+    pub(crate) fn counts(&self) -> (u32, u32) {
+        match self.connection.0.load(Ordering::Relaxed) {
+            ConnectionState::WRITING => (1, 0),
+            ConnectionState::IDLE => (0, 1),
+            _ => (0, 0),
+        }
     }
 
     pub(crate) async fn append(
@@ -123,14 +152,16 @@ fn stopped() -> StoreError {
     StoreError::Database("the SQLite message writer has stopped".into())
 }
 
-/// The appender thread's connection and what it writes in turn with.
-struct Writer {
+/// What the appender thread owns: its connection and what it writes in
+/// turn with.
+struct AppendThread {
     conn: rusqlite::Connection,
     checkpointer: Checkpointer,
     turn: WriteTurn,
+    state: Arc<ConnectionState>,
 }
 
-fn write_batches(writer: &Writer, mut incoming: mpsc::Receiver<Command>) {
+fn write_batches(thread: AppendThread, mut incoming: mpsc::Receiver<Command>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut stop = None;
     while stop.is_none() {
@@ -148,13 +179,22 @@ fn write_batches(writer: &Writer, mut incoming: mpsc::Receiver<Command>) {
             }
         }
         if !batch.is_empty() {
-            let turn = writer.turn.take_blocking();
-            commit_batch(&writer.conn, &mut batch);
+            let turn = thread.turn.take_blocking();
+            thread.state.set(ConnectionState::WRITING);
+            commit_batch(&thread.conn, &mut batch);
+            thread.state.set(ConnectionState::IDLE);
             drop(turn);
-            writer.checkpointer.committed();
+            thread.checkpointer.committed();
         }
     }
     drop(incoming);
+    // The connection is closed before `stop` is answered: the store closes
+    // its other connections next.
+    let AppendThread { conn, state, .. } = thread;
+    if let Err((_, e)) = conn.close() {
+        tracing::warn!(error = %e, "closing the appender's connection failed");
+    }
+    state.set(ConnectionState::CLOSED);
     if let Some(done) = stop {
         let _ = done.send(());
     }
@@ -367,6 +407,7 @@ mod tests {
         let (tenant, widget) = tenant_with_widget(&store, "Acme").await;
         let conversation = conversation(&store, tenant.id, widget.id).await;
 
+        assert_eq!(store.appender.counts(), (0, 1), "open and idle");
         // Hold the turn so that the appends queue, then stop behind them.
         let tx = store.begin_write().await.unwrap();
         let mut queued = Vec::new();
@@ -385,6 +426,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(100)).await;
         drop(tx);
         stopping.await.unwrap();
+        assert_eq!(store.appender.counts(), (0, 0), "closed once stopped");
         for append in queued {
             assert!(
                 append.await.unwrap().unwrap().is_some(),

@@ -187,6 +187,7 @@ impl SqliteStore {
             Self::pool_counts(&self.writer.pool),
             Self::pool_counts(&self.reader),
             self.reads.counts(),
+            self.appender.counts(),
         ]
         .into_iter()
         .fold((0, 0), |(used, idle), (u, i)| (used + u, idle + i))

@@ -8,3 +8,4 @@
 
 pub mod feed;
 pub mod hub;
+pub mod sockets;

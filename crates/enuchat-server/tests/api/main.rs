@@ -22,6 +22,7 @@ mod messages;
 mod ops;
 mod rate_limit;
 mod realtime;
+mod shutdown;
 mod visitor;
 mod visitor_helpers;
 mod widgets;

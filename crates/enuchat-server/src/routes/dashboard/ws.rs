@@ -13,6 +13,7 @@ use super::views::DashboardMessageView;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::session::current_session;
 use crate::realtime::hub::TenantEvent;
+use crate::realtime::sockets::say_going_away;
 use crate::routes::tenant_api::views::ConversationView;
 use crate::state::AppState;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
@@ -36,13 +37,16 @@ pub async fn connect(
         return Err(ApiError::CsrfRejected);
     }
     let session = current_session(&state, &headers).await?;
+    let sockets = state.sockets.clone();
     Ok(upgrade
         .max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
-        .on_upgrade(move |socket| async move {
-            if let Err(reason) = run(state, session.tenant_id, headers, socket).await {
-                tracing::debug!(%reason, "dashboard connection ended");
-            }
+        .on_upgrade(move |socket| {
+            sockets.track(async move {
+                if let Err(reason) = run(state, session.tenant_id, headers, socket).await {
+                    tracing::debug!(%reason, "dashboard connection ended");
+                }
+            })
         }))
 }
 
@@ -98,6 +102,11 @@ async fn run(
                     return Err("session ended".into());
                 }
                 socket.send(WsMessage::Ping(Default::default())).await.map_err(|e| e.to_string())?;
+            }
+            // The dashboard reconnects on the close and re-reads its inbox.
+            () = state.sockets.going_away() => {
+                say_going_away(&mut socket).await;
+                return Err("server shutting down".into());
             }
         }
     }

@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::visitor::authenticate;
 use crate::extract::QueryParams;
 use crate::realtime::hub::{Hub, HubEvent};
+use crate::realtime::sockets::{say_going_away, LiveSockets};
 use crate::state::AppState;
 use axum::extract::ws::{Message as WsMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -56,6 +57,7 @@ pub async fn connect(
         store: state.store.clone(),
         hub: state.hub.clone(),
         translation_wait: state.translation_wait,
+        sockets: state.sockets.clone(),
         tenant: visitor.visitor.tenant_id,
         visitor: visitor.visitor.id,
         last: after,
@@ -71,7 +73,10 @@ pub async fn connect(
         .max_write_buffer_size(256 * 1024)
         .max_message_size(MAX_INCOMING)
         .max_frame_size(MAX_INCOMING)
-        .on_upgrade(move |socket| Live::new(*setup, socket).run()))
+        .on_upgrade(move |socket| {
+            let sockets = setup.sockets.clone();
+            sockets.track(Live::new(*setup, socket).run())
+        }))
 }
 
 /// What a connection needs from the request that opened it.
@@ -79,6 +84,8 @@ struct Setup {
     store: Arc<dyn Store>,
     hub: Arc<Hub>,
     translation_wait: Duration,
+    /// Tracks this connection and says when the server shuts down.
+    sockets: LiveSockets,
     tenant: TenantId,
     visitor: VisitorId,
     /// The highest `seq` the client has (starts at its `after`).
@@ -185,6 +192,12 @@ impl Live {
                     return Ok(());
                 },
                 _ = self.ping.tick() => self.send_ping().await?,
+                // The widget reconnects on the close (to another instance,
+                // if any) and resumes after its last seq.
+                () = self.setup.sockets.going_away() => {
+                    say_going_away(&mut self.socket).await;
+                    return Err("server shutting down".into());
+                }
             }
         }
     }
@@ -210,6 +223,10 @@ impl Live {
                     return Err("client left before writing".into());
                 },
                 _ = self.ping.tick() => self.send_ping().await?,
+                () = self.setup.sockets.going_away() => {
+                    say_going_away(&mut self.socket).await;
+                    return Err("server shutting down".into());
+                }
             }
         }
     }
