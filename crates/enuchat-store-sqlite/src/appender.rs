@@ -60,7 +60,6 @@ pub(crate) struct Appender {
 }
 
 /// What the thread's connection is doing, for the store's pool figures.
-#[derive(Default)]
 struct ConnectionState(AtomicU8);
 
 impl ConnectionState {
@@ -82,8 +81,7 @@ impl Appender {
         turn: WriteTurn,
     ) -> StoreResult<Appender> {
         let conn = open(path).map_err(sqlite)?;
-        let connection = Arc::new(ConnectionState::default());
-        connection.set(ConnectionState::IDLE);
+        let connection = Arc::new(ConnectionState(AtomicU8::new(ConnectionState::IDLE)));
         let thread = AppendThread {
             conn,
             checkpointer,

@@ -93,24 +93,28 @@ impl LiveSockets {
     }
 }
 
+/// Why a socket closes when the server shuts down: the close frame's reason.
+const GOING_AWAY_REASON: &str = "server shutting down";
+
 /// Sends a close frame with code 1001 and waits briefly for the client's
-/// reply (reading and discarding whatever it still sends).
-pub async fn say_going_away(socket: &mut WebSocket) {
+/// reply (reading and discarding whatever it still sends). Returns the
+/// reason, for the connection's log line.
+pub async fn say_going_away(socket: &mut WebSocket) -> String {
     let frame = CloseFrame {
         code: close_code::AWAY,
-        reason: "server shutting down".into(),
+        reason: GOING_AWAY_REASON.into(),
     };
-    if socket.send(WsMessage::Close(Some(frame))).await.is_err() {
-        return;
-    }
-    let _ = tokio::time::timeout(GOODBYE_WAIT, async {
-        while let Some(Ok(message)) = socket.recv().await {
-            if matches!(message, WsMessage::Close(_)) {
-                break;
+    if socket.send(WsMessage::Close(Some(frame))).await.is_ok() {
+        let _ = tokio::time::timeout(GOODBYE_WAIT, async {
+            while let Some(Ok(message)) = socket.recv().await {
+                if matches!(message, WsMessage::Close(_)) {
+                    break;
+                }
             }
-        }
-    })
-    .await;
+        })
+        .await;
+    }
+    GOING_AWAY_REASON.to_owned()
 }
 
 #[cfg(test)]

@@ -104,10 +104,7 @@ async fn run(
                 socket.send(WsMessage::Ping(Default::default())).await.map_err(|e| e.to_string())?;
             }
             // The dashboard reconnects on the close and re-reads its inbox.
-            () = state.sockets.going_away() => {
-                say_going_away(&mut socket).await;
-                return Err("server shutting down".into());
-            }
+            () = state.sockets.going_away() => return Err(say_going_away(&mut socket).await),
         }
     }
 }

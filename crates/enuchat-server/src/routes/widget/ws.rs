@@ -195,8 +195,7 @@ impl Live {
                 // The widget reconnects on the close (to another instance,
                 // if any) and resumes after its last seq.
                 () = self.setup.sockets.going_away() => {
-                    say_going_away(&mut self.socket).await;
-                    return Err("server shutting down".into());
+                    return Err(say_going_away(&mut self.socket).await);
                 }
             }
         }
@@ -224,8 +223,7 @@ impl Live {
                 },
                 _ = self.ping.tick() => self.send_ping().await?,
                 () = self.setup.sockets.going_away() => {
-                    say_going_away(&mut self.socket).await;
-                    return Err("server shutting down".into());
+                    return Err(say_going_away(&mut self.socket).await);
                 }
             }
         }
