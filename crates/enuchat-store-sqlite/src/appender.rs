@@ -20,6 +20,7 @@
 //! request cannot fail its neighbours.
 
 use crate::checkpointer::{self, Checkpointer};
+use crate::list_anchors::ListAnchors;
 use crate::messages::append_on;
 use crate::writer::WriteTurn;
 use crate::{now_us, sqlite, BUSY_TIMEOUT};
@@ -79,6 +80,7 @@ impl Appender {
         path: &Path,
         checkpointer: Checkpointer,
         turn: WriteTurn,
+        lists: Arc<ListAnchors>,
     ) -> StoreResult<Appender> {
         let conn = open(path).map_err(sqlite)?;
         let connection = Arc::new(ConnectionState(AtomicU8::new(ConnectionState::IDLE)));
@@ -87,6 +89,7 @@ impl Appender {
             checkpointer,
             turn,
             state: connection.clone(),
+            lists,
         };
         let (queue, incoming) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
@@ -157,6 +160,7 @@ struct AppendThread {
     checkpointer: Checkpointer,
     turn: WriteTurn,
     state: Arc<ConnectionState>,
+    lists: Arc<ListAnchors>,
 }
 
 fn write_batches(thread: AppendThread, mut incoming: mpsc::Receiver<Command>) {
@@ -179,7 +183,7 @@ fn write_batches(thread: AppendThread, mut incoming: mpsc::Receiver<Command>) {
         if !batch.is_empty() {
             let turn = thread.turn.take_blocking();
             thread.state.set(ConnectionState::WRITING);
-            commit_batch(&thread.conn, &mut batch);
+            commit_batch(&thread.conn, &thread.lists, &mut batch);
             thread.state.set(ConnectionState::IDLE);
             drop(turn);
             thread.checkpointer.committed();
@@ -199,8 +203,8 @@ fn write_batches(thread: AppendThread, mut incoming: mpsc::Receiver<Command>) {
 }
 
 /// Writes and answers every append in `batch`, leaving it empty.
-fn commit_batch(conn: &rusqlite::Connection, batch: &mut Vec<Append>) {
-    match write(conn, batch) {
+fn commit_batch(conn: &rusqlite::Connection, lists: &Arc<ListAnchors>, batch: &mut Vec<Append>) {
+    match write(conn, lists, batch) {
         Ok(messages) => {
             for (append, message) in batch.drain(..).zip(messages) {
                 // The caller may have gone (client disconnected); the
@@ -215,7 +219,7 @@ fn commit_batch(conn: &rusqlite::Connection, batch: &mut Vec<Append>) {
         Err(e) => {
             tracing::debug!(error = %e, size = batch.len(), "append batch failed; retrying one by one");
             for append in batch.drain(..) {
-                let result = write(conn, std::slice::from_ref(&append));
+                let result = write(conn, lists, std::slice::from_ref(&append));
                 let _ = append.reply.send(result.map(|mut one| one.pop().flatten()));
             }
         }
@@ -223,7 +227,14 @@ fn commit_batch(conn: &rusqlite::Connection, batch: &mut Vec<Append>) {
 }
 
 /// Writes `batch` in one transaction: every append or none.
-fn write(conn: &rusqlite::Connection, batch: &[Append]) -> StoreResult<Vec<Option<Message>>> {
+/// The callers are answered after this returns, so the guard on the batch's
+/// tenants' lists is gone by the time anyone can read what it wrote.
+fn write(
+    conn: &rusqlite::Connection,
+    lists: &Arc<ListAnchors>,
+    batch: &[Append],
+) -> StoreResult<Vec<Option<Message>>> {
+    let _changing = lists.changing(batch.iter().map(|append| append.tenant));
     conn.prepare_cached("BEGIN IMMEDIATE")
         .and_then(|mut begin| begin.execute([]))
         .map_err(sqlite)?;
@@ -314,7 +325,7 @@ mod tests {
         }
         let (missing, missing_answer) = append(tenant.id, ConversationId::new(), "nowhere");
         batch.push(missing);
-        commit_batch(&appender_connection(&store), &mut batch);
+        commit_batch(&appender_connection(&store), &store.lists, &mut batch);
         assert!(batch.is_empty());
 
         let mut results = Vec::new();
@@ -346,8 +357,9 @@ mod tests {
         other.execute_batch("BEGIN IMMEDIATE").unwrap();
         let (a, answer) = append(tenant.id, conversation.id, "after the lock");
         let conn = appender_connection(&store);
+        let lists = store.lists.clone();
         let batch = tokio::task::spawn_blocking(move || {
-            commit_batch(&conn, &mut vec![a]);
+            commit_batch(&conn, &lists, &mut vec![a]);
             conn
         });
         tokio::time::sleep(Duration::from_millis(200)).await;
@@ -362,7 +374,7 @@ mod tests {
             .unwrap();
         assert_eq!(stored, vec![message]);
         let (b, answer) = append(tenant.id, conversation.id, "and then");
-        commit_batch(&conn, &mut vec![b]);
+        commit_batch(&conn, &store.lists, &mut vec![b]);
         assert_eq!(answer.await.unwrap().unwrap().unwrap().seq, 2);
     }
 

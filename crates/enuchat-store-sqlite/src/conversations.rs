@@ -1,5 +1,6 @@
 //! Conversations, always read joined with their visitor.
 
+use crate::list_anchors::{anchor_at, is_anchor, DeepRead, ListShape, SortKey};
 use crate::rows::{all, conversation_columns, ConversationRow};
 use crate::{db, now_us, sql_int, write_err, SqliteStore};
 use enuchat_domain::store::{ConversationFilter, StoreResult};
@@ -27,19 +28,67 @@ macro_rules! conversation_select {
 // offset 90,000 of 100,000 against 3 ms this way).
 macro_rules! list_page {
     ($filter:literal) => {
+        list_page!($filter, "")
+    };
+    ($filter:literal, $from:literal) => {
         concat!(
             conversation_select!(),
             "WHERE c.rowid IN (SELECT rowid FROM conversations WHERE tenant_id = ? ",
             $filter,
+            $from,
             " ORDER BY last_message_at DESC, id DESC LIMIT ? OFFSET ?) \
              ORDER BY c.last_message_at DESC, c.id DESC"
         )
     };
 }
-pub(crate) const LIST_ALL: &str = list_page!("");
-pub(crate) const LIST_BY_STATUS: &str = list_page!("AND status = ?");
-pub(crate) const LIST_BY_WIDGET: &str = list_page!("AND widget_id = ?");
-pub(crate) const LIST_BY_STATUS_AND_WIDGET: &str = list_page!("AND status = ? AND widget_id = ?");
+
+/// The same page counted from an anchor (`list_anchors.rs`): from the row
+/// whose sort key is (last_message_at, id) = (?, ?) on. The range on
+/// `last_message_at` is what the index seeks to; ties on it are few.
+/// Parameters: tenant, filters, the anchor's time twice and id, limit, offset.
+macro_rules! list_page_from {
+    ($filter:literal) => {
+        list_page!(
+            $filter,
+            " AND last_message_at <= ? AND (last_message_at < ? OR id <= ?)"
+        )
+    };
+}
+
+/// Every row's sort key in list order, read from the index alone: the walk
+/// that anchors are taken from. Parameters: tenant, filters.
+macro_rules! list_keys {
+    ($filter:literal) => {
+        concat!(
+            "SELECT last_message_at, id FROM conversations WHERE tenant_id = ? ",
+            $filter,
+            " ORDER BY last_message_at DESC, id DESC"
+        )
+    };
+}
+
+/// The three queries of one filter shape.
+pub(crate) struct ListQueries {
+    pub(crate) page: &'static str,
+    pub(crate) page_from: &'static str,
+    pub(crate) keys: &'static str,
+}
+
+macro_rules! list_queries {
+    ($filter:literal) => {
+        ListQueries {
+            page: list_page!($filter),
+            page_from: list_page_from!($filter),
+            keys: list_keys!($filter),
+        }
+    };
+}
+
+pub(crate) const LIST_ALL: ListQueries = list_queries!("");
+pub(crate) const LIST_BY_STATUS: ListQueries = list_queries!("AND status = ?");
+pub(crate) const LIST_BY_WIDGET: ListQueries = list_queries!("AND widget_id = ?");
+pub(crate) const LIST_BY_STATUS_AND_WIDGET: ListQueries =
+    list_queries!("AND status = ? AND widget_id = ?");
 /// Deeper pages walk this many index entries or more before the page, which
 /// is too long to do on an async thread (see `read_pool`).
 const INLINE_OFFSET_MAX: u64 = 1_000;
@@ -83,6 +132,83 @@ async fn fetch_for_visitor(
     row.map(ConversationRow::into_model).transpose()
 }
 
+/// One page of a Tenant API conversation list, read the plain way or from
+/// an anchor.
+#[derive(Clone)]
+struct Page {
+    /// Tenant, then the filters present.
+    filters: Vec<Value>,
+    limit: u32,
+    offset: u64,
+}
+
+impl Page {
+    fn rows(
+        &self,
+        c: &Connection,
+        sql: &str,
+        extra: &[Value],
+        offset: u64,
+    ) -> rusqlite::Result<Vec<ConversationRow>> {
+        let params = self.filters.iter().chain(extra).cloned().chain([
+            Value::from(i64::from(self.limit)),
+            Value::from(sql_int(offset)),
+        ]);
+        c.prepare_cached(sql)?
+            .query_map(params_from_iter(params), ConversationRow::read)?
+            .collect()
+    }
+
+    fn plain(
+        &self,
+        c: &Connection,
+        queries: &ListQueries,
+    ) -> rusqlite::Result<Vec<ConversationRow>> {
+        self.rows(c, queries.page, &[], self.offset)
+    }
+
+    fn from_anchor(
+        &self,
+        c: &Connection,
+        queries: &ListQueries,
+        (time, id): SortKey,
+        skip: u64,
+    ) -> rusqlite::Result<Vec<ConversationRow>> {
+        let anchor = [
+            Value::from(time),
+            Value::from(time),
+            Value::from(id.as_bytes().to_vec()),
+        ];
+        self.rows(c, queries.page_from, &anchor, skip)
+    }
+
+    /// Walks the whole list for its anchors, then reads the page from them.
+    fn building_anchors(
+        &self,
+        c: &Connection,
+        queries: &ListQueries,
+        spacing: u64,
+    ) -> rusqlite::Result<(Vec<SortKey>, Vec<ConversationRow>)> {
+        // Streamed: only every `spacing`-th key is kept (a million rows
+        // leave 4,000 anchors at the default spacing).
+        let mut keys = c.prepare_cached(queries.keys)?;
+        let mut keys = keys.query(params_from_iter(self.filters.iter()))?;
+        let mut anchors = Vec::new();
+        let mut position = 0;
+        while let Some(key) = keys.next()? {
+            if is_anchor(position, spacing) {
+                anchors.push((key.get::<_, i64>(0)?, key.get::<_, uuid::Uuid>(1)?));
+            }
+            position += 1;
+        }
+        let rows = match anchor_at(&anchors, spacing, self.offset) {
+            Some((anchor, skip)) => self.from_anchor(c, queries, anchor, skip)?,
+            None => self.plain(c, queries)?,
+        };
+        Ok((anchors, rows))
+    }
+}
+
 impl SqliteStore {
     pub(crate) async fn create_conversation_impl(
         &self,
@@ -91,7 +217,7 @@ impl SqliteStore {
     ) -> StoreResult<Conversation> {
         let id = ConversationId::new();
         let now = now_us();
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_conversation_write(tenant).await?;
         // The EXISTS checks make "widget and visitor are this tenant's" part of
         // the insert itself.
         let inserted = sqlx::query(
@@ -147,7 +273,7 @@ impl SqliteStore {
         // BEGIN IMMEDIATE serialises this with every other writer, and the
         // unique index on visitor_id turns a second insert into a no-op, so
         // concurrent calls for one visitor all end up reading the same row.
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_conversation_write(tenant).await?;
         let inserted = sqlx::query(
             "INSERT INTO conversations (id, tenant_id, widget_id, visitor_id, status, \
              visitor_language, last_seq, last_message_at, started_at) \
@@ -237,30 +363,62 @@ impl SqliteStore {
         limit: u32,
         offset: u64,
     ) -> StoreResult<Vec<Conversation>> {
-        let sql = match (filter.status, filter.widget_id) {
-            (None, None) => LIST_ALL,
-            (Some(_), None) => LIST_BY_STATUS,
-            (None, Some(_)) => LIST_BY_WIDGET,
-            (Some(_), Some(_)) => LIST_BY_STATUS_AND_WIDGET,
+        let queries = match (filter.status, filter.widget_id) {
+            (None, None) => &LIST_ALL,
+            (Some(_), None) => &LIST_BY_STATUS,
+            (None, Some(_)) => &LIST_BY_WIDGET,
+            (Some(_), Some(_)) => &LIST_BY_STATUS_AND_WIDGET,
         };
-        let mut params = vec![Value::from(tenant.0.as_bytes().to_vec())];
+        let mut filters = vec![Value::from(tenant.0.as_bytes().to_vec())];
         if let Some(status) = filter.status {
-            params.push(Value::from(status.as_str().to_owned()));
+            filters.push(Value::from(status.as_str().to_owned()));
         }
         if let Some(widget) = filter.widget_id {
-            params.push(Value::from(widget.0.as_bytes().to_vec()));
+            filters.push(Value::from(widget.0.as_bytes().to_vec()));
         }
-        params.push(Value::from(i64::from(limit)));
-        params.push(Value::from(sql_int(offset)));
-        let read = move |c: &Connection| {
-            c.prepare_cached(sql)?
-                .query_map(params_from_iter(params), ConversationRow::read)?
-                .collect::<rusqlite::Result<Vec<_>>>()
+        let shape = ListShape {
+            status: filter.status,
+            widget: filter.widget_id,
         };
-        let rows = if offset <= INLINE_OFFSET_MAX {
-            self.reads.read(read).await?
-        } else {
-            self.reads.read_off_thread(read).await?
+        let page = Page {
+            filters,
+            limit,
+            offset,
+        };
+        let rows = match self.lists.plan(tenant, shape, offset) {
+            DeepRead::Plain => None,
+            DeepRead::From {
+                ticket,
+                anchor,
+                skip,
+            } => {
+                let read = page.clone();
+                let rows = self
+                    .reads
+                    .read(move |c| read.from_anchor(c, queries, anchor, skip))
+                    .await?;
+                self.lists.finish(ticket, None).then_some(rows)
+            }
+            DeepRead::Build(ticket) => {
+                let spacing = self.lists.spacing();
+                let read = page.clone();
+                let (anchors, rows) = self
+                    .reads
+                    .read_off_thread(move |c| read.building_anchors(c, queries, spacing))
+                    .await?;
+                self.lists.finish(ticket, Some(anchors)).then_some(rows)
+            }
+        };
+        let rows = match rows {
+            Some(rows) => rows,
+            None if offset <= INLINE_OFFSET_MAX => {
+                self.reads.read(move |c| page.plain(c, queries)).await?
+            }
+            None => {
+                self.reads
+                    .read_off_thread(move |c| page.plain(c, queries))
+                    .await?
+            }
         };
         all(rows, ConversationRow::into_model)
     }
@@ -274,7 +432,7 @@ impl SqliteStore {
         if patch.is_empty() {
             return self.get_conversation_impl(tenant, id).await;
         }
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_conversation_write(tenant).await?;
         if let Some(Some(operator)) = patch.assigned_to {
             // The foreign key only proves the operator exists somewhere; the
             // tenant must match too.
@@ -322,7 +480,7 @@ impl SqliteStore {
         id: ConversationId,
         pending: bool,
     ) -> StoreResult<Option<Conversation>> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_conversation_write(tenant).await?;
         let updated = sqlx::query(
             "UPDATE conversations SET handed_off_at = COALESCE(handed_off_at, ?1), \
                status = CASE WHEN ?2 THEN 'pending' ELSE status END \

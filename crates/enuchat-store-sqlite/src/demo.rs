@@ -65,7 +65,7 @@ impl SqliteStore {
         tenant: TenantId,
         batch: DemoBatch,
     ) -> StoreResult<()> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_conversation_write(tenant).await?;
         // The batch is trusted to belong to `tenant` (the trait's contract);
         // every row is still written with the tenant passed alongside.
         let t = tenant.0;

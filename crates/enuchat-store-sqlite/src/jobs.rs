@@ -237,7 +237,7 @@ impl SqliteStore {
         reply: NewMessage,
         charge: i64,
     ) -> StoreResult<Option<(Message, Option<LedgerEntry>)>> {
-        let mut tx = self.begin_write().await?;
+        let mut tx = self.begin_conversation_write(tenant).await?;
         let now = now_us();
         let Some((conversation, _)) = finish_in(&mut tx, tenant, claimed, None, now).await? else {
             return Ok(None);

@@ -34,6 +34,7 @@ mod dashboard;
 mod demo;
 mod jobs;
 mod knowledge;
+mod list_anchors;
 mod messages;
 #[cfg(test)]
 mod plan_tests;
@@ -49,7 +50,9 @@ mod writer;
 use appender::Appender;
 use chrono::{DateTime, Utc};
 use enuchat_domain::store::StoreResult;
-use enuchat_domain::{StoreError, Timestamp};
+use enuchat_domain::{StoreError, TenantId, Timestamp};
+use list_anchors::ListAnchors;
+pub use list_anchors::{AnchorSettings, DeepPageReads};
 use read_pool::ReadPool;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -75,6 +78,8 @@ pub struct SqliteStore {
     reads: ReadPool,
     /// Message appends, written in groups on a connection of their own.
     appender: Appender,
+    /// Where deep pages of the Tenant API's conversation lists start.
+    lists: Arc<ListAnchors>,
     /// Deletes a throwaway database's files once the last clone is dropped.
     _throwaway: Option<Arc<ThrowawayFile>>,
 }
@@ -83,6 +88,14 @@ impl SqliteStore {
     /// Opens (creating it if missing) and migrates the database at `url`:
     /// `sqlite://path/to/file.db`, or `sqlite::memory:` for a throwaway one.
     pub async fn connect(url: &str) -> Result<SqliteStore, StoreError> {
+        Self::connect_with(url, AnchorSettings::default()).await
+    }
+
+    /// [`connect`](Self::connect) with deep-page anchors set as given.
+    pub async fn connect_with(
+        url: &str,
+        anchors: AnchorSettings,
+    ) -> Result<SqliteStore, StoreError> {
         // A throwaway database is a temporary file rather than SQLite's
         // in-memory database: readers on their own connections need a file
         // to share, and it then behaves exactly like a real one.
@@ -124,7 +137,13 @@ impl SqliteStore {
                 StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
             })?;
         let turn = WriteTurn::new();
-        let appender = Appender::start(options.get_filename(), checkpointer, turn.clone())?;
+        let lists = Arc::new(ListAnchors::new(anchors));
+        let appender = Appender::start(
+            options.get_filename(),
+            checkpointer,
+            turn.clone(),
+            lists.clone(),
+        )?;
         // No idle timeout or lifetime on either pool: connections to a local
         // file have no reason to be recycled, and without those sqlx starts no
         // maintenance task. That task can spin a core forever in sqlx 0.8.6
@@ -144,6 +163,7 @@ impl SqliteStore {
             .map_err(db)?;
         Ok(SqliteStore {
             appender,
+            lists,
             writer: Writer::new(writer, turn),
             reader,
             reads,
@@ -177,9 +197,23 @@ impl SqliteStore {
         self.writer.begin().await
     }
 
+    /// The same, for a write that may change the tenant's conversation lists
+    /// (order, status, membership): deep-page anchors of the tenant are not
+    /// used from now until after the commit or rollback (`list_anchors.rs`).
+    pub(crate) async fn begin_conversation_write(&self, tenant: TenantId) -> StoreResult<WriteTx> {
+        let mut tx = self.writer.begin().await?;
+        tx.hold(self.lists.changing([tenant]));
+        Ok(tx)
+    }
+
     fn pool_counts(pool: &SqlitePool) -> (u32, u32) {
         let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
         (pool.size().saturating_sub(idle), idle)
+    }
+
+    /// How the Tenant API's deep conversation pages were read so far.
+    pub fn deep_page_reads(&self) -> DeepPageReads {
+        self.lists.counts.snapshot()
     }
 
     pub(crate) fn stats(&self) -> (u32, u32) {

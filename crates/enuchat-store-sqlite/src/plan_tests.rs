@@ -114,27 +114,55 @@ async fn tenant_api_pages_are_cut_from_a_covering_index() {
     };
     let store = store().await;
     let shapes = [
-        (LIST_ALL, "conversations_recent"),
-        (LIST_BY_STATUS, "conversations_status_recent"),
-        (LIST_BY_WIDGET, "conversations_widget_recent"),
+        (LIST_ALL, "conversations_recent", ""),
+        (
+            LIST_BY_STATUS,
+            "conversations_status_recent",
+            "status=? AND ",
+        ),
+        (
+            LIST_BY_WIDGET,
+            "conversations_widget_recent",
+            "widget_id=? AND ",
+        ),
         (
             LIST_BY_STATUS_AND_WIDGET,
             "conversations_widget_status_recent",
+            "widget_id=? AND status=? AND ",
         ),
     ];
-    for (sql, index) in shapes {
-        let plan = plan(&store, sql).await;
-        // The page's rows are found by rowid, then sorted: at most `limit` of
-        // them, however deep the page.
-        assert_eq!(
-            plan[0], "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)",
-            "{plan:?}"
+    for (queries, index, filters) in shapes {
+        for sql in [queries.page, queries.page_from] {
+            let plan = plan(&store, sql).await;
+            // The page's rows are found by rowid, then sorted: at most
+            // `limit` of them, however deep the page.
+            assert_eq!(
+                plan[0], "SEARCH c USING INTEGER PRIMARY KEY (rowid=?)",
+                "{plan:?}"
+            );
+            assert!(
+                plan.iter().any(|l| l.starts_with(&format!(
+                    "SEARCH conversations USING COVERING INDEX {index} "
+                ))),
+                "{plan:?}"
+            );
+        }
+        // From an anchor, the index is entered at the anchor's time rather
+        // than walked from the list's start.
+        let from = plan(&store, queries.page_from).await;
+        let seek = format!(
+            "SEARCH conversations USING COVERING INDEX {index} \
+             (tenant_id=? AND {filters}last_message_at<?)"
         );
+        assert!(from.contains(&seek), "{from:?}");
+        // The anchors' walk reads the index alone, in order.
+        let walk = plan(&store, queries.keys).await;
+        assert_eq!(walk.len(), 1, "{walk:?}");
         assert!(
-            plan.iter().any(|l| l.starts_with(&format!(
+            walk[0].starts_with(&format!(
                 "SEARCH conversations USING COVERING INDEX {index} "
-            ))),
-            "{plan:?}"
+            )),
+            "{walk:?}"
         );
     }
 }

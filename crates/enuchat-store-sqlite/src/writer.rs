@@ -9,6 +9,7 @@
 //! Another process on the same file still meets `busy_timeout`.
 
 use crate::db;
+use crate::list_anchors::Changing;
 use enuchat_domain::store::StoreResult;
 use sqlx::pool::PoolConnection;
 use sqlx::{Sqlite, SqliteConnection, SqlitePool, Transaction};
@@ -67,7 +68,11 @@ impl Writer {
     pub(crate) async fn begin(&self) -> StoreResult<WriteTx> {
         let turn = self.turn.take().await;
         let tx = self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(db)?;
-        Ok(WriteTx { tx, _turn: turn })
+        Ok(WriteTx {
+            tx,
+            _turn: turn,
+            _changing: None,
+        })
     }
 }
 
@@ -92,14 +97,23 @@ impl DerefMut for WriteConn {
 }
 
 /// A write transaction and the turn; dropped without `commit`, it rolls back.
+/// Fields drop in order: the transaction (rolled back if not committed)
+/// before the turn and the lists guard.
 pub(crate) struct WriteTx {
     tx: Transaction<'static, Sqlite>,
     _turn: Turn,
+    /// Held until after the commit by writes that change conversation lists.
+    _changing: Option<Changing>,
 }
 
 impl WriteTx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        // The rest of `self` (turn, guard) drops once the commit is done.
         self.tx.commit().await
+    }
+
+    pub(crate) fn hold(&mut self, changing: Changing) {
+        self._changing = Some(changing);
     }
 }
 

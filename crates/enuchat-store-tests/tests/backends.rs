@@ -1,6 +1,9 @@
 //! Runs every story against every backend, each on a fresh database:
 //! `sqlite::<area>::<story>` on a temporary file and `postgres::<area>::<story>`
-//! on a throwaway PostgreSQL database.
+//! on a throwaway PostgreSQL database. `sqlite_anchored::<area>::<story>`
+//! runs them on SQLite again with deep-page anchors from offset 3 on, built
+//! at once, so that every page a story reads past its first rows comes from
+//! an anchor.
 //!
 //! PostgreSQL is found through `ENUCHAT_TEST_DATABASE_URL` (an admin URL; the
 //! default suits a local server with trust authentication). When it cannot be
@@ -18,6 +21,14 @@ macro_rules! store_tests {
                 $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $story() {
                     crate::harness::on_sqlite(enuchat_store_tests::stories::$area::$story).await;
+                })*
+            })*
+        }
+        mod sqlite_anchored {
+            $(mod $area {
+                $(#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $story() {
+                    crate::harness::on_sqlite_anchored(enuchat_store_tests::stories::$area::$story).await;
                 })*
             })*
         }
@@ -53,6 +64,9 @@ store_tests! {
         conversation_create_get_and_references,
         conversations_list_order_and_filters,
         conversation_paging_is_stable_with_ties,
+    }
+    deep_pages {
+        deep_pages_follow_every_change,
     }
     updates {
         update_conversation_status_and_assignment,
@@ -113,4 +127,26 @@ store_tests! {
         messages_after_returns_what_was_missed,
         append_with_reopen_reopens_only_closed,
     }
+}
+
+/// The deep-pages story on SQLite with production's rules (anchors built on a
+/// list's second deep read) but a small spacing: its pages really are read
+/// from anchors, so the story is not passing on plain reads alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_deep_pages_are_read_from_anchors() {
+    use enuchat_store_sqlite::{AnchorSettings, SqliteStore};
+    let settings = AnchorSettings {
+        spacing: 3,
+        min_offset: 3,
+        ttl: std::time::Duration::from_secs(3600),
+        ..AnchorSettings::default()
+    };
+    let store = std::sync::Arc::new(
+        SqliteStore::connect_with("sqlite::memory:", settings)
+            .await
+            .expect("open SQLite store"),
+    );
+    enuchat_store_tests::stories::deep_pages::deep_pages_follow_every_change(store.clone()).await;
+    let reads = store.deep_page_reads();
+    assert!(reads.built > 0 && reads.anchored > reads.built, "{reads:?}");
 }

@@ -5,6 +5,7 @@ pub mod conversations;
 pub mod credits;
 pub mod dashboard;
 pub mod dashboard_admin;
+pub mod deep_pages;
 pub mod demo;
 pub mod jobs;
 pub mod messages;

@@ -25,6 +25,29 @@ where
     // `dir` is removed here, after the story (and its pools) are done.
 }
 
+/// Runs `story` on a new SQLite file whose deep-page anchors start at offset
+/// 3, every 3 rows, built on a list's first deep read.
+pub async fn on_sqlite_anchored<F, Fut>(story: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    use enuchat_store_sqlite::{AnchorSettings, SqliteStore};
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("enuchat.db").display());
+    let settings = AnchorSettings {
+        spacing: 3,
+        min_offset: 3,
+        ttl: Duration::from_secs(3600),
+        build_at_first_deep_read: true,
+        ..AnchorSettings::default()
+    };
+    let store = SqliteStore::connect_with(&url, settings)
+        .await
+        .expect("open SQLite store");
+    story(Arc::new(store)).await;
+}
+
 /// Runs `story` on a new PostgreSQL database, dropped afterwards even when
 /// the story panics.
 pub async fn on_postgres<F, Fut>(story: F)

@@ -1,0 +1,559 @@
+//! Deep Tenant API pages without stepping over every skipped row.
+//!
+//! `LIMIT ? OFFSET ?` makes SQLite step over each skipped index entry: a page
+//! at offset 90,000 costs about 3 ms however small it is (bench/REPORT.md,
+//! scenario 1, deep offsets). For a list that is read deep more than once
+//! while it does not change, this keeps an *anchor* every `spacing` rows: the
+//! sort key (`last_message_at`, `id`) of the row at that position. A page at
+//! offset `o` then starts at the anchor at or before `o` with an index range
+//! (`(last_message_at, id) <=` the anchor) and an OFFSET under `spacing`: the
+//! work is O(spacing + page) instead of O(offset).
+//!
+//! Anchors are only right while the list has not changed, so:
+//! - every write that can change a tenant's lists (a new conversation, an
+//!   append, a status change, a demo import) holds a [`Changing`] guard from
+//!   before its first statement until after its commit. The guard forgets the
+//!   tenant's anchors and moves the tenant's generation on at both ends;
+//! - a read that used anchors checks afterwards that the generation did not
+//!   move (and that no write was under way when it started), and otherwise is
+//!   done again the plain way: a seqlock, so a page is never computed from
+//!   anchors of another state than the one it read;
+//! - anchors are built (one walk of the list's index) only on the second deep
+//!   read of a list with no write in between: a list that keeps changing is
+//!   read the plain way and never pays for a walk it cannot reuse;
+//! - anchors older than `ttl` are built again: another process writing the
+//!   same file (`enuchat demo` while `serve` runs) holds no guard here, and
+//!   this bounds how long its changes can shift deep pages.
+//!
+//! Generations come from one counter that only grows, so a tenant's entry can
+//! be dropped when unused and made again without a stale ticket matching it.
+
+use enuchat_domain::{ConversationStatus, TenantId, WidgetId};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use uuid::Uuid;
+
+/// How deep-page anchors of the Tenant API's conversation lists are kept
+/// (see `list_anchors.rs`); the defaults suit production, tests use small
+/// figures to reach anchored pages with a few rows.
+#[derive(Debug, Clone, Copy)]
+pub struct AnchorSettings {
+    /// Rows between two anchors: what a deep page walks at most before it.
+    pub spacing: u64,
+    /// Shallower pages are read the plain way (walking that few entries is
+    /// cheaper than the bookkeeping).
+    pub min_offset: u64,
+    /// Anchors older than this are built again.
+    pub ttl: Duration,
+    /// Lists (tenant and filter) remembered at most, anchored or not; the
+    /// oldest is forgotten first. Bounds memory: a list of N rows keeps
+    /// N / spacing anchors of 24 bytes.
+    pub max_lists: usize,
+    /// Build anchors on a list's first deep read instead of its second.
+    pub build_at_first_deep_read: bool,
+}
+
+impl Default for AnchorSettings {
+    fn default() -> Self {
+        AnchorSettings {
+            spacing: 256,
+            min_offset: 1_000,
+            ttl: Duration::from_secs(1),
+            max_lists: 64,
+            build_at_first_deep_read: false,
+        }
+    }
+}
+
+/// One list: a tenant's conversations under one filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct ListShape {
+    pub(crate) status: Option<ConversationStatus>,
+    pub(crate) widget: Option<WidgetId>,
+}
+
+/// Where a row sits in every list: `(last_message_at, id)`, newest first.
+pub(crate) type SortKey = (i64, Uuid);
+
+/// How to read one deep page.
+#[derive(Debug)]
+pub(crate) enum DeepRead {
+    /// With `LIMIT ? OFFSET ?`.
+    Plain,
+    /// Walk the list once to build its anchors, then read from them; keep
+    /// them if [`ListAnchors::finish`] says they are still right.
+    Build(Ticket),
+    /// From the row at `anchor`, skipping `skip` rows.
+    From {
+        ticket: Ticket,
+        anchor: SortKey,
+        skip: u64,
+    },
+}
+
+/// What a read must show [`ListAnchors::finish`] to learn whether the list
+/// changed while it read.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    tenant: TenantId,
+    shape: ListShape,
+    generation: u64,
+}
+
+/// Counts of deep reads by kind, for tests and the bench's profiles.
+#[derive(Debug, Default)]
+pub(crate) struct DeepReadCounts {
+    pub(crate) plain: AtomicU64,
+    pub(crate) built: AtomicU64,
+    pub(crate) anchored: AtomicU64,
+    /// Reads whose list changed under them, done again the plain way.
+    pub(crate) retried: AtomicU64,
+}
+
+/// How the deep pages (offset at or past `min_offset`) read so far were read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DeepPageReads {
+    /// With `LIMIT ? OFFSET ?`.
+    pub plain: u64,
+    /// By walking the list for its anchors first.
+    pub built: u64,
+    /// From an anchor.
+    pub anchored: u64,
+    /// From anchors the list changed under; read again the plain way.
+    pub retried: u64,
+}
+
+impl DeepReadCounts {
+    pub(crate) fn snapshot(&self) -> DeepPageReads {
+        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
+        DeepPageReads {
+            plain: get(&self.plain),
+            built: get(&self.built),
+            anchored: get(&self.anchored),
+            retried: get(&self.retried),
+        }
+    }
+}
+
+pub(crate) struct ListAnchors {
+    settings: AnchorSettings,
+    state: Mutex<State>,
+    pub(crate) counts: DeepReadCounts,
+}
+
+#[derive(Default)]
+struct State {
+    next_generation: u64,
+    tenants: HashMap<TenantId, TenantLists>,
+}
+
+struct TenantLists {
+    /// Moves on at the start and the end of every write to the tenant.
+    generation: u64,
+    /// Writes under way.
+    writing: u32,
+    lists: HashMap<ListShape, Record>,
+}
+
+struct Record {
+    /// The tenant's generation when the list was read deep or anchored.
+    generation: u64,
+    since: Instant,
+    /// `None`: read deep once, not anchored yet.
+    anchors: Option<Arc<Vec<SortKey>>>,
+}
+
+impl State {
+    fn fresh_generation(&mut self) -> u64 {
+        self.next_generation += 1;
+        self.next_generation
+    }
+
+    fn lists_remembered(&self) -> usize {
+        self.tenants.values().map(|t| t.lists.len()).sum()
+    }
+
+    /// Forgets the list remembered longest (to make room for another).
+    fn forget_oldest(&mut self) {
+        let oldest = self
+            .tenants
+            .iter()
+            .flat_map(|(tenant, t)| {
+                t.lists
+                    .iter()
+                    .map(move |(shape, r)| (r.since, *tenant, *shape))
+            })
+            .min_by_key(|(since, _, _)| *since);
+        if let Some((_, tenant, shape)) = oldest {
+            if let Some(t) = self.tenants.get_mut(&tenant) {
+                t.lists.remove(&shape);
+            }
+            self.drop_if_unused(tenant);
+        }
+    }
+
+    fn drop_if_unused(&mut self, tenant: TenantId) {
+        if self
+            .tenants
+            .get(&tenant)
+            .is_some_and(|t| t.writing == 0 && t.lists.is_empty())
+        {
+            self.tenants.remove(&tenant);
+        }
+    }
+}
+
+impl ListAnchors {
+    pub(crate) fn new(settings: AnchorSettings) -> ListAnchors {
+        ListAnchors {
+            settings,
+            state: Mutex::new(State::default()),
+            counts: DeepReadCounts::default(),
+        }
+    }
+
+    pub(crate) fn spacing(&self) -> u64 {
+        self.settings.spacing
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Nothing under this lock can leave the state half-changed in a way
+        // that makes anchors look valid when they are not: a panic between
+        // the two steps of a write's generation bump leaves `writing` raised,
+        // which only keeps anchors unused.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// How to read the page at `offset` of the tenant's `shape` list.
+    pub(crate) fn plan(&self, tenant: TenantId, shape: ListShape, offset: u64) -> DeepRead {
+        if offset < self.settings.min_offset || offset < self.settings.spacing {
+            return DeepRead::Plain;
+        }
+        let now = Instant::now();
+        let mut state = self.lock();
+        let fresh = state.fresh_generation();
+        let lists = state.tenants.entry(tenant).or_insert_with(|| TenantLists {
+            generation: fresh,
+            writing: 0,
+            lists: HashMap::new(),
+        });
+        if lists.writing > 0 {
+            self.counts.plain.fetch_add(1, Ordering::Relaxed);
+            return DeepRead::Plain;
+        }
+        let generation = lists.generation;
+        let ticket = Ticket {
+            tenant,
+            shape,
+            generation,
+        };
+        match lists.lists.get(&shape) {
+            Some(record) if record.generation == generation => match &record.anchors {
+                Some(anchors) if now.duration_since(record.since) < self.settings.ttl => {
+                    match anchor_at(anchors, self.settings.spacing, offset) {
+                        Some((anchor, skip)) => DeepRead::From {
+                            ticket,
+                            anchor,
+                            skip,
+                        },
+                        // Shorter than one spacing: the plain walk is short.
+                        None => {
+                            self.counts.plain.fetch_add(1, Ordering::Relaxed);
+                            DeepRead::Plain
+                        }
+                    }
+                }
+                // Read deep before with nothing written since, or anchors
+                // grown old: worth a walk.
+                _ => DeepRead::Build(ticket),
+            },
+            _ if self.settings.build_at_first_deep_read => DeepRead::Build(ticket),
+            _ => {
+                let is_new = !lists.lists.contains_key(&shape);
+                lists.lists.insert(
+                    shape,
+                    Record {
+                        generation,
+                        since: now,
+                        anchors: None,
+                    },
+                );
+                if is_new && state.lists_remembered() > self.settings.max_lists {
+                    state.forget_oldest();
+                }
+                self.counts.plain.fetch_add(1, Ordering::Relaxed);
+                DeepRead::Plain
+            }
+        }
+    }
+
+    /// Whether what was read under `ticket` is exact: nothing changed the
+    /// tenant's lists since [`plan`](Self::plan). Keeps `built` anchors if so.
+    pub(crate) fn finish(&self, ticket: Ticket, built: Option<Vec<SortKey>>) -> bool {
+        let mut state = self.lock();
+        let current = state
+            .tenants
+            .get(&ticket.tenant)
+            .is_some_and(|t| t.generation == ticket.generation);
+        let counter = match (&built, current) {
+            (_, false) => &self.counts.retried,
+            (Some(_), true) => &self.counts.built,
+            (None, true) => &self.counts.anchored,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if !current {
+            return false;
+        }
+        if let Some(anchors) = built {
+            let lists = state
+                .tenants
+                .get_mut(&ticket.tenant)
+                .expect("checked above");
+            let is_new = lists
+                .lists
+                .insert(
+                    ticket.shape,
+                    Record {
+                        generation: ticket.generation,
+                        since: Instant::now(),
+                        anchors: Some(Arc::new(anchors)),
+                    },
+                )
+                .is_none();
+            if is_new && state.lists_remembered() > self.settings.max_lists {
+                state.forget_oldest();
+            }
+        }
+        true
+    }
+
+    /// Marks the tenants' lists as changing until the guard is dropped: hold
+    /// it from before a write's first statement until after its commit.
+    pub(crate) fn changing(
+        self: &Arc<Self>,
+        tenants: impl IntoIterator<Item = TenantId>,
+    ) -> Changing {
+        let mut tenants: Vec<TenantId> = tenants.into_iter().collect();
+        tenants.sort_unstable();
+        tenants.dedup();
+        let mut state = self.lock();
+        for tenant in &tenants {
+            let fresh = state.fresh_generation();
+            let lists = state.tenants.entry(*tenant).or_insert_with(|| TenantLists {
+                generation: fresh,
+                writing: 0,
+                lists: HashMap::new(),
+            });
+            lists.writing += 1;
+            lists.generation = fresh;
+            lists.lists.clear();
+        }
+        Changing {
+            anchors: Arc::clone(self),
+            tenants,
+        }
+    }
+}
+
+/// The anchor at or before `offset` and how many rows to skip after it;
+/// `None` when the list has no anchor at or before `offset`.
+pub(crate) fn anchor_at(anchors: &[SortKey], spacing: u64, offset: u64) -> Option<(SortKey, u64)> {
+    // anchors[i] is the row at position (i + 1) * spacing.
+    let below = usize::try_from(offset / spacing).unwrap_or(usize::MAX);
+    let index = below.min(anchors.len()).checked_sub(1)?;
+    let position = (index as u64 + 1) * spacing;
+    Some((anchors[index], offset - position))
+}
+
+/// Whether the row at `position` of a list is one of its anchors: every
+/// `spacing`-th from position `spacing` on.
+pub(crate) fn is_anchor(position: u64, spacing: u64) -> bool {
+    position > 0 && position % spacing.max(1) == 0
+}
+
+/// Held by a write while it changes some tenants' lists.
+pub(crate) struct Changing {
+    anchors: Arc<ListAnchors>,
+    tenants: Vec<TenantId>,
+}
+
+impl Drop for Changing {
+    fn drop(&mut self) {
+        let mut state = self.anchors.lock();
+        for tenant in &self.tenants {
+            let fresh = state.fresh_generation();
+            if let Some(lists) = state.tenants.get_mut(tenant) {
+                lists.writing = lists.writing.saturating_sub(1);
+                lists.generation = fresh;
+                lists.lists.clear();
+            }
+            state.drop_if_unused(*tenant);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> AnchorSettings {
+        AnchorSettings {
+            spacing: 10,
+            min_offset: 10,
+            ttl: Duration::from_secs(3600),
+            max_lists: 3,
+            build_at_first_deep_read: false,
+        }
+    }
+
+    fn all() -> ListShape {
+        ListShape {
+            status: None,
+            widget: None,
+        }
+    }
+
+    fn keys(n: i64) -> Vec<SortKey> {
+        (0..n)
+            .map(|i| (1_000 - i, Uuid::from_u128(i as u128)))
+            .collect()
+    }
+
+    fn anchors_of(keys: Vec<SortKey>, spacing: u64) -> Vec<SortKey> {
+        (0..)
+            .zip(keys)
+            .filter(|(position, _)| is_anchor(*position, spacing))
+            .map(|(_, key)| key)
+            .collect()
+    }
+
+    /// Plans a deep read and, if it builds, finishes it with anchors of 100 rows.
+    fn read(anchors: &ListAnchors, tenant: TenantId, offset: u64) -> &'static str {
+        match anchors.plan(tenant, all(), offset) {
+            DeepRead::Plain => "plain",
+            DeepRead::Build(ticket) => {
+                assert!(anchors.finish(ticket, Some(anchors_of(keys(100), 10))));
+                "built"
+            }
+            DeepRead::From { ticket, .. } => {
+                assert!(anchors.finish(ticket, None));
+                "anchored"
+            }
+        }
+    }
+
+    #[test]
+    fn anchors_are_built_on_the_second_deep_read_then_used() {
+        let anchors = ListAnchors::new(settings());
+        let tenant = TenantId::new();
+        assert_eq!(read(&anchors, tenant, 5), "plain", "shallow");
+        assert_eq!(read(&anchors, tenant, 55), "plain", "first deep read");
+        assert_eq!(read(&anchors, tenant, 55), "built");
+        assert_eq!(read(&anchors, tenant, 55), "anchored");
+        assert_eq!(read(&anchors, tenant, 99), "anchored");
+    }
+
+    #[test]
+    fn a_deep_page_starts_at_the_anchor_at_or_before_it() {
+        let built = anchors_of(keys(35), 10);
+        assert_eq!(built, vec![keys(35)[10], keys(35)[20], keys(35)[30]]);
+        assert_eq!(anchor_at(&built, 10, 9), None);
+        assert_eq!(anchor_at(&built, 10, 10), Some((keys(35)[10], 0)));
+        assert_eq!(anchor_at(&built, 10, 29), Some((keys(35)[20], 9)));
+        // Past the last anchor (or past the end): from the last one.
+        assert_eq!(anchor_at(&built, 10, 57), Some((keys(35)[30], 27)));
+        assert_eq!(anchor_at(&[], 10, 57), None);
+    }
+
+    #[test]
+    fn a_write_forgets_the_tenants_anchors_and_keeps_others() {
+        let anchors = Arc::new(ListAnchors::new(settings()));
+        let (a, b) = (TenantId::new(), TenantId::new());
+        for tenant in [a, b] {
+            read(&anchors, tenant, 50);
+            read(&anchors, tenant, 50);
+        }
+        drop(anchors.changing([a]));
+        assert_eq!(read(&anchors, a, 50), "plain", "forgotten");
+        assert_eq!(read(&anchors, b, 50), "anchored", "another tenant's");
+    }
+
+    #[test]
+    fn no_anchors_are_used_or_built_while_a_write_is_under_way() {
+        let anchors = Arc::new(ListAnchors::new(settings()));
+        let tenant = TenantId::new();
+        read(&anchors, tenant, 50);
+        let writing = anchors.changing([tenant, tenant]);
+        for _ in 0..3 {
+            assert_eq!(read(&anchors, tenant, 50), "plain");
+        }
+        drop(writing);
+        assert_eq!(read(&anchors, tenant, 50), "plain");
+        assert_eq!(read(&anchors, tenant, 50), "built");
+    }
+
+    #[test]
+    fn a_read_that_a_write_overlapped_is_not_trusted() {
+        let anchors = Arc::new(ListAnchors::new(settings()));
+        let tenant = TenantId::new();
+        read(&anchors, tenant, 50);
+        let DeepRead::Build(ticket) = anchors.plan(tenant, all(), 50) else {
+            panic!("expected a build");
+        };
+        drop(anchors.changing([tenant]));
+        assert!(!anchors.finish(ticket, Some(anchors_of(keys(100), 10))));
+        assert_eq!(read(&anchors, tenant, 50), "plain", "nothing was kept");
+
+        read(&anchors, tenant, 50);
+        let DeepRead::From { ticket, .. } = anchors.plan(tenant, all(), 50) else {
+            panic!("expected anchors");
+        };
+        let writing = anchors.changing([tenant]);
+        assert!(
+            !anchors.finish(ticket, None),
+            "write started during the read"
+        );
+        drop(writing);
+        assert_eq!(anchors.counts.retried.load(Ordering::Relaxed), 2);
+    }
+
+    #[test]
+    fn old_anchors_are_built_again() {
+        let anchors = ListAnchors::new(AnchorSettings {
+            ttl: Duration::ZERO,
+            ..settings()
+        });
+        let tenant = TenantId::new();
+        read(&anchors, tenant, 50);
+        assert_eq!(read(&anchors, tenant, 50), "built");
+        assert_eq!(read(&anchors, tenant, 50), "built");
+    }
+
+    #[test]
+    fn lists_remembered_are_bounded_and_unused_tenants_dropped() {
+        let anchors = Arc::new(ListAnchors::new(settings()));
+        let tenants: Vec<TenantId> = (0..10).map(|_| TenantId::new()).collect();
+        for tenant in &tenants {
+            read(&anchors, *tenant, 50);
+            read(&anchors, *tenant, 50);
+        }
+        let state = anchors.lock();
+        assert_eq!(state.lists_remembered(), 3);
+        assert_eq!(
+            state.tenants.len(),
+            3,
+            "tenants with nothing left are dropped"
+        );
+        drop(state);
+        // The newest lists are the ones kept.
+        assert_eq!(read(&anchors, tenants[9], 50), "anchored");
+        for tenant in &tenants {
+            drop(anchors.changing([*tenant]));
+        }
+        assert!(anchors.lock().tenants.is_empty());
+    }
+}

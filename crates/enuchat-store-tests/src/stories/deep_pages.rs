@@ -1,0 +1,211 @@
+//! Pages at any offset match the whole list, after every kind of change to
+//! it. A backend may serve deep pages from remembered positions (SQLite's
+//! anchors); this holds it to the list as it is now, page after page and
+//! read after read.
+
+use super::SharedStore;
+use crate::fixtures::*;
+use chrono::{DateTime, Utc};
+use enuchat_domain::store::DemoBatch;
+use enuchat_domain::*;
+use std::time::Duration;
+
+const PAGE: u32 = 4;
+
+/// Every page of `PAGE` rows, at every offset up to just past the end, read
+/// three times in a row, equals that slice of the whole list.
+async fn assert_every_page_matches(
+    store: &dyn Store,
+    tenant: TenantId,
+    filters: &[ConversationFilter],
+) {
+    for filter in filters {
+        let whole = store
+            .list_conversations(tenant, filter, 100, 0)
+            .await
+            .expect("whole list");
+        for offset in 0..=whole.len() + 1 {
+            let expected: Vec<Conversation> = whole
+                .iter()
+                .skip(offset)
+                .take(PAGE as usize)
+                .cloned()
+                .collect();
+            for read in 0..3 {
+                let page = store
+                    .list_conversations(tenant, filter, PAGE, offset as u64)
+                    .await
+                    .expect("page");
+                assert_eq!(page, expected, "{filter:?} at offset {offset}, read {read}");
+            }
+        }
+    }
+}
+
+fn filters(widget: WidgetId) -> Vec<ConversationFilter> {
+    let status = |s| ConversationFilter {
+        status: Some(s),
+        widget_id: None,
+    };
+    vec![
+        ConversationFilter::default(),
+        status(ConversationStatus::Open),
+        status(ConversationStatus::Closed),
+        ConversationFilter {
+            status: None,
+            widget_id: Some(widget),
+        },
+        ConversationFilter {
+            status: Some(ConversationStatus::Open),
+            widget_id: Some(widget),
+        },
+    ]
+}
+
+/// Conversations sharing one `last_message_at`, as only an import makes them.
+fn tied_batch(tenant: TenantId, widget: WidgetId, n: usize) -> DemoBatch {
+    let at: DateTime<Utc> = Utc::now();
+    let visitors: Vec<Visitor> = (0..n)
+        .map(|i| Visitor {
+            id: VisitorId::generate(),
+            tenant_id: tenant,
+            widget_id: widget,
+            name: Some(format!("Tied {i}")),
+            email: None,
+            language: None,
+            created_at: at,
+        })
+        .collect();
+    let conversations = visitors
+        .iter()
+        .map(|v| Conversation {
+            id: ConversationId::new(),
+            tenant_id: tenant,
+            widget_id: widget,
+            visitor_id: v.id.clone(),
+            visitor_name: v.name.clone(),
+            visitor_email: None,
+            visitor_language: None,
+            status: ConversationStatus::Open,
+            assigned_to: None,
+            last_message_at: at,
+            started_at: at,
+            last_seq: 0,
+            handed_off_at: None,
+        })
+        .collect();
+    DemoBatch {
+        visitors,
+        conversations,
+        ..Default::default()
+    }
+}
+
+pub async fn deep_pages_follow_every_change(store: SharedStore) {
+    let store = &*store;
+    let (t, w1) = tenant_with_widget(store, "Acme").await;
+    let w2 = widget(store, t.id).await;
+    let (other, other_widget) = tenant_with_widget(store, "Other").await;
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let w = if i % 3 == 0 { w2.id } else { w1.id };
+        ids.push(conversation(store, t.id, w).await.id);
+    }
+    store
+        .import_demo_batch(t.id, tied_batch(t.id, w1.id, 5))
+        .await
+        .expect("import");
+    let filters = filters(w1.id);
+    assert_every_page_matches(store, t.id, &filters).await;
+
+    // An append moves an old conversation to the top.
+    append(store, t.id, ids[0], "back again").await;
+    assert_every_page_matches(store, t.id, &filters).await;
+
+    // A status change moves one between the filtered lists.
+    let closed = ConversationPatch {
+        status: Some(ConversationStatus::Closed),
+        assigned_to: None,
+    };
+    store
+        .update_conversation(t.id, ids[4], closed)
+        .await
+        .expect("close")
+        .expect("found");
+    assert_every_page_matches(store, t.id, &filters).await;
+
+    // New conversations, from the Tenant API side and from a widget.
+    conversation(store, t.id, w1.id).await;
+    assert_every_page_matches(store, t.id, &filters).await;
+    let v = visitor(store, t.id, w1.id).await;
+    store
+        .get_or_create_visitor_conversation(t.id, for_visitor(&v))
+        .await
+        .expect("visitor conversation");
+    assert_every_page_matches(store, t.id, &filters).await;
+
+    // A hand-off makes one pending.
+    store
+        .set_handed_off(t.id, ids[5], true)
+        .await
+        .expect("hand off")
+        .expect("found");
+    assert_every_page_matches(store, t.id, &filters).await;
+
+    // A visitor writing back reopens the closed one.
+    let reopening = NewMessage {
+        reopen: true,
+        ..NewMessage::new(MessageRole::Visitor, text("still there?"))
+    };
+    store
+        .append_message(t.id, ids[4], reopening)
+        .await
+        .expect("append")
+        .expect("found");
+    assert_every_page_matches(store, t.id, &filters).await;
+
+    // An AI reply written by its job.
+    let asking = NewMessage {
+        jobs: vec![NewJob {
+            kind: JobKind::AiReply,
+            payload: serde_json::json!({}),
+        }],
+        ..NewMessage::new(MessageRole::Visitor, text("a question"))
+    };
+    store
+        .append_message(t.id, ids[7], asking)
+        .await
+        .expect("append")
+        .expect("found");
+    assert_every_page_matches(store, t.id, &filters).await;
+    let soon = Utc::now() + chrono::Duration::seconds(1);
+    let claimed = store
+        .claim_jobs(soon, Duration::from_secs(30), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let reply = NewMessage {
+        is_auto_reply: true,
+        ..NewMessage::new(MessageRole::Ai, text("an answer"))
+    };
+    store
+        .complete_ai_reply(t.id, &claimed[0], reply, 0)
+        .await
+        .expect("reply")
+        .expect("lease held");
+    assert_every_page_matches(store, t.id, &filters).await;
+
+    // Another import of tied conversations lands in the middle of the list.
+    store
+        .import_demo_batch(t.id, tied_batch(t.id, w1.id, 5))
+        .await
+        .expect("import");
+    assert_every_page_matches(store, t.id, &filters).await;
+
+    // Another tenant's changes change nothing here, and its pages are its own.
+    for _ in 0..6 {
+        conversation(store, other.id, other_widget.id).await;
+    }
+    assert_every_page_matches(store, t.id, &filters).await;
+    assert_every_page_matches(store, other.id, &[ConversationFilter::default()]).await;
+}
