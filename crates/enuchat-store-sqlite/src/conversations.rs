@@ -43,15 +43,13 @@ macro_rules! list_page {
 }
 
 /// The same page counted from an anchor (`list_anchors.rs`): from the row
-/// whose sort key is (last_message_at, id) = (?, ?) on. The range on
-/// `last_message_at` is what the index seeks to; ties on it are few.
-/// Parameters: tenant, filters, the anchor's time twice and id, limit, offset.
+/// whose sort key is (last_message_at, id) = (?, ?) on, in list order. The
+/// row value is what the index seeks to (`EXPLAIN QUERY PLAN`:
+/// `(last_message_at,id)<(?,?)`), so the walk starts at the anchor.
+/// Parameters: tenant, filters, the anchor's time and id, limit, offset.
 macro_rules! list_page_from {
     ($filter:literal) => {
-        list_page!(
-            $filter,
-            " AND last_message_at <= ? AND (last_message_at < ? OR id <= ?)"
-        )
+        list_page!($filter, " AND (last_message_at, id) <= (?, ?)")
     };
 }
 
@@ -167,18 +165,14 @@ impl Page {
         self.rows(c, queries.page, &[], self.offset)
     }
 
-    fn from_anchor(
+    fn starting_at(
         &self,
         c: &Connection,
         queries: &ListQueries,
         (time, id): SortKey,
         skip: u64,
     ) -> rusqlite::Result<Vec<ConversationRow>> {
-        let anchor = [
-            Value::from(time),
-            Value::from(time),
-            Value::from(id.as_bytes().to_vec()),
-        ];
+        let anchor = [Value::from(time), Value::from(id.as_bytes().to_vec())];
         self.rows(c, queries.page_from, &anchor, skip)
     }
 
@@ -202,7 +196,7 @@ impl Page {
             position += 1;
         }
         let rows = match anchor_at(&anchors, spacing, self.offset) {
-            Some((anchor, skip)) => self.from_anchor(c, queries, anchor, skip)?,
+            Some((anchor, skip)) => self.starting_at(c, queries, anchor, skip)?,
             None => self.plain(c, queries)?,
         };
         Ok((anchors, rows))
@@ -395,7 +389,7 @@ impl SqliteStore {
                 let read = page.clone();
                 let rows = self
                     .reads
-                    .read(move |c| read.from_anchor(c, queries, anchor, skip))
+                    .read(move |c| read.starting_at(c, queries, anchor, skip))
                     .await?;
                 self.lists.finish(ticket, None).then_some(rows)
             }

@@ -45,7 +45,9 @@ pub struct AnchorSettings {
     /// Shallower pages are read the plain way (walking that few entries is
     /// cheaper than the bookkeeping).
     pub min_offset: u64,
-    /// Anchors older than this are built again.
+    /// Anchors older than this are built again (by one read, while the
+    /// others go on with the old ones): the bound on how long another
+    /// process's writes to the file can shift deep pages.
     pub ttl: Duration,
     /// Lists (tenant and filter) remembered at most, anchored or not; the
     /// oldest is forgotten first. Bounds memory: a list of N rows keeps
@@ -60,7 +62,7 @@ impl Default for AnchorSettings {
         AnchorSettings {
             spacing: 256,
             min_offset: 1_000,
-            ttl: Duration::from_secs(1),
+            ttl: Duration::from_secs(5),
             max_lists: 64,
             build_at_first_deep_read: false,
         }
@@ -163,6 +165,11 @@ struct Record {
     since: Instant,
     /// `None`: read deep once, not anchored yet.
     anchors: Option<Arc<Vec<SortKey>>>,
+    /// When a read set out to build anchors: the others meanwhile use the
+    /// old ones or read the plain way, rather than all walking the list at
+    /// once. A build not finished within `ttl` (its read failed or was
+    /// dropped) is given up.
+    building_since: Option<Instant>,
 }
 
 impl State {
@@ -251,40 +258,64 @@ impl ListAnchors {
             shape,
             generation,
         };
-        match lists.lists.get(&shape) {
-            Some(record) if record.generation == generation => match &record.anchors {
-                Some(anchors) if now.duration_since(record.since) < self.settings.ttl => {
-                    match anchor_at(anchors, self.settings.spacing, offset) {
-                        Some((anchor, skip)) => DeepRead::From {
-                            ticket,
-                            anchor,
-                            skip,
-                        },
-                        // Shorter than one spacing: the plain walk is short.
-                        None => {
-                            self.counts.plain.fetch_add(1, Ordering::Relaxed);
-                            DeepRead::Plain
-                        }
-                    }
+        let settings = &self.settings;
+        match lists.lists.get_mut(&shape) {
+            Some(record) => {
+                // Writes forget a tenant's records, so this one is as current
+                // as the generation.
+                debug_assert_eq!(record.generation, generation);
+                let building = record
+                    .building_since
+                    .is_some_and(|since| now.duration_since(since) < settings.ttl);
+                let young = now.duration_since(record.since) < settings.ttl;
+                // Anchors past their age are still exact for every write of
+                // this process (the generation says so); while one read
+                // builds them again the others go on using them.
+                if let Some(anchors) = record.anchors.as_ref().filter(|_| young || building) {
+                    return self.read_from_anchors(ticket, anchors, offset);
+                }
+                if building {
+                    self.counts.plain.fetch_add(1, Ordering::Relaxed);
+                    return DeepRead::Plain;
                 }
                 // Read deep before with nothing written since, or anchors
-                // grown old: worth a walk.
-                _ => DeepRead::Build(ticket),
-            },
-            _ if self.settings.build_at_first_deep_read => DeepRead::Build(ticket),
-            _ => {
-                let is_new = !lists.lists.contains_key(&shape);
+                // grown old: worth one walk.
+                record.building_since = Some(now);
+                DeepRead::Build(ticket)
+            }
+            None => {
+                let build = settings.build_at_first_deep_read;
                 lists.lists.insert(
                     shape,
                     Record {
                         generation,
                         since: now,
                         anchors: None,
+                        building_since: build.then_some(now),
                     },
                 );
-                if is_new && state.lists_remembered() > self.settings.max_lists {
+                if state.lists_remembered() > settings.max_lists {
                     state.forget_oldest();
                 }
+                if build {
+                    DeepRead::Build(ticket)
+                } else {
+                    self.counts.plain.fetch_add(1, Ordering::Relaxed);
+                    DeepRead::Plain
+                }
+            }
+        }
+    }
+
+    fn read_from_anchors(&self, ticket: Ticket, anchors: &[SortKey], offset: u64) -> DeepRead {
+        match anchor_at(anchors, self.settings.spacing, offset) {
+            Some((anchor, skip)) => DeepRead::From {
+                ticket,
+                anchor,
+                skip,
+            },
+            // Shorter than one spacing: the plain walk is short.
+            None => {
                 self.counts.plain.fetch_add(1, Ordering::Relaxed);
                 DeepRead::Plain
             }
@@ -321,6 +352,7 @@ impl ListAnchors {
                         generation: ticket.generation,
                         since: Instant::now(),
                         anchors: Some(Arc::new(anchors)),
+                        building_since: None,
                     },
                 )
                 .is_none();
@@ -531,6 +563,39 @@ mod tests {
         read(&anchors, tenant, 50);
         assert_eq!(read(&anchors, tenant, 50), "built");
         assert_eq!(read(&anchors, tenant, 50), "built");
+    }
+
+    #[test]
+    fn one_read_builds_while_the_others_go_on() {
+        let anchors = ListAnchors::new(AnchorSettings {
+            ttl: Duration::from_millis(200),
+            ..settings()
+        });
+        let tenant = TenantId::new();
+        read(&anchors, tenant, 50);
+        let DeepRead::Build(first) = anchors.plan(tenant, all(), 50) else {
+            panic!("expected a build");
+        };
+        assert!(
+            matches!(anchors.plan(tenant, all(), 50), DeepRead::Plain),
+            "no second walk while one is under way"
+        );
+        assert!(anchors.finish(first, Some(anchors_of(keys(100), 10))));
+        std::thread::sleep(Duration::from_millis(250));
+        let DeepRead::Build(again) = anchors.plan(tenant, all(), 50) else {
+            panic!("old anchors are built again");
+        };
+        assert!(
+            matches!(anchors.plan(tenant, all(), 50), DeepRead::From { .. }),
+            "the old anchors serve meanwhile"
+        );
+        drop(again);
+        // A build that never finishes is given up after the same time.
+        std::thread::sleep(Duration::from_millis(250));
+        assert!(matches!(
+            anchors.plan(tenant, all(), 50),
+            DeepRead::Build(_)
+        ));
     }
 
     #[test]

@@ -152,7 +152,7 @@ async fn tenant_api_pages_are_cut_from_a_covering_index() {
         let from = plan(&store, queries.page_from).await;
         let seek = format!(
             "SEARCH conversations USING COVERING INDEX {index} \
-             (tenant_id=? AND {filters}last_message_at<?)"
+             (tenant_id=? AND {filters}(last_message_at,id)<(?,?))"
         );
         assert!(from.contains(&seek), "{from:?}");
         // The anchors' walk reads the index alone, in order.
