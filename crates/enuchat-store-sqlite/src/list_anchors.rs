@@ -582,14 +582,14 @@ mod tests {
         );
         assert!(anchors.finish(first, Some(anchors_of(keys(100), 10))));
         std::thread::sleep(Duration::from_millis(250));
-        let DeepRead::Build(again) = anchors.plan(tenant, all(), 50) else {
-            panic!("old anchors are built again");
-        };
+        assert!(
+            matches!(anchors.plan(tenant, all(), 50), DeepRead::Build(_)),
+            "old anchors are built again"
+        );
         assert!(
             matches!(anchors.plan(tenant, all(), 50), DeepRead::From { .. }),
             "the old anchors serve meanwhile"
         );
-        drop(again);
         // A build that never finishes is given up after the same time.
         std::thread::sleep(Duration::from_millis(250));
         assert!(matches!(
