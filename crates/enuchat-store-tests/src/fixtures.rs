@@ -159,3 +159,48 @@ pub async fn tenant_with_widget(store: &dyn Store, label: &str) -> (Tenant, Widg
     let w = widget(store, t.id).await;
     (t, w)
 }
+
+/// `n` visitors of `widget`, each with one open conversation, all with
+/// `last_message_at` = `at`: ties only a bulk import can make (the id then
+/// decides the order).
+pub fn tied_import(
+    tenant: TenantId,
+    widget: WidgetId,
+    n: usize,
+    at: DateTime<Utc>,
+) -> enuchat_domain::store::DemoBatch {
+    let visitors: Vec<Visitor> = (0..n)
+        .map(|i| Visitor {
+            id: VisitorId::generate(),
+            tenant_id: tenant,
+            widget_id: widget,
+            name: Some(format!("Visitor {i}")),
+            email: None,
+            language: None,
+            created_at: at,
+        })
+        .collect();
+    let conversations = visitors
+        .iter()
+        .map(|v| Conversation {
+            id: ConversationId::new(),
+            tenant_id: tenant,
+            widget_id: widget,
+            visitor_id: v.id.clone(),
+            visitor_name: v.name.clone(),
+            visitor_email: v.email.clone(),
+            visitor_language: None,
+            status: ConversationStatus::Open,
+            assigned_to: None,
+            last_message_at: at,
+            started_at: at,
+            last_seq: 0,
+            handed_off_at: None,
+        })
+        .collect();
+    enuchat_domain::store::DemoBatch {
+        visitors,
+        conversations,
+        ..Default::default()
+    }
+}

@@ -245,40 +245,8 @@ pub async fn conversation_paging_is_stable_with_ties(store: SharedStore) {
     // last_message_at; the id then decides the order. A visitor has at most
     // one conversation, so each gets its own.
     let at: DateTime<Utc> = DateTime::from_timestamp_micros(1_700_000_000_123_456).unwrap();
-    let visitors: Vec<Visitor> = (0..11)
-        .map(|i| Visitor {
-            id: VisitorId::generate(),
-            tenant_id: t.id,
-            widget_id: w.id,
-            name: Some(format!("Visitor {i}")),
-            email: None,
-            language: None,
-            created_at: at,
-        })
-        .collect();
-    let conversations: Vec<Conversation> = visitors
-        .iter()
-        .map(|v| Conversation {
-            id: ConversationId::new(),
-            tenant_id: t.id,
-            widget_id: w.id,
-            visitor_id: v.id.clone(),
-            visitor_name: v.name.clone(),
-            visitor_email: v.email.clone(),
-            visitor_language: None,
-            status: ConversationStatus::Open,
-            assigned_to: None,
-            last_message_at: at,
-            started_at: at,
-            last_seq: 0,
-            handed_off_at: None,
-        })
-        .collect();
-    let batch = DemoBatch {
-        visitors,
-        conversations: conversations.clone(),
-        ..Default::default()
-    };
+    let batch = tied_import(t.id, w.id, 11, at);
+    let conversations = batch.conversations.clone();
     store.import_demo_batch(t.id, batch).await.unwrap();
     let newest = conversation(store, t.id, w.id).await;
 

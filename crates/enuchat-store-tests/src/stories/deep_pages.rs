@@ -5,8 +5,7 @@
 
 use super::SharedStore;
 use crate::fixtures::*;
-use chrono::{DateTime, Utc};
-use enuchat_domain::store::DemoBatch;
+use chrono::Utc;
 use enuchat_domain::*;
 use std::time::Duration;
 
@@ -62,45 +61,6 @@ fn filters(widget: WidgetId) -> Vec<ConversationFilter> {
     ]
 }
 
-/// Conversations sharing one `last_message_at`, as only an import makes them.
-fn tied_batch(tenant: TenantId, widget: WidgetId, n: usize) -> DemoBatch {
-    let at: DateTime<Utc> = Utc::now();
-    let visitors: Vec<Visitor> = (0..n)
-        .map(|i| Visitor {
-            id: VisitorId::generate(),
-            tenant_id: tenant,
-            widget_id: widget,
-            name: Some(format!("Tied {i}")),
-            email: None,
-            language: None,
-            created_at: at,
-        })
-        .collect();
-    let conversations = visitors
-        .iter()
-        .map(|v| Conversation {
-            id: ConversationId::new(),
-            tenant_id: tenant,
-            widget_id: widget,
-            visitor_id: v.id.clone(),
-            visitor_name: v.name.clone(),
-            visitor_email: None,
-            visitor_language: None,
-            status: ConversationStatus::Open,
-            assigned_to: None,
-            last_message_at: at,
-            started_at: at,
-            last_seq: 0,
-            handed_off_at: None,
-        })
-        .collect();
-    DemoBatch {
-        visitors,
-        conversations,
-        ..Default::default()
-    }
-}
-
 pub async fn deep_pages_follow_every_change(store: SharedStore) {
     let store = &*store;
     let (t, w1) = tenant_with_widget(store, "Acme").await;
@@ -112,7 +72,7 @@ pub async fn deep_pages_follow_every_change(store: SharedStore) {
         ids.push(conversation(store, t.id, w).await.id);
     }
     store
-        .import_demo_batch(t.id, tied_batch(t.id, w1.id, 5))
+        .import_demo_batch(t.id, tied_import(t.id, w1.id, 5, Utc::now()))
         .await
         .expect("import");
     let filters = filters(w1.id);
@@ -197,7 +157,7 @@ pub async fn deep_pages_follow_every_change(store: SharedStore) {
 
     // Another import of tied conversations lands in the middle of the list.
     store
-        .import_demo_batch(t.id, tied_batch(t.id, w1.id, 5))
+        .import_demo_batch(t.id, tied_import(t.id, w1.id, 5, Utc::now()))
         .await
         .expect("import");
     assert_every_page_matches(store, t.id, &filters).await;
