@@ -13,7 +13,9 @@
 //! - every write that can change a tenant's lists (a new conversation, an
 //!   append, a status change, a demo import) holds a [`Changing`] guard from
 //!   before its first statement until after its commit. The guard forgets the
-//!   tenant's anchors and moves the tenant's generation on at both ends;
+//!   tenant's anchors and moves the tenant's generation on at both ends. Such
+//!   a write commits on a task of its own (`writer.rs`), so a caller dropped
+//!   half-way cannot end the guard before the commit lands;
 //! - a read that used anchors checks afterwards that the generation did not
 //!   move (and that no write was under way when it started), and otherwise is
 //!   done again the plain way: a seqlock, so a page is never computed from

@@ -108,8 +108,23 @@ pub(crate) struct WriteTx {
 
 impl WriteTx {
     pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
-        // The rest of `self` (turn, guard) drops once the commit is done.
-        self.tx.commit().await
+        if self._changing.is_none() {
+            return self.tx.commit().await;
+        }
+        // A write holding a lists guard commits on a task of its own, so
+        // that the guard drops after the commit even when the caller is
+        // dropped half-way (a client gone): a guard gone before its commit
+        // lands would let anchors be built from the state before it.
+        tokio::spawn(async move {
+            let WriteTx {
+                tx,
+                _turn,
+                _changing,
+            } = self;
+            tx.commit().await
+        })
+        .await
+        .map_err(|e| sqlx::Error::Protocol(format!("the commit task ended early: {e}")))?
     }
 
     pub(crate) fn hold(&mut self, changing: Changing) {
