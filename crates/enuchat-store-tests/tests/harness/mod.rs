@@ -1,6 +1,7 @@
 //! Fresh databases for the stories.
 
 use enuchat_domain::Store;
+use enuchat_store_sqlite::AnchorSettings;
 use futures::FutureExt;
 use sqlx::{Connection, Executor, PgConnection};
 use std::future::Future;
@@ -16,13 +17,7 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("enuchat.db").display());
-    let store = enuchat_store_sqlite::SqliteStore::connect(&url)
-        .await
-        .expect("open SQLite store");
-    story(Arc::new(store)).await;
-    // `dir` is removed here, after the story (and its pools) are done.
+    on_sqlite_with(AnchorSettings::default(), story).await;
 }
 
 /// Runs `story` on a new SQLite file whose deep-page anchors start at offset
@@ -32,9 +27,6 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    use enuchat_store_sqlite::{AnchorSettings, SqliteStore};
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let url = format!("sqlite://{}", dir.path().join("enuchat.db").display());
     let settings = AnchorSettings {
         spacing: 3,
         min_offset: 3,
@@ -42,10 +34,21 @@ where
         build_at_first_deep_read: true,
         ..AnchorSettings::default()
     };
-    let store = SqliteStore::connect_with(&url, settings)
+    on_sqlite_with(settings, story).await;
+}
+
+async fn on_sqlite_with<F, Fut>(anchors: AnchorSettings, story: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("enuchat.db").display());
+    let store = enuchat_store_sqlite::SqliteStore::connect_with(&url, anchors)
         .await
         .expect("open SQLite store");
     story(Arc::new(store)).await;
+    // `dir` is removed here, after the story (and its pools) are done.
 }
 
 /// Runs `story` on a new PostgreSQL database, dropped afterwards even when
