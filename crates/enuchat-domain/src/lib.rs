@@ -5,6 +5,7 @@
 //! through [`Store`], and every tenant-owned lookup takes the tenant id first so
 //! that another tenant's row is simply "not found".
 
+pub mod deep_pages;
 pub mod ids;
 // Issue 6: background jobs and the knowledge base.
 pub mod jobs;

@@ -49,10 +49,10 @@ mod writer;
 
 use appender::Appender;
 use chrono::{DateTime, Utc};
+pub use enuchat_domain::deep_pages::{AnchorSettings, DeepPageReads};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{StoreError, TenantId, Timestamp};
 use list_anchors::ListAnchors;
-pub use list_anchors::{AnchorSettings, DeepPageReads};
 use read_pool::ReadPool;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,

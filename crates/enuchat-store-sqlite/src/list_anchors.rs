@@ -30,53 +30,14 @@
 //! Generations come from one counter that only grows, so a tenant's entry can
 //! be dropped when unused and made again without a stale ticket matching it.
 
-use enuchat_domain::{ConversationStatus, TenantId, WidgetId};
+pub(crate) use enuchat_domain::deep_pages::{anchor_at, is_anchor, ListShape};
+use enuchat_domain::deep_pages::{AnchorSettings, DeepReadCounts};
+use enuchat_domain::TenantId;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use uuid::Uuid;
-
-/// How deep-page anchors of the Tenant API's conversation lists are kept
-/// (see `list_anchors.rs`); the defaults suit production, tests use small
-/// figures to reach anchored pages with a few rows.
-#[derive(Debug, Clone, Copy)]
-pub struct AnchorSettings {
-    /// Rows between two anchors: what a deep page walks at most before it.
-    pub spacing: u64,
-    /// Shallower pages are read the plain way (walking that few entries is
-    /// cheaper than the bookkeeping).
-    pub min_offset: u64,
-    /// Anchors older than this are built again (by one read, while the
-    /// others go on with the old ones): the bound on how long another
-    /// process's writes to the file can shift deep pages.
-    pub ttl: Duration,
-    /// Lists (tenant and filter) remembered at most, anchored or not; the
-    /// oldest is forgotten first. Bounds memory: a list of N rows keeps
-    /// N / spacing anchors of 24 bytes.
-    pub max_lists: usize,
-    /// Build anchors on a list's first deep read instead of its second.
-    pub build_at_first_deep_read: bool,
-}
-
-impl Default for AnchorSettings {
-    fn default() -> Self {
-        AnchorSettings {
-            spacing: 256,
-            min_offset: 1_000,
-            ttl: Duration::from_secs(5),
-            max_lists: 64,
-            build_at_first_deep_read: false,
-        }
-    }
-}
-
-/// One list: a tenant's conversations under one filter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct ListShape {
-    pub(crate) status: Option<ConversationStatus>,
-    pub(crate) widget: Option<WidgetId>,
-}
 
 /// Where a row sits in every list: `(last_message_at, id)`, newest first.
 pub(crate) type SortKey = (i64, Uuid);
@@ -104,41 +65,6 @@ pub(crate) struct Ticket {
     tenant: TenantId,
     shape: ListShape,
     generation: u64,
-}
-
-/// Counts of deep reads by kind, for tests and the bench's profiles.
-#[derive(Debug, Default)]
-pub(crate) struct DeepReadCounts {
-    pub(crate) plain: AtomicU64,
-    pub(crate) built: AtomicU64,
-    pub(crate) anchored: AtomicU64,
-    /// Reads whose list changed under them, done again the plain way.
-    pub(crate) retried: AtomicU64,
-}
-
-/// How the deep pages (offset at or past `min_offset`) read so far were read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DeepPageReads {
-    /// With `LIMIT ? OFFSET ?`.
-    pub plain: u64,
-    /// By walking the list for its anchors first.
-    pub built: u64,
-    /// From an anchor.
-    pub anchored: u64,
-    /// From anchors the list changed under; read again the plain way.
-    pub retried: u64,
-}
-
-impl DeepReadCounts {
-    pub(crate) fn snapshot(&self) -> DeepPageReads {
-        let get = |n: &AtomicU64| n.load(Ordering::Relaxed);
-        DeepPageReads {
-            plain: get(&self.plain),
-            built: get(&self.built),
-            anchored: get(&self.anchored),
-            retried: get(&self.retried),
-        }
-    }
 }
 
 pub(crate) struct ListAnchors {
@@ -239,7 +165,7 @@ impl ListAnchors {
 
     /// How to read the page at `offset` of the tenant's `shape` list.
     pub(crate) fn plan(&self, tenant: TenantId, shape: ListShape, offset: u64) -> DeepRead {
-        if offset < self.settings.min_offset || offset < self.settings.spacing {
+        if !self.settings.is_deep(offset) {
             return DeepRead::Plain;
         }
         let now = Instant::now();
@@ -393,22 +319,6 @@ impl ListAnchors {
     }
 }
 
-/// The anchor at or before `offset` and how many rows to skip after it;
-/// `None` when the list has no anchor at or before `offset`.
-pub(crate) fn anchor_at(anchors: &[SortKey], spacing: u64, offset: u64) -> Option<(SortKey, u64)> {
-    // anchors[i] is the row at position (i + 1) * spacing.
-    let below = usize::try_from(offset / spacing).unwrap_or(usize::MAX);
-    let index = below.min(anchors.len()).checked_sub(1)?;
-    let position = (index as u64 + 1) * spacing;
-    Some((anchors[index], offset - position))
-}
-
-/// Whether the row at `position` of a list is one of its anchors: every
-/// `spacing`-th from position `spacing` on.
-pub(crate) fn is_anchor(position: u64, spacing: u64) -> bool {
-    position > 0 && position % spacing.max(1) == 0
-}
-
 /// Held by a write while it changes some tenants' lists.
 pub(crate) struct Changing {
     anchors: Arc<ListAnchors>,
@@ -433,6 +343,7 @@ impl Drop for Changing {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn settings() -> AnchorSettings {
         AnchorSettings {
@@ -489,18 +400,6 @@ mod tests {
         assert_eq!(read(&anchors, tenant, 55), "built");
         assert_eq!(read(&anchors, tenant, 55), "anchored");
         assert_eq!(read(&anchors, tenant, 99), "anchored");
-    }
-
-    #[test]
-    fn a_deep_page_starts_at_the_anchor_at_or_before_it() {
-        let built = anchors_of(keys(35), 10);
-        assert_eq!(built, vec![keys(35)[10], keys(35)[20], keys(35)[30]]);
-        assert_eq!(anchor_at(&built, 10, 9), None);
-        assert_eq!(anchor_at(&built, 10, 10), Some((keys(35)[10], 0)));
-        assert_eq!(anchor_at(&built, 10, 29), Some((keys(35)[20], 9)));
-        // Past the last anchor (or past the end): from the last one.
-        assert_eq!(anchor_at(&built, 10, 57), Some((keys(35)[30], 27)));
-        assert_eq!(anchor_at(&[], 10, 57), None);
     }
 
     #[test]
