@@ -107,7 +107,14 @@ async fn write_batches(pool: PgPool, incoming: Arc<Mutex<mpsc::Receiver<Append>>
 async fn commit_batch(pool: &PgPool, batch: &mut Vec<Append>) {
     if batch.len() == 1 {
         let append = batch.pop().expect("one append");
-        let result = append_on(pool, append.tenant, append.conversation, &append.new).await;
+        let result = append_on(
+            pool,
+            append.tenant,
+            append.conversation,
+            &append.new,
+            &[append.tenant.0],
+        )
+        .await;
         // The caller may have gone (client disconnected); the message is
         // stored all the same.
         let _ = append.reply.send(result);
@@ -132,7 +139,14 @@ async fn commit_batch(pool: &PgPool, batch: &mut Vec<Append>) {
         Err(Failed::BeforeCommit(e)) => {
             tracing::debug!(error = %e, size = batch.len(), "append batch failed; retrying one by one");
             for append in batch.drain(..) {
-                let result = append_on(pool, append.tenant, append.conversation, &append.new).await;
+                let result = append_on(
+                    pool,
+                    append.tenant,
+                    append.conversation,
+                    &append.new,
+                    &[append.tenant.0],
+                )
+                .await;
                 let _ = append.reply.send(result);
             }
         }
@@ -154,11 +168,19 @@ async fn write(pool: &PgPool, batch: &[Append]) -> Result<Vec<Option<Message>>, 
         .begin()
         .await
         .map_err(|e| Failed::BeforeCommit(db_err(e)))?;
+    let tenants: Vec<uuid::Uuid> = batch.iter().map(|append| append.tenant.0).collect();
     let mut messages = Vec::with_capacity(batch.len());
-    for append in batch {
-        let message = append_on(&mut *tx, append.tenant, append.conversation, &append.new)
-            .await
-            .map_err(Failed::BeforeCommit)?;
+    for (i, append) in batch.iter().enumerate() {
+        let last = i + 1 == batch.len();
+        let message = append_on(
+            &mut *tx,
+            append.tenant,
+            append.conversation,
+            &append.new,
+            if last { &tenants } else { &[] },
+        )
+        .await
+        .map_err(Failed::BeforeCommit)?;
         messages.push(message);
     }
     tx.commit().await.map_err(|e| Failed::AtCommit(db_err(e)))?;

@@ -6,6 +6,7 @@
 
 use crate::error::db_err;
 use crate::explain::{explain_prepared, Arg};
+use crate::list_anchors::bump_list_versions_sql;
 use crate::rows::*;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
@@ -135,8 +136,9 @@ macro_rules! insert_conversation_sql {
                WHERE w.tenant_id = $1 AND w.id = $2 AND v.tenant_id = $1 AND v.id = $3 ",
             $on_conflict,
             " RETURNING * \
-             ) \
-             SELECT ",
+             ), ",
+            bump_list_versions_sql!("c"),
+            " SELECT ",
             conversation_columns!(),
             " FROM c JOIN visitors v ON v.id = c.visitor_id"
         )
@@ -301,13 +303,15 @@ pub(crate) async fn get(
 /// conversations and visitors would be hash-joined whole. Unnesting an array
 /// of unknown length is planned for a handful of rows: per-row index look-ups
 /// in nested loops, which keep the array's order; `WITH ORDINALITY` tells
-/// the planner that order, so `ORDER BY page.n` needs no Sort.
+/// the planner that order, so `ORDER BY page.n` needs no Sort. (`page_n` is
+/// selected for `deep_pages.rs`, which joins such a page to the list's
+/// version.)
 macro_rules! list_sql {
     ($where:literal) => {
         concat!(
             "SELECT ",
             conversation_columns!(),
-            " FROM unnest(( \
+            ", page.n AS page_n FROM unnest(( \
                SELECT array_agg(id ORDER BY last_message_at DESC, id DESC) \
                FROM (SELECT id, last_message_at FROM conversations WHERE ",
             $where,
@@ -319,6 +323,8 @@ macro_rules! list_sql {
         )
     };
 }
+
+pub(crate) use list_sql;
 
 /// A separate statement per filter combination rather than one with
 /// `($4 IS NULL OR status = $4)`: each then has a plan of its own that reads
@@ -332,15 +338,25 @@ fn list_query(filter: &ConversationFilter) -> &'static str {
     }
 }
 
-fn bind_list<'q, O>(
-    query: sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>,
+pub(crate) type ListQuery<'q, O> =
+    sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments>;
+
+pub(crate) fn bind_list<'q, O>(
+    query: ListQuery<'q, O>,
     tenant: TenantId,
     filter: &ConversationFilter,
     limit: u32,
     offset: u64,
-) -> sqlx::query::QueryAs<'q, sqlx::Postgres, O, sqlx::postgres::PgArguments> {
+) -> ListQuery<'q, O> {
     let (limit, offset) = page(limit, offset);
-    let mut query = query.bind(tenant.0).bind(limit).bind(offset);
+    bind_filter(query.bind(tenant.0).bind(limit).bind(offset), filter)
+}
+
+/// Binds the filter's values, in the order the list statements number them.
+pub(crate) fn bind_filter<'q, O>(
+    mut query: ListQuery<'q, O>,
+    filter: &ConversationFilter,
+) -> ListQuery<'q, O> {
     if let Some(status) = filter.status {
         query = query.bind(status.as_str());
     }
@@ -439,8 +455,10 @@ pub(crate) async fn update(
              AND (NOT $4 OR $5::uuid IS NULL OR EXISTS ( \
                    SELECT 1 FROM operators o WHERE o.tenant_id = $1 AND o.id = $5)) \
            RETURNING * \
-         ) \
-         SELECT ",
+         ), ",
+        // Only a status change moves it between lists.
+        bump_list_versions_sql!("c WHERE $3::text IS NOT NULL"),
+        " SELECT ",
         conversation_columns!(),
         notify_conversation_changed_sql!("$6"),
         " FROM c JOIN visitors v ON v.id = c.visitor_id"
@@ -481,8 +499,9 @@ pub(crate) async fn set_handed_off(
              status = CASE WHEN $3 THEN 'pending' ELSE status END \
            WHERE tenant_id = $1 AND id = $2 \
            RETURNING * \
-         ) \
-         SELECT ",
+         ), ",
+        bump_list_versions_sql!("c WHERE $3"),
+        " SELECT ",
         conversation_columns!(),
         notify_conversation_changed_sql!("$4"),
         " FROM c JOIN visitors v ON v.id = c.visitor_id"

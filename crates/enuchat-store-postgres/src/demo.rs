@@ -8,6 +8,7 @@
 //! the foreign keys still check that they hang together.
 
 use crate::error::db_err;
+use crate::list_anchors::bump_list_versions_sql;
 use chrono::{DateTime, Utc};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
@@ -82,16 +83,21 @@ async fn insert_conversations(
     let last_seqs: Vec<i64> = cs.iter().map(|c| c.last_seq).collect();
     let last_at: Vec<DateTime<Utc>> = cs.iter().map(|c| c.last_message_at).collect();
     let started: Vec<DateTime<Utc>> = cs.iter().map(|c| c.started_at).collect();
-    sqlx::query(
-        "INSERT INTO conversations (id, tenant_id, widget_id, visitor_id, status, assigned_to, \
-                                    visitor_language, last_seq, last_message_at, started_at) \
-         SELECT id, $1, widget_id, visitor_id, status, assigned_to, visitor_language, \
-                last_seq, last_message_at, started_at \
-         FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[], \
-                     $8::bigint[], $9::timestamptz[], $10::timestamptz[]) \
-           AS c(id, widget_id, visitor_id, status, assigned_to, visitor_language, last_seq, \
-                last_message_at, started_at)",
-    )
+    sqlx::query(concat!(
+        "WITH c AS ( \
+           INSERT INTO conversations (id, tenant_id, widget_id, visitor_id, status, assigned_to, \
+                                      visitor_language, last_seq, last_message_at, started_at) \
+           SELECT id, $1, widget_id, visitor_id, status, assigned_to, visitor_language, \
+                  last_seq, last_message_at, started_at \
+           FROM UNNEST($2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::uuid[], $7::text[], \
+                       $8::bigint[], $9::timestamptz[], $10::timestamptz[]) \
+             AS c(id, widget_id, visitor_id, status, assigned_to, visitor_language, last_seq, \
+                  last_message_at, started_at) \
+           RETURNING tenant_id \
+         ), ",
+        bump_list_versions_sql!("c"),
+        " SELECT 1"
+    ))
     .bind(tenant.0)
     .bind(ids)
     .bind(widgets)

@@ -9,6 +9,7 @@
 
 use crate::credits::charge_in;
 use crate::error::{bad_data, db_err};
+use crate::list_anchors::bump_list_versions;
 use crate::messages::append_on;
 use crate::rows::*;
 use chrono::{DateTime, Utc};
@@ -285,10 +286,14 @@ pub(crate) async fn complete_ai_reply(
     };
     // The same statement as append_message: seq, its jobs, and the NOTIFY,
     // which PostgreSQL sends when this transaction commits.
-    let message = append_on(&mut *tx, tenant, conversation, &reply)
+    let message = append_on(&mut *tx, tenant, conversation, &reply, &[])
         .await?
         .ok_or(StoreError::MissingReference("conversation"))?;
     let entry = charge_in(&mut tx, tenant, charge, LedgerReason::AiReply, message.id).await?;
+    // The list version's row lock is the last one taken (list_anchors.rs).
+    bump_list_versions(&mut tx, vec![tenant.0])
+        .await
+        .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     Ok(Some((message, entry)))
 }

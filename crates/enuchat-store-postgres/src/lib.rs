@@ -24,11 +24,13 @@ mod conversations;
 mod credits;
 // Issue 6: the job queue and knowledge entries.
 mod dashboard;
+mod deep_pages;
 mod demo;
 mod error;
 mod explain;
 mod jobs;
 mod knowledge;
+mod list_anchors;
 mod listener;
 mod messages;
 mod rate_limits;
@@ -43,8 +45,11 @@ use error::db_err;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::Connection;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
+pub use enuchat_domain::deep_pages::{AnchorSettings, DeepPageReads};
+use list_anchors::ListAnchors;
 pub use listener::{ListenEvent, MessageListener, LISTENER_APPLICATION_NAME};
 
 /// Pool size used by [`PostgresStore::connect`].
@@ -86,6 +91,8 @@ const PING_AFTER_IDLE: Duration = Duration::from_secs(1);
 pub struct PostgresStore {
     pool: PgPool,
     appender: appender::Appender,
+    /// Where this instance's deep pages start (`list_anchors.rs`).
+    lists: Arc<ListAnchors>,
 }
 
 impl PostgresStore {
@@ -147,7 +154,24 @@ impl PostgresStore {
             .await
             .map_err(db_err)?;
         let appender = appender::Appender::start(pool.clone());
-        Ok(PostgresStore { pool, appender })
+        Ok(PostgresStore {
+            pool,
+            appender,
+            lists: Arc::new(ListAnchors::new(AnchorSettings::default())),
+        })
+    }
+
+    /// The same store with deep-page anchors kept under `settings` (and
+    /// none remembered yet). Tests use small spacings to reach anchored pages
+    /// with a few rows.
+    pub fn with_anchor_settings(mut self, settings: AnchorSettings) -> PostgresStore {
+        self.lists = Arc::new(ListAnchors::new(settings));
+        self
+    }
+
+    /// How this instance has read deep pages so far.
+    pub fn deep_page_reads(&self) -> DeepPageReads {
+        self.lists.counts.snapshot()
     }
 
     /// The underlying pool, for tools and tests that need raw SQL.
@@ -176,6 +200,21 @@ impl PostgresStore {
         offset: u64,
     ) -> StoreResult<String> {
         conversations::explain_list(&self.pool, tenant, filter, limit, offset).await
+    }
+
+    /// The plan PostgreSQL picks for a deep page of `list_conversations`
+    /// read from an anchor: `skip` rows after the row whose sort key is
+    /// `anchor` (`EXPLAIN` text).
+    #[doc(hidden)]
+    pub async fn explain_deep_list_conversations(
+        &self,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+        limit: u32,
+        anchor: (chrono::DateTime<chrono::Utc>, uuid::Uuid),
+        skip: u64,
+    ) -> StoreResult<String> {
+        deep_pages::explain_from_anchor(&self.pool, tenant, filter, limit, anchor, skip).await
     }
 
     /// The plan PostgreSQL picks for `messages_after` (`EXPLAIN` text).
@@ -417,7 +456,11 @@ impl Store for PostgresStore {
         limit: u32,
         offset: u64,
     ) -> StoreResult<Vec<Conversation>> {
-        conversations::list(&self.pool, tenant, filter, limit, offset).await
+        if self.lists.settings().is_deep(offset) {
+            deep_pages::list_deep(&self.pool, &self.lists, tenant, filter, limit, offset).await
+        } else {
+            conversations::list(&self.pool, tenant, filter, limit, offset).await
+        }
     }
     async fn update_conversation(
         &self,

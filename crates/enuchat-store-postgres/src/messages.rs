@@ -3,11 +3,50 @@
 
 use crate::error::db_err;
 use crate::explain::{explain_prepared, Arg};
+use crate::list_anchors::bump_list_versions_sql;
 use crate::rows::*;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
+
+/// The append statement; see [`append_on`].
+const APPEND_SQL: &str = concat!(
+    "WITH c AS ( \
+           UPDATE conversations \
+           SET last_seq = last_seq + 1, last_message_at = clock_timestamp(), \
+               status = CASE WHEN $9 AND status = 'closed' THEN 'open' ELSE status END, \
+               handed_off_at = CASE WHEN $11 THEN COALESCE(handed_off_at, clock_timestamp()) \
+                                    ELSE handed_off_at END, \
+               visitor_language = COALESCE($12, visitor_language) \
+           WHERE tenant_id = $1 AND id = $2 \
+           RETURNING tenant_id, id, visitor_id, last_seq, last_message_at \
+         ), m AS ( \
+           INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
+                                 content_language, translated_content, translated_language, \
+                                 is_auto_reply, author_id, created_at, translation_pending) \
+           SELECT $3, c.tenant_id, c.id, c.last_seq, $4, $5, $6, NULL, NULL, $7, $8, \
+                  c.last_message_at, $16 \
+           FROM c \
+           RETURNING tenant_id, ",
+    message_columns!(),
+    " ), j AS ( \
+           INSERT INTO jobs (id, tenant_id, conversation_id, message_id, kind, payload, status, \
+                             attempts, run_at, created_at, updated_at) \
+           SELECT k.id, m.tenant_id, m.conversation_id, m.id, k.kind, k.payload::jsonb, \
+                  'queued', 0, m.created_at, m.created_at, m.created_at \
+           FROM m, unnest($13::uuid[], $14::text[], $15::text[]) AS k(id, kind, payload) \
+         ) ",
+    ", ",
+    bump_list_versions_sql!("(SELECT unnest($17::uuid[]) AS tenant_id) changed"),
+    " SELECT m.*, pg_notify($10, ",
+    notice_payload_sql!(
+        "format('{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s}', \
+               to_json(m.tenant_id), to_json(m.conversation_id), to_json(c.visitor_id), m.seq)",
+        "m"
+    ),
+    ") AS notified FROM m, c"
+);
 
 /// Appends a message as the conversation's next seq, and announces it.
 ///
@@ -36,7 +75,13 @@ use uuid::Uuid;
 ///    hear of committed messages. It queues it while the commit is in
 ///    progress, before the row lock is released, so the next append to the
 ///    conversation is announced after this one: each conversation's notices
-///    arrive in seq order.
+///    arrive in seq order;
+/// 6. the list versions of `bump_list_versions_of` move on
+///    (`list_anchors.rs`): the tenant's own for an append alone in its
+///    transaction. A batch passes every tenant of the batch to its last
+///    append and none to the others, so the versions' row locks are taken
+///    last and held only for the commit (another writer's batch of the same
+///    tenant meanwhile does its appends). An empty array inserts nothing.
 ///
 /// The payload is a [`MessageNotice`] carrying the message when it fits
 /// (`notice_payload_sql!`). Its fixed part is put together with `format()`
@@ -50,6 +95,7 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
     tenant: TenantId,
     conversation: ConversationId,
     new: &NewMessage,
+    bump_list_versions_of: &[Uuid],
 ) -> StoreResult<Option<Message>> {
     let visitor_language = match (new.role, new.content_language.as_deref()) {
         (MessageRole::Visitor, Some(lang)) if lang != UNKNOWN_LANGUAGE => Some(lang),
@@ -58,59 +104,27 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
     let job_ids: Vec<Uuid> = new.jobs.iter().map(|_| JobId::new().0).collect();
     let job_kinds: Vec<&str> = new.jobs.iter().map(|j| j.kind.as_str()).collect();
     let job_payloads: Vec<String> = new.jobs.iter().map(|j| j.payload.to_string()).collect();
-    let row: Option<MessageRow> = sqlx::query_as(concat!(
-        "WITH c AS ( \
-           UPDATE conversations \
-           SET last_seq = last_seq + 1, last_message_at = clock_timestamp(), \
-               status = CASE WHEN $9 AND status = 'closed' THEN 'open' ELSE status END, \
-               handed_off_at = CASE WHEN $11 THEN COALESCE(handed_off_at, clock_timestamp()) \
-                                    ELSE handed_off_at END, \
-               visitor_language = COALESCE($12, visitor_language) \
-           WHERE tenant_id = $1 AND id = $2 \
-           RETURNING tenant_id, id, visitor_id, last_seq, last_message_at \
-         ), m AS ( \
-           INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
-                                 content_language, translated_content, translated_language, \
-                                 is_auto_reply, author_id, created_at, translation_pending) \
-           SELECT $3, c.tenant_id, c.id, c.last_seq, $4, $5, $6, NULL, NULL, $7, $8, \
-                  c.last_message_at, $16 \
-           FROM c \
-           RETURNING tenant_id, ",
-        message_columns!(),
-        " ), j AS ( \
-           INSERT INTO jobs (id, tenant_id, conversation_id, message_id, kind, payload, status, \
-                             attempts, run_at, created_at, updated_at) \
-           SELECT k.id, m.tenant_id, m.conversation_id, m.id, k.kind, k.payload::jsonb, \
-                  'queued', 0, m.created_at, m.created_at, m.created_at \
-           FROM m, unnest($13::uuid[], $14::text[], $15::text[]) AS k(id, kind, payload) \
-         ) \
-         SELECT m.*, pg_notify($10, ",
-        notice_payload_sql!(
-            "format('{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s}', \
-               to_json(m.tenant_id), to_json(m.conversation_id), to_json(c.visitor_id), m.seq)",
-            "m"
-        ),
-        ") AS notified FROM m, c"
-    ))
-    .bind(tenant.0)
-    .bind(conversation.0)
-    .bind(MessageId::new().0)
-    .bind(new.role.as_str())
-    .bind(new.content.as_str())
-    .bind(new.content_language.as_deref())
-    .bind(new.is_auto_reply)
-    .bind(new.author_id.map(|op| op.0))
-    .bind(new.reopen)
-    .bind(MESSAGES_CHANNEL)
-    .bind(new.role == MessageRole::Operator)
-    .bind(visitor_language)
-    .bind(job_ids)
-    .bind(job_kinds)
-    .bind(job_payloads)
-    .bind(new.jobs.iter().any(|j| j.kind == JobKind::Translate))
-    .fetch_optional(executor)
-    .await
-    .map_err(db_err)?;
+    let row: Option<MessageRow> = sqlx::query_as(APPEND_SQL)
+        .bind(tenant.0)
+        .bind(conversation.0)
+        .bind(MessageId::new().0)
+        .bind(new.role.as_str())
+        .bind(new.content.as_str())
+        .bind(new.content_language.as_deref())
+        .bind(new.is_auto_reply)
+        .bind(new.author_id.map(|op| op.0))
+        .bind(new.reopen)
+        .bind(MESSAGES_CHANNEL)
+        .bind(new.role == MessageRole::Operator)
+        .bind(visitor_language)
+        .bind(job_ids)
+        .bind(job_kinds)
+        .bind(job_payloads)
+        .bind(new.jobs.iter().any(|j| j.kind == JobKind::Translate))
+        .bind(bump_list_versions_of)
+        .fetch_optional(executor)
+        .await
+        .map_err(db_err)?;
     row.map(MessageRow::into_model).transpose()
 }
 

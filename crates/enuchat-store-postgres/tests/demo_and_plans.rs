@@ -226,6 +226,24 @@ async fn list_conversations_pages_come_from_an_index_without_sorting() {
                 "{filter:?} should not sort:\n{plan}"
             );
         }
+        // A deep page read from an anchor: a range of the same index that
+        // starts at the anchor's row (`list_anchors.rs`).
+        let anchor = (chrono::Utc::now(), uuid::Uuid::max());
+        let plan = store
+            .explain_deep_list_conversations(t.id, &filter, 50, anchor, 200)
+            .await
+            .expect("explain");
+        assert!(
+            plan.contains(index) && plan.contains("ROW(last_message_at, id) <= ROW("),
+            "{filter:?}: an anchored page should start at the anchor in {index}:\n{plan}"
+        );
+        // (The one-row version table may be scanned while it is this small.)
+        assert!(
+            !plan.contains("Seq Scan on conversations")
+                && !plan.contains("Seq Scan on visitors")
+                && !plan.contains("Hash"),
+            "{filter:?}: an anchored page should look rows up by index:\n{plan}"
+        );
 
         // And the rows are what the plan promises: newest first, ties by id,
         // pages that continue each other, filters applied.

@@ -136,10 +136,8 @@ store_tests! {
 async fn sqlite_deep_pages_are_read_from_anchors() {
     use enuchat_store_sqlite::{AnchorSettings, SqliteStore};
     let settings = AnchorSettings {
-        spacing: 3,
-        min_offset: 3,
-        ttl: std::time::Duration::from_secs(3600),
-        ..AnchorSettings::default()
+        build_at_first_deep_read: false,
+        ..harness::small_anchors()
     };
     let store = std::sync::Arc::new(
         SqliteStore::connect_with("sqlite::memory:", settings)
@@ -149,4 +147,52 @@ async fn sqlite_deep_pages_are_read_from_anchors() {
     enuchat_store_tests::stories::deep_pages::deep_pages_follow_every_change(store.clone()).await;
     let reads = store.deep_page_reads();
     assert!(reads.built > 0 && reads.anchored > reads.built, "{reads:?}");
+}
+
+/// The deep-pages story on PostgreSQL with anchors every 3 rows, built on a
+/// list's first deep read: every change it makes must move the list version
+/// on, or a page read from stale anchors fails it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_anchored_deep_pages_follow_every_change() {
+    harness::on_postgres_anchored(
+        enuchat_store_tests::stories::deep_pages::deep_pages_follow_every_change,
+    )
+    .await;
+}
+
+/// As `sqlite_deep_pages_are_read_from_anchors`, on PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deep_pages_are_read_from_anchors() {
+    harness::on_postgres_with(|url| async move {
+        let settings = enuchat_store_postgres::AnchorSettings {
+            build_at_first_deep_read: false,
+            ..harness::small_anchors()
+        };
+        let store = std::sync::Arc::new(harness::postgres_store(&url, settings).await);
+        enuchat_store_tests::stories::deep_pages::deep_pages_follow_every_change(store.clone())
+            .await;
+        let reads = store.deep_page_reads();
+        assert!(reads.built > 0 && reads.anchored > reads.built, "{reads:?}");
+    })
+    .await;
+}
+
+/// Two PostgreSQL instances on one database: the one that reads keeps
+/// anchors, the other one changes the lists under them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deep_pages_follow_another_instances_writes() {
+    harness::on_postgres_with(|url| async move {
+        let reader =
+            std::sync::Arc::new(harness::postgres_store(&url, harness::small_anchors()).await);
+        let writer = harness::postgres_store(&url, harness::small_anchors()).await;
+        enuchat_store_tests::stories::deep_pages::deep_pages_follow_another_instances_writes(
+            reader.clone(),
+            std::sync::Arc::new(writer),
+        )
+        .await;
+        let reads = reader.deep_page_reads();
+        // Anchors were used, and found stale after the writer's changes.
+        assert!(reads.anchored > 0 && reads.retried > 0, "{reads:?}");
+    })
+    .await;
 }

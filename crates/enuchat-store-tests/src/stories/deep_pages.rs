@@ -138,6 +138,10 @@ pub async fn deep_pages_follow_every_change(store: SharedStore) {
         .expect("append")
         .expect("found");
     assert_every_page_matches(store, t.id, &filters).await;
+    // Others move above it, so that the reply moves it back up from deep
+    // in the list.
+    appends_at_once(store, t.id, &ids[..6]).await;
+    assert_every_page_matches(store, t.id, &filters).await;
     let soon = Utc::now() + chrono::Duration::seconds(1);
     let claimed = store
         .claim_jobs(soon, Duration::from_secs(30), 10)
@@ -155,6 +159,10 @@ pub async fn deep_pages_follow_every_change(store: SharedStore) {
         .expect("lease held");
     assert_every_page_matches(store, t.id, &filters).await;
 
+    // Appends arriving together (a backend may write them in one batch).
+    appends_at_once(store, t.id, &ids[1..9]).await;
+    assert_every_page_matches(store, t.id, &filters).await;
+
     // Another import of tied conversations lands in the middle of the list.
     store
         .import_demo_batch(t.id, tied_import(t.id, w1.id, 5, Utc::now()))
@@ -168,4 +176,62 @@ pub async fn deep_pages_follow_every_change(store: SharedStore) {
     }
     assert_every_page_matches(store, t.id, &filters).await;
     assert_every_page_matches(store, other.id, &[ConversationFilter::default()]).await;
+}
+
+/// One append to each of `conversations`, all sent at once.
+async fn appends_at_once(store: &dyn Store, tenant: TenantId, conversations: &[ConversationId]) {
+    let appends = conversations
+        .iter()
+        .map(|id| append(store, tenant, *id, "all together"));
+    futures::future::join_all(appends).await;
+}
+
+/// Pages read through one store match the list after every kind of change
+/// made through another store on the same database: for PostgreSQL, two
+/// instances behind one load balancer, where the reader may keep deep-page
+/// anchors that the writer's changes make stale.
+pub async fn deep_pages_follow_another_instances_writes(reader: SharedStore, writer: SharedStore) {
+    let (reader, writer) = (&*reader, &*writer);
+    let (t, w1) = tenant_with_widget(writer, "Acme").await;
+    let w2 = widget(writer, t.id).await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let w = if i % 3 == 0 { w2.id } else { w1.id };
+        ids.push(conversation(writer, t.id, w).await.id);
+    }
+    let filters = filters(w1.id);
+    assert_every_page_matches(reader, t.id, &filters).await;
+
+    append(writer, t.id, ids[0], "back again").await;
+    assert_every_page_matches(reader, t.id, &filters).await;
+
+    let closed = ConversationPatch {
+        status: Some(ConversationStatus::Closed),
+        assigned_to: None,
+    };
+    writer
+        .update_conversation(t.id, ids[4], closed)
+        .await
+        .expect("close")
+        .expect("found");
+    assert_every_page_matches(reader, t.id, &filters).await;
+
+    conversation(writer, t.id, w1.id).await;
+    assert_every_page_matches(reader, t.id, &filters).await;
+
+    writer
+        .set_handed_off(t.id, ids[5], true)
+        .await
+        .expect("hand off")
+        .expect("found");
+    assert_every_page_matches(reader, t.id, &filters).await;
+
+    appends_at_once(writer, t.id, &ids[1..10]).await;
+    assert_every_page_matches(reader, t.id, &filters).await;
+
+    writer
+        .import_demo_batch(t.id, tied_import(t.id, w1.id, 5, Utc::now()))
+        .await
+        .expect("import");
+    assert_every_page_matches(reader, t.id, &filters).await;
 }

@@ -27,14 +27,19 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
-    let settings = AnchorSettings {
+    on_sqlite_with(small_anchors(), story).await;
+}
+
+/// Anchors every 3 rows from offset 3 on, built on a list's first deep read,
+/// so that a story's few rows reach anchored pages.
+pub fn small_anchors() -> AnchorSettings {
+    AnchorSettings {
         spacing: 3,
         min_offset: 3,
         ttl: Duration::from_secs(3600),
         build_at_first_deep_read: true,
         ..AnchorSettings::default()
-    };
-    on_sqlite_with(settings, story).await;
+    }
 }
 
 async fn on_sqlite_with<F, Fut>(anchors: AnchorSettings, story: F)
@@ -58,6 +63,45 @@ where
     F: FnOnce(Arc<dyn Store>) -> Fut,
     Fut: Future<Output = ()>,
 {
+    on_postgres_with(|url| async move {
+        let store = postgres_store(&url, AnchorSettings::default()).await;
+        story(Arc::new(store)).await;
+    })
+    .await;
+}
+
+/// Runs `story` on a new PostgreSQL database with deep-page anchors from
+/// offset 3 on, every 3 rows, built on a list's first deep read.
+pub async fn on_postgres_anchored<F, Fut>(story: F)
+where
+    F: FnOnce(Arc<dyn Store>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on_postgres_with(|url| async move {
+        let store = postgres_store(&url, small_anchors()).await;
+        story(Arc::new(store)).await;
+    })
+    .await;
+}
+
+/// A store on the database at `url` keeping deep-page anchors under `anchors`.
+pub async fn postgres_store(
+    url: &str,
+    anchors: AnchorSettings,
+) -> enuchat_store_postgres::PostgresStore {
+    enuchat_store_postgres::PostgresStore::connect(url)
+        .await
+        .expect("open PostgreSQL store")
+        .with_anchor_settings(anchors)
+}
+
+/// Runs `story` with the URL of a new PostgreSQL database (for stories that
+/// open several stores on it), dropped afterwards even when the story panics.
+pub async fn on_postgres_with<F, Fut>(story: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let admin_url =
         std::env::var("ENUCHAT_TEST_DATABASE_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
     let Some(mut admin) = connect_admin(&admin_url).await else {
@@ -70,14 +114,7 @@ where
         .expect("create test database");
 
     let url = with_database(&admin_url, &name);
-    let outcome = AssertUnwindSafe(async {
-        let store = enuchat_store_postgres::PostgresStore::connect(&url)
-            .await
-            .expect("open PostgreSQL store");
-        story(Arc::new(store)).await;
-    })
-    .catch_unwind()
-    .await;
+    let outcome = AssertUnwindSafe(story(url)).catch_unwind().await;
 
     // FORCE ends the store's pooled connections, which may outlive the story.
     let dropped = admin
