@@ -107,14 +107,7 @@ async fn write_batches(pool: PgPool, incoming: Arc<Mutex<mpsc::Receiver<Append>>
 async fn commit_batch(pool: &PgPool, batch: &mut Vec<Append>) {
     if batch.len() == 1 {
         let append = batch.pop().expect("one append");
-        let result = append_on(
-            pool,
-            append.tenant,
-            append.conversation,
-            &append.new,
-            &[append.tenant.0],
-        )
-        .await;
+        let result = append_alone(pool, &append).await;
         // The caller may have gone (client disconnected); the message is
         // stored all the same.
         let _ = append.reply.send(result);
@@ -139,18 +132,17 @@ async fn commit_batch(pool: &PgPool, batch: &mut Vec<Append>) {
         Err(Failed::BeforeCommit(e)) => {
             tracing::debug!(error = %e, size = batch.len(), "append batch failed; retrying one by one");
             for append in batch.drain(..) {
-                let result = append_on(
-                    pool,
-                    append.tenant,
-                    append.conversation,
-                    &append.new,
-                    &[append.tenant.0],
-                )
-                .await;
+                let result = append_alone(pool, &append).await;
                 let _ = append.reply.send(result);
             }
         }
     }
+}
+
+/// Writes one append in a transaction of its own (its statement's).
+async fn append_alone(pool: &PgPool, append: &Append) -> StoreResult<Option<Message>> {
+    let tenant = append.tenant;
+    append_on(pool, tenant, append.conversation, &append.new, &[tenant.0]).await
 }
 
 /// Why a batch was not written.

@@ -393,7 +393,17 @@ pub(crate) async fn explain_list(
     limit: u32,
     offset: u64,
 ) -> StoreResult<String> {
-    // In `bind_list`'s order.
+    let args = explain_list_args(tenant, filter, limit, offset);
+    explain_prepared(pool, list_query(filter), &args).await
+}
+
+/// The values `bind_list` binds, for `EXPLAIN EXECUTE`.
+pub(crate) fn explain_list_args(
+    tenant: TenantId,
+    filter: &ConversationFilter,
+    limit: u32,
+    offset: u64,
+) -> Vec<Arg> {
     let (limit, offset) = page(limit, offset);
     let mut args: Vec<Arg> = vec![tenant.0.into(), limit.into(), offset.into()];
     if let Some(status) = filter.status {
@@ -402,7 +412,7 @@ pub(crate) async fn explain_list(
     if let Some(widget) = filter.widget_id {
         args.push(widget.0.into());
     }
-    explain_prepared(pool, list_query(filter), &args).await
+    args
 }
 
 /// The select-list item that announces (when the statement's transaction

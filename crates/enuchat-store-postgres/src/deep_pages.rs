@@ -5,9 +5,9 @@
 //! Every statement here selects the tenant's list version together with what
 //! it reads, so both come from one snapshot.
 
-use crate::conversations::{bind_filter, bind_list, list_sql};
+use crate::conversations::{bind_filter, bind_list, explain_list_args, list_sql};
 use crate::error::db_err;
-use crate::explain::{explain_prepared, Arg};
+use crate::explain::explain_prepared;
 use crate::list_anchors::{DeepRead, ListAnchors, SortKey};
 use crate::rows::*;
 use chrono::{DateTime, Utc};
@@ -197,14 +197,7 @@ pub(crate) async fn explain_from_anchor(
     skip: u64,
 ) -> StoreResult<String> {
     // In `from_anchor`'s order.
-    let (limit, skip) = page(limit, skip);
-    let mut args: Vec<Arg> = vec![tenant.0.into(), limit.into(), skip.into()];
-    if let Some(status) = filter.status {
-        args.push(status.as_str().into());
-    }
-    if let Some(widget) = filter.widget_id {
-        args.push(widget.0.into());
-    }
+    let mut args = explain_list_args(tenant, filter, limit, skip);
     args.push(time.to_rfc3339().as_str().into());
     args.push(id.into());
     explain_prepared(pool, from_anchor_query(filter), &args).await
