@@ -75,8 +75,8 @@ fn from_anchor_query(filter: &ConversationFilter) -> &'static str {
 
 /// Every `$2`-th sort key of the list and the list's version, in one row:
 /// one walk of the list's index in order, sending only the anchors. `$3` is
-/// unused by the walk (it keeps the filters at `$4` / `$5` as in the other
-/// statements) and bounds how many anchors are kept.
+/// the most anchors to send (it also keeps the filters at `$4` / `$5`, as in
+/// the other statements).
 macro_rules! anchors_sql {
     ($where:literal) => {
         concat!(
