@@ -326,16 +326,25 @@ macro_rules! list_sql {
 
 pub(crate) use list_sql;
 
-/// A separate statement per filter combination rather than one with
+/// `$sql!(where)` for the WHERE clause of `$filter`'s combination: the
+/// tenant at `$1`, then the filter values from `$4` on (in `bind_filter`'s
+/// order). A separate statement per filter combination rather than one with
 /// `($4 IS NULL OR status = $4)`: each then has a plan of its own that reads
 /// its index in order.
+macro_rules! by_filter {
+    ($filter:expr, $sql:ident) => {
+        match ($filter.status.is_some(), $filter.widget_id.is_some()) {
+            (false, false) => $sql!("tenant_id = $1"),
+            (true, false) => $sql!("tenant_id = $1 AND status = $4"),
+            (false, true) => $sql!("tenant_id = $1 AND widget_id = $4"),
+            (true, true) => $sql!("tenant_id = $1 AND status = $4 AND widget_id = $5"),
+        }
+    };
+}
+pub(crate) use by_filter;
+
 fn list_query(filter: &ConversationFilter) -> &'static str {
-    match (filter.status.is_some(), filter.widget_id.is_some()) {
-        (false, false) => list_sql!("tenant_id = $1"),
-        (true, false) => list_sql!("tenant_id = $1 AND status = $4"),
-        (false, true) => list_sql!("tenant_id = $1 AND widget_id = $4"),
-        (true, true) => list_sql!("tenant_id = $1 AND status = $4 AND widget_id = $5"),
-    }
+    by_filter!(filter, list_sql)
 }
 
 pub(crate) type ListQuery<'q, O> =

@@ -5,7 +5,7 @@
 //! Every statement here selects the tenant's list version together with what
 //! it reads, so both come from one snapshot.
 
-use crate::conversations::{bind_filter, bind_list, explain_list_args, list_sql};
+use crate::conversations::{bind_filter, bind_list, by_filter, explain_list_args, list_sql};
 use crate::error::db_err;
 use crate::explain::explain_prepared;
 use crate::list_anchors::{DeepRead, ListAnchors, SortKey};
@@ -43,12 +43,7 @@ macro_rules! versioned_page_sql {
 
 /// The list's page at `$2` / `$3` (limit / offset), then filter values.
 fn plain_query(filter: &ConversationFilter) -> &'static str {
-    match (filter.status.is_some(), filter.widget_id.is_some()) {
-        (false, false) => versioned_page_sql!("tenant_id = $1"),
-        (true, false) => versioned_page_sql!("tenant_id = $1 AND status = $4"),
-        (false, true) => versioned_page_sql!("tenant_id = $1 AND widget_id = $4"),
-        (true, true) => versioned_page_sql!("tenant_id = $1 AND status = $4 AND widget_id = $5"),
-    }
+    by_filter!(filter, versioned_page_sql)
 }
 
 /// The same, counted from the row at an anchor: `$2` / `$3` as above, the
@@ -96,12 +91,7 @@ macro_rules! anchors_sql {
 }
 
 fn anchors_query(filter: &ConversationFilter) -> &'static str {
-    match (filter.status.is_some(), filter.widget_id.is_some()) {
-        (false, false) => anchors_sql!("tenant_id = $1"),
-        (true, false) => anchors_sql!("tenant_id = $1 AND status = $4"),
-        (false, true) => anchors_sql!("tenant_id = $1 AND widget_id = $4"),
-        (true, true) => anchors_sql!("tenant_id = $1 AND status = $4 AND widget_id = $5"),
-    }
+    by_filter!(filter, anchors_sql)
 }
 
 /// The most anchors kept for one list: 100 million rows at the default
@@ -278,36 +268,33 @@ pub(crate) async fn list_deep(
         }
         DeepRead::Build => {
             let spacing = lists.settings().spacing;
-            let built = match anchors(pool, tenant, filter, spacing).await {
-                Ok(built) => built,
+            let built = async {
+                let (version, keys) = anchors(pool, tenant, filter, spacing).await?;
+                let page = match anchor_at(&keys, spacing, offset) {
+                    Some((anchor, skip)) => {
+                        from_anchor(pool, tenant, filter, limit, anchor, skip).await?
+                    }
+                    // Shorter than one spacing.
+                    None => plain(pool, tenant, filter, limit, offset).await?,
+                };
+                StoreResult::Ok((version, keys, page))
+            }
+            .await;
+            match built {
+                Ok((version, keys, page)) if page.version == version => {
+                    DeepReadCounts::count(&counts.built);
+                    lists.built(tenant, shape, version, keys);
+                    page
+                }
+                Ok(_) => {
+                    DeepReadCounts::count(&counts.retried);
+                    lists.build_failed(tenant, shape);
+                    plain_observed(pool, lists, tenant, filter, limit, offset).await?
+                }
                 Err(e) => {
                     lists.build_failed(tenant, shape);
                     return Err(e);
                 }
-            };
-            let (version, keys) = built;
-            let page = match anchor_at(&keys, spacing, offset) {
-                Some((anchor, skip)) => {
-                    from_anchor(pool, tenant, filter, limit, anchor, skip).await
-                }
-                // Shorter than one spacing.
-                None => plain(pool, tenant, filter, limit, offset).await,
-            };
-            let page = match page {
-                Ok(page) => page,
-                Err(e) => {
-                    lists.build_failed(tenant, shape);
-                    return Err(e);
-                }
-            };
-            if page.version == version {
-                DeepReadCounts::count(&counts.built);
-                lists.built(tenant, shape, version, keys);
-                page
-            } else {
-                DeepReadCounts::count(&counts.retried);
-                lists.build_failed(tenant, shape);
-                plain_observed(pool, lists, tenant, filter, limit, offset).await?
             }
         }
         DeepRead::Plain => {
