@@ -34,7 +34,7 @@ use enuchat_domain::deep_pages::{anchor_at, AnchorSettings, DeepReadCounts, List
 use enuchat_domain::TenantId;
 use sqlx::PgConnection;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 use uuid::Uuid;
 
@@ -102,16 +102,18 @@ struct Record {
     /// Read deep at least twice in a row at `version`.
     steady: bool,
     /// Anchors taken at `version`.
-    anchors: Option<Arc<Vec<SortKey>>>,
+    anchors: Option<Vec<SortKey>>,
     /// When a read set out to build anchors; the others meanwhile read the
     /// plain way. Given up after `ttl` (the read failed or was dropped).
     building_since: Option<Instant>,
     used: Instant,
 }
 
+type Lists = HashMap<(TenantId, ListShape), Record>;
+
 pub(crate) struct ListAnchors {
     settings: AnchorSettings,
-    lists: Mutex<HashMap<(TenantId, ListShape), Record>>,
+    lists: Mutex<Lists>,
     pub(crate) counts: DeepReadCounts,
 }
 
@@ -137,7 +139,7 @@ impl ListAnchors {
         &self.settings
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<(TenantId, ListShape), Record>> {
+    fn lock(&self) -> MutexGuard<'_, Lists> {
         // Every record is checked against the database's version before it
         // is trusted, so a state left by a panic can only cost plain reads.
         self.lists
@@ -153,20 +155,15 @@ impl ListAnchors {
             if !self.settings.build_at_first_deep_read {
                 return DeepRead::Plain;
             }
-            lists.insert(
-                (tenant, shape),
-                Record {
-                    // Not read yet: `built` sets it.
-                    version: i64::MIN,
-                    steady: false,
-                    anchors: None,
-                    building_since: Some(now),
-                    used: now,
-                },
-            );
-            if lists.len() > self.settings.max_lists {
-                forget_least_used(&mut lists);
-            }
+            let record = Record {
+                // Not read yet: `built` sets it.
+                version: i64::MIN,
+                steady: false,
+                anchors: None,
+                building_since: Some(now),
+                used: now,
+            };
+            self.remember(&mut lists, (tenant, shape), record);
             return DeepRead::Build;
         };
         record.used = now;
@@ -191,6 +188,21 @@ impl ListAnchors {
         DeepRead::Plain
     }
 
+    /// Starts remembering a list, forgetting the least recently used one
+    /// when `max_lists` are remembered already.
+    fn remember(&self, lists: &mut Lists, key: (TenantId, ListShape), record: Record) {
+        if lists.len() >= self.settings.max_lists {
+            let oldest = lists
+                .iter()
+                .min_by_key(|(_, record)| record.used)
+                .map(|(key, _)| *key);
+            if let Some(oldest) = oldest {
+                lists.remove(&oldest);
+            }
+        }
+        lists.insert(key, record);
+    }
+
     /// A deep read saw the list at `version` (and did not build anchors).
     pub(crate) fn observed(&self, tenant: TenantId, shape: ListShape, version: i64) {
         let now = Instant::now();
@@ -204,19 +216,14 @@ impl ListAnchors {
                 record.anchors = None;
             }
             None => {
-                lists.insert(
-                    (tenant, shape),
-                    Record {
-                        version,
-                        steady: build_now,
-                        anchors: None,
-                        building_since: None,
-                        used: now,
-                    },
-                );
-                if lists.len() > self.settings.max_lists {
-                    forget_least_used(&mut lists);
-                }
+                let record = Record {
+                    version,
+                    steady: build_now,
+                    anchors: None,
+                    building_since: None,
+                    used: now,
+                };
+                self.remember(&mut lists, (tenant, shape), record);
             }
         }
     }
@@ -236,7 +243,7 @@ impl ListAnchors {
         if let Some(record) = lists.get_mut(&(tenant, shape)) {
             record.version = version;
             record.steady = true;
-            record.anchors = Some(Arc::new(anchors));
+            record.anchors = Some(anchors);
             record.building_since = None;
         }
     }
@@ -248,16 +255,6 @@ impl ListAnchors {
             record.building_since = None;
             record.steady = false;
         }
-    }
-}
-
-fn forget_least_used(lists: &mut HashMap<(TenantId, ListShape), Record>) {
-    let oldest = lists
-        .iter()
-        .min_by_key(|(_, record)| record.used)
-        .map(|(key, _)| *key);
-    if let Some(key) = oldest {
-        lists.remove(&key);
     }
 }
 
