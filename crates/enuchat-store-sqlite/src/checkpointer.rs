@@ -11,7 +11,15 @@
 //! commits, at most once per [`INTERVAL`]. The writer's own automatic
 //! checkpoint stays as a backstop for when this thread falls behind, at
 //! [`WRITER_BACKSTOP_PAGES`].
+//!
+//! Copying is not enough: SQLite writes the WAL from its beginning again only
+//! once every frame has been copied, and under steady appends passive passes
+//! never get there. The WAL then grew to the backstop about once a second,
+//! and that backstop checkpoint, inside an append's commit, was the POST's
+//! p99 again (~12 ms of syncing the database file). Past [`RESTART_PAGES`]
+//! this thread therefore finishes the job itself ([`start_over`]).
 
+use crate::writer::WriteTurn;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::time::Duration;
@@ -24,19 +32,31 @@ const INTERVAL: Duration = Duration::from_millis(50);
 /// committing writer checkpoints by itself (SQLite's default is 1,000).
 pub(crate) const WRITER_BACKSTOP_PAGES: u32 = 8_000;
 
+/// Pages in the WAL past which this thread makes SQLite write it from its
+/// beginning again ([`start_over`]): ~24 MiB at SQLite's 4 KiB pages.
+pub(crate) const RESTART_PAGES: i64 = 2_000;
+
+/// Passes without the writers' turn before the one with it.
+const CATCH_UP_PASSES: usize = 3;
+
 /// The handle the store keeps; cheap to clone. The thread ends when the last
 /// handle is dropped.
 #[derive(Clone)]
 pub(crate) struct Checkpointer(SyncSender<()>);
 
 impl Checkpointer {
-    /// Starts the thread on the database at `path`.
-    pub(crate) fn start(path: PathBuf) -> std::io::Result<Checkpointer> {
+    /// Starts the thread on the database at `path`; writers there take
+    /// `turn`, and past `restart_pages` in the WAL it takes that turn too.
+    pub(crate) fn start(
+        path: PathBuf,
+        turn: WriteTurn,
+        restart_pages: i64,
+    ) -> std::io::Result<Checkpointer> {
         // One pending request at most: commits while one waits add nothing.
         let (due, requests) = sync_channel(1);
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&path, &requests))?;
+            .spawn(move || run(&path, &turn, restart_pages, &requests))?;
         Ok(Checkpointer(due))
     }
 
@@ -47,7 +67,7 @@ impl Checkpointer {
     }
 }
 
-fn run(path: &Path, requests: &Receiver<()>) {
+fn run(path: &Path, turn: &WriteTurn, restart_pages: i64, requests: &Receiver<()>) {
     let conn = match rusqlite::Connection::open(path) {
         Ok(conn) => conn,
         Err(e) => {
@@ -61,11 +81,15 @@ fn run(path: &Path, requests: &Receiver<()>) {
         // This round covers the commits made while it waited; later ones
         // request the next.
         let _ = requests.try_recv();
-        let done = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+        let done = passive(&conn).and_then(|pass| {
+            tracing::trace!(log = pass.log, copied = pass.copied, "checkpoint");
+            if pass.log >= restart_pages {
+                start_over(&conn, turn)?;
+            }
+            Ok(())
         });
         match done {
-            Ok((log, copied)) => tracing::trace!(log, copied, "checkpoint"),
+            Ok(()) => {}
             // The writer's backstop checkpoint is running: it does the work.
             Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => {}
             Err(e) => tracing::warn!(error = %e, "checkpoint failed; the next commit retries"),
@@ -73,8 +97,49 @@ fn run(path: &Path, requests: &Receiver<()>) {
     }
 }
 
+/// Lets SQLite write the WAL from its beginning again.
+///
+/// SQLite starts the WAL over when a write begins after every frame in it
+/// has been copied to the database file (and no reader still reads from
+/// it). Under steady commits a passive checkpoint never gets there: commits
+/// land while it copies. So this copies everything once more while holding
+/// the writers' turn, when no commit can land. Holding the turn stalls every
+/// write, so catch-up passes without it come first: each copies what was
+/// committed during the one before, and they leave the pass under the turn
+/// little or nothing to copy and sync (mostly under a millisecond, against
+/// 5–8 ms when it followed the first pass directly; `bench/profiles`).
+fn start_over(conn: &rusqlite::Connection, turn: &WriteTurn) -> rusqlite::Result<()> {
+    // Always all of them: a pass that copied everything it saw may still
+    // have seen commits land while it ran (it reports the log's length from
+    // when it began), and stopping early left the pass under the turn with
+    // more to sync: p99 4-7 ms against 2-3 ms at 1,000 appends/s.
+    for _ in 0..CATCH_UP_PASSES {
+        passive(conn)?;
+    }
+    let _turn = turn.take_blocking();
+    passive(conn)?;
+    Ok(())
+}
+
+/// What a checkpoint reported: frames in the WAL and frames copied from it.
+struct Pass {
+    log: i64,
+    copied: i64,
+}
+
+fn passive(conn: &rusqlite::Connection) -> rusqlite::Result<Pass> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+        Ok(Pass {
+            log: row.get(1)?,
+            copied: row.get(2)?,
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::Checkpointer;
+    use crate::writer::WriteTurn;
     use crate::SqliteStore;
     use enuchat_domain::{MessageContent, MessageRole, NewMessage, Store};
     use enuchat_store_tests::fixtures::{conversation, tenant_with_widget};
@@ -107,5 +172,61 @@ mod tests {
             assert!(Instant::now() < deadline, "nothing was checkpointed");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+
+    /// Commits back to back, each taking the writers' turn as the store's
+    /// writers do, with the writer's own checkpoint off. Passive passes alone
+    /// never catch up with such a writer (commits land while they copy), so
+    /// without [`super::start_over`] SQLite would never write the WAL from
+    /// its beginning again.
+    #[test]
+    fn the_wal_is_written_from_its_beginning_again_under_steady_commits() {
+        const RESTART_PAGES: i64 = 200;
+        // Small pages and rows keep the WAL small if this fails.
+        const MOST_COMMITS: u32 = 100_000;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("restarted.db");
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA page_size = 512; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
+                 CREATE TABLE t (b BLOB);",
+            )
+            .unwrap();
+        let turn = WriteTurn::new();
+        let checkpointer = Checkpointer::start(path.clone(), turn.clone(), RESTART_PAGES).unwrap();
+        let mut insert = writer
+            .prepare("INSERT INTO t (b) VALUES (zeroblob(100))")
+            .unwrap();
+        let wal = dir.path().join("restarted.db-wal");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut commits = 0;
+        while restarts(&wal) < 3 {
+            assert!(
+                commits < MOST_COMMITS && Instant::now() < deadline,
+                "the WAL was started over {} times in {commits} commits",
+                restarts(&wal)
+            );
+            for _ in 0..100 {
+                let held = turn.take_blocking();
+                insert.execute([]).unwrap();
+                drop(held);
+                checkpointer.committed();
+            }
+            commits += 100;
+        }
+    }
+
+    /// The WAL header's checkpoint sequence number, which SQLite increments
+    /// each time it starts the WAL over.
+    fn restarts(wal: &std::path::Path) -> u32 {
+        use std::io::Read;
+        let mut header = [0; 16];
+        std::fs::File::open(wal)
+            .unwrap()
+            .read_exact(&mut header)
+            .unwrap();
+        u32::from_be_bytes(header[12..16].try_into().unwrap())
     }
 }

@@ -132,11 +132,13 @@ impl SqliteStore {
         // Migrate before any reader opens, so readers never see a half-built schema.
         migrate(&writer).await?;
         let reads = ReadPool::new(options.get_filename().to_owned(), MAX_READERS as usize);
-        let checkpointer = checkpointer::Checkpointer::start(options.get_filename().to_owned())
-            .map_err(|e| {
-                StoreError::Database(format!("cannot start the checkpoint thread: {e}"))
-            })?;
         let turn = WriteTurn::new();
+        let checkpointer = checkpointer::Checkpointer::start(
+            options.get_filename().to_owned(),
+            turn.clone(),
+            checkpointer::RESTART_PAGES,
+        )
+        .map_err(|e| StoreError::Database(format!("cannot start the checkpoint thread: {e}")))?;
         let lists = Arc::new(ListAnchors::new(anchors));
         let appender = Appender::start(
             options.get_filename(),
