@@ -33,7 +33,7 @@ const INTERVAL: Duration = Duration::from_millis(50);
 pub(crate) const WRITER_BACKSTOP_PAGES: u32 = 8_000;
 
 /// Pages in the WAL past which this thread makes SQLite write it from its
-/// beginning again ([`start_over`]): ~24 MiB at SQLite's 4 KiB pages.
+/// beginning again ([`start_over`]): ~8 MiB at SQLite's 4 KiB pages.
 pub(crate) const RESTART_PAGES: i64 = 2_000;
 
 /// Passes without the writers' turn before the one with it.
