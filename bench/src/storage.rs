@@ -2,7 +2,7 @@
 //! into a `messages` table and an indexed 20-row select from a
 //! `conversations` table, with the same columns, types and indexes as
 //! enuchat's own tables and the same connection settings (SQLite: WAL,
-//! synchronous=NORMAL, one writer connection, 8 readers; PostgreSQL: a pool
+//! synchronous=FULL, one writer connection, 8 readers; PostgreSQL: a pool
 //! of 10, the server's default).
 //!
 //! SQLite is driven through rusqlite, the leanest way to reach it from Rust:
@@ -53,7 +53,7 @@ impl RawSqlite {
     fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
         let connection = rusqlite::Connection::open(path)?;
         connection.pragma_update(None, "journal_mode", "wal")?;
-        connection.pragma_update(None, "synchronous", "normal")?;
+        connection.pragma_update(None, "synchronous", "full")?;
         connection.busy_timeout(Duration::from_secs(5))?;
         Ok(connection)
     }

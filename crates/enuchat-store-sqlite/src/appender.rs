@@ -142,7 +142,7 @@ fn open(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path)?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.execute_batch(&format!(
-        "PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL; \
+        "PRAGMA foreign_keys = ON; PRAGMA synchronous = FULL; \
          PRAGMA wal_autocheckpoint = {};",
         checkpointer::WRITER_BACKSTOP_PAGES
     ))?;
@@ -270,6 +270,17 @@ mod tests {
     use enuchat_domain::{MessageContent, MessageRole, Store};
     use enuchat_store_tests::fixtures::{conversation, tenant_with_widget};
     use std::time::Duration;
+
+    /// A message is acknowledged after its commit, and that commit waits for
+    /// the disk, as the store's other writes do.
+    #[tokio::test]
+    async fn the_appenders_commits_wait_for_the_disk() {
+        let store = SqliteStore::connect("sqlite::memory:").await.unwrap();
+        let synchronous: i64 = appender_connection(&store)
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
+    }
 
     /// A connection of the appender's kind to `store`'s throwaway file.
     fn appender_connection(store: &SqliteStore) -> rusqlite::Connection {

@@ -111,9 +111,12 @@ impl SqliteStore {
         let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // With WAL, NORMAL only risks the last commits on power loss, not
-            // corruption, and saves an fsync per transaction.
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL: a commit returns only once the WAL is on disk, so a
+            // message acknowledged with a 2xx survives a power loss or a
+            // kernel crash too, as on PostgreSQL. NORMAL would save that
+            // sync (~0.3 ms per commit here; appends share one per batch)
+            // but lose the commits since the last checkpoint on power loss.
+            .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(BUSY_TIMEOUT);
 
@@ -331,6 +334,20 @@ mod tests {
             );
             assert!(!options.get_test_before_acquire(), "no ping per acquire");
         }
+    }
+
+    /// Commits wait for the disk (`connect`); readers only read, so their
+    /// setting does not matter.
+    #[tokio::test]
+    async fn the_writer_syncs_every_commit() {
+        let store = super::SqliteStore::connect("sqlite::memory:")
+            .await
+            .expect("connect");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(&store.writer.pool)
+            .await
+            .unwrap();
+        assert_eq!(synchronous, 2, "FULL");
     }
 
     #[test]
