@@ -32,6 +32,29 @@ use tokio::sync::Semaphore;
 /// hot queries, so none is prepared twice.
 const STATEMENTS_PER_CONNECTION: usize = 32;
 
+/// How much of the database file a read connection maps into memory
+/// (`PRAGMA mmap_size`): the most this build of SQLite allows
+/// (`SQLITE_MAX_MMAP_SIZE`, 2 GiB less 64 KiB). Pages past it, and pages
+/// still in the WAL, are read with `pread` as before.
+///
+/// Each connection has a small page cache of its own (2 MiB), so a read of
+/// rows it has not read lately (a deep page of the list: 20 rows and their
+/// visitors from anywhere in the file) copies every page from the OS page
+/// cache with a system call; in the list-deep profile that copy was about a
+/// fifth of the server's CPU. Mapped, SQLite reads those pages in place.
+/// Server CPU per deep page at a fixed 2,000/s fell by about a quarter
+/// (medians 841 → 596 µs); the first page and a conversation's messages,
+/// which the page cache already holds, did not change
+/// (`bench/profiles/README.md`, session 17).
+///
+/// The mapping is of the file the OS caches anyway: it adds no copy of the
+/// data, though the pages read show in the process's resident size. The
+/// price is how a disk error shows: a failed read of a mapped page stops the
+/// process (SIGBUS) where `pread` would fail one request. Acknowledged
+/// messages are on disk either way. Writers do not map: their pages change
+/// under them, and mapping them measured slower (session 12).
+pub(crate) const READER_MMAP_BYTES: i64 = 0x7fff_0000;
+
 /// Up to `max` read connections to one database file, opened when first
 /// needed and kept.
 #[derive(Clone)]
@@ -146,6 +169,7 @@ impl Inner {
         )?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.pragma_update(None, "query_only", true)?;
+        connection.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
         connection.set_prepared_statement_cache_capacity(STATEMENTS_PER_CONNECTION);
         Ok(connection)
     }
@@ -182,6 +206,42 @@ mod tests {
             .await
             .expect("count");
         assert_eq!(count, 3);
+    }
+
+    /// Reads go through the map, whole: the build's ceiling is what the
+    /// connection got, not a smaller one.
+    #[tokio::test]
+    async fn read_connections_map_the_database_file() {
+        let (_dir, pool) = pool_on_new_file(1);
+        let mapped: i64 = pool
+            .read(|c| c.query_row("PRAGMA mmap_size", [], |r| r.get(0)))
+            .await
+            .expect("mmap_size");
+        assert_eq!(mapped, READER_MMAP_BYTES);
+    }
+
+    /// A reader that mapped the file sees what a writer commits afterwards:
+    /// changed pages copied into the mapped part of the file, and a file
+    /// that grew past what was mapped when the reader first read.
+    #[tokio::test]
+    async fn mapped_readers_see_every_later_commit() {
+        let (dir, pool) = pool_on_new_file(1);
+        let sum = |c: &Connection| c.query_row("SELECT sum(n) FROM t", [], |r| r.get::<_, i64>(0));
+        assert_eq!(pool.read(sum).await.expect("sum"), 6);
+        let writer = Connection::open(dir.path().join("reads.db")).expect("writer");
+        writer
+            .execute_batch(
+                "UPDATE t SET n = n * 10; \
+                 WITH RECURSIVE k (i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < 5000) \
+                 INSERT INTO t SELECT 1 FROM k;",
+            )
+            .expect("write");
+        // Into the database file itself, where the map reads it.
+        let busy: i64 = writer
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))
+            .expect("checkpoint");
+        assert_eq!(busy, 0, "the checkpoint was complete");
+        assert_eq!(pool.read(sum).await.expect("sum"), 60 + 5000);
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
