@@ -388,7 +388,7 @@ impl SqliteStore {
             } => {
                 let read = page.clone();
                 let rows = self
-                    .reads
+                    .deep_reads
                     .read(move |c| read.starting_at(c, queries, anchor, skip))
                     .await?;
                 self.lists.finish(ticket, None).then_some(rows)
@@ -397,7 +397,7 @@ impl SqliteStore {
                 let spacing = self.lists.spacing();
                 let read = page.clone();
                 let (anchors, rows) = self
-                    .reads
+                    .deep_reads
                     .read_off_thread(move |c| read.building_anchors(c, queries, spacing))
                     .await?;
                 self.lists.finish(ticket, Some(anchors)).then_some(rows)
@@ -409,7 +409,7 @@ impl SqliteStore {
                 self.reads.read(move |c| page.plain(c, queries)).await?
             }
             None => {
-                self.reads
+                self.deep_reads
                     .read_off_thread(move |c| page.plain(c, queries))
                     .await?
             }

@@ -76,6 +76,9 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// The hot reads (pages, a conversation, message facts).
     reads: ReadPool,
+    /// Deep pages of the conversation lists, on connections that map the
+    /// file (`read_pool.rs`, [`read_pool::READER_MMAP_BYTES`]).
+    deep_reads: ReadPool,
     /// Message appends, written in groups on a connection of their own.
     appender: Appender,
     /// Where deep pages of the Tenant API's conversation lists start.
@@ -135,6 +138,8 @@ impl SqliteStore {
         // Migrate before any reader opens, so readers never see a half-built schema.
         migrate(&writer).await?;
         let reads = ReadPool::new(options.get_filename().to_owned(), MAX_READERS as usize);
+        // Opened when first needed: a server nobody pages deep has none.
+        let deep_reads = ReadPool::mapped(options.get_filename().to_owned(), MAX_READERS as usize);
         let turn = WriteTurn::new();
         let checkpointer = checkpointer::Checkpointer::start(
             options.get_filename().to_owned(),
@@ -172,6 +177,7 @@ impl SqliteStore {
             writer: Writer::new(writer, turn),
             reader,
             reads,
+            deep_reads,
             _throwaway: throwaway,
         })
     }
@@ -193,6 +199,7 @@ impl SqliteStore {
             Err(e) => tracing::warn!(error = %e, "the WAL could not be checkpointed at close"),
         }
         self.reads.close();
+        self.deep_reads.close();
         self.reader.close().await;
         self.writer.pool.close().await;
     }
@@ -226,6 +233,7 @@ impl SqliteStore {
             Self::pool_counts(&self.writer.pool),
             Self::pool_counts(&self.reader),
             self.reads.counts(),
+            self.deep_reads.counts(),
             self.appender.counts(),
         ]
         .into_iter()

@@ -32,10 +32,10 @@ use tokio::sync::Semaphore;
 /// hot queries, so none is prepared twice.
 const STATEMENTS_PER_CONNECTION: usize = 32;
 
-/// How much of the database file a read connection maps into memory
-/// (`PRAGMA mmap_size`): the most this build of SQLite allows
-/// (`SQLITE_MAX_MMAP_SIZE`, 2 GiB less 64 KiB). Pages past it, and pages
-/// still in the WAL, are read with `pread` as before.
+/// How much of the database file a connection of a [`ReadPool::mapped`]
+/// pool maps into memory (`PRAGMA mmap_size`): the most this build of SQLite
+/// allows (`SQLITE_MAX_MMAP_SIZE`, 2 GiB less 64 KiB). Pages past it, and
+/// pages still in the WAL, are read with `pread` as before.
 ///
 /// Each connection has a small page cache of its own (2 MiB), so a read of
 /// rows it has not read lately (a deep page of the list: 20 rows and their
@@ -47,11 +47,13 @@ const STATEMENTS_PER_CONNECTION: usize = 32;
 /// which the page cache already holds, did not change
 /// (`bench/profiles/README.md`, session 17).
 ///
-/// The mapping is of the file the OS caches anyway: it adds no copy of the
-/// data, though the pages read show in the process's resident size. The
-/// price is how a disk error shows: a failed read of a mapped page stops the
-/// process (SIGBUS) where `pread` would fail one request. Acknowledged
-/// messages are on disk either way. Writers do not map: their pages change
+/// So only the store's deep reads map the file: every page read through a
+/// map counts in the process's resident size (it is the OS page cache, not a
+/// copy, but it is what operators and the per-connection memory benchmark
+/// see), and mapped hot reads grew it by ~6 KiB per new visitor for nothing.
+/// The other price is how a disk error shows: a failed read of a mapped page
+/// stops the process (SIGBUS) where `pread` fails one request; acknowledged
+/// messages are on disk either way. Writers never map: their pages change
 /// under them, and mapping them measured slower (session 12).
 pub(crate) const READER_MMAP_BYTES: i64 = 0x7fff_0000;
 
@@ -69,16 +71,30 @@ struct Inner {
     permits: Arc<Semaphore>,
     /// The number of permits.
     max: usize,
+    /// `PRAGMA mmap_size` of every connection: 0 reads with `pread` alone.
+    mmap_bytes: i64,
 }
 
 impl ReadPool {
+    /// A pool whose connections read pages with `pread` into their caches.
     pub(crate) fn new(path: PathBuf, max: usize) -> ReadPool {
+        Self::with_map(path, max, 0)
+    }
+
+    /// A pool whose connections map the file ([`READER_MMAP_BYTES`]), for
+    /// reads that wander over it.
+    pub(crate) fn mapped(path: PathBuf, max: usize) -> ReadPool {
+        Self::with_map(path, max, READER_MMAP_BYTES)
+    }
+
+    fn with_map(path: PathBuf, max: usize, mmap_bytes: i64) -> ReadPool {
         ReadPool {
             inner: Arc::new(Inner {
                 path,
                 idle: Mutex::new(Vec::with_capacity(max)),
                 permits: Arc::new(Semaphore::new(max)),
                 max,
+                mmap_bytes,
             }),
         }
     }
@@ -169,7 +185,7 @@ impl Inner {
         )?;
         connection.busy_timeout(BUSY_TIMEOUT)?;
         connection.pragma_update(None, "query_only", true)?;
-        connection.pragma_update(None, "mmap_size", READER_MMAP_BYTES)?;
+        connection.pragma_update(None, "mmap_size", self.mmap_bytes)?;
         connection.set_prepared_statement_cache_capacity(STATEMENTS_PER_CONNECTION);
         Ok(connection)
     }
@@ -183,7 +199,8 @@ fn closed(_: tokio::sync::AcquireError) -> StoreError {
 mod tests {
     use super::*;
 
-    fn pool_on_new_file(max: usize) -> (tempfile::TempDir, ReadPool) {
+    /// A new database file with a table `t` of three rows.
+    fn new_file() -> (tempfile::TempDir, PathBuf) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let path = dir.path().join("reads.db");
         let setup = Connection::open(&path).expect("create");
@@ -193,7 +210,17 @@ mod tests {
                  INSERT INTO t VALUES (1), (2), (3);",
             )
             .expect("schema");
+        (dir, path)
+    }
+
+    fn pool_on_new_file(max: usize) -> (tempfile::TempDir, ReadPool) {
+        let (dir, path) = new_file();
         (dir, ReadPool::new(path, max))
+    }
+
+    fn mapped_pool_on_new_file(max: usize) -> (tempfile::TempDir, ReadPool) {
+        let (dir, path) = new_file();
+        (dir, ReadPool::mapped(path, max))
     }
 
     #[tokio::test]
@@ -208,16 +235,18 @@ mod tests {
         assert_eq!(count, 3);
     }
 
-    /// Reads go through the map, whole: the build's ceiling is what the
-    /// connection got, not a smaller one.
+    /// A mapped pool's connections map the file, whole (the build's
+    /// ceiling, not a smaller one); a plain pool's do not map at all.
     #[tokio::test]
-    async fn read_connections_map_the_database_file() {
-        let (_dir, pool) = pool_on_new_file(1);
-        let mapped: i64 = pool
-            .read(|c| c.query_row("PRAGMA mmap_size", [], |r| r.get(0)))
-            .await
-            .expect("mmap_size");
-        assert_eq!(mapped, READER_MMAP_BYTES);
+    async fn only_a_mapped_pools_connections_map_the_database_file() {
+        let map_size = |c: &Connection| c.query_row("PRAGMA mmap_size", [], |r| r.get::<_, i64>(0));
+        let (_dir, mapped) = mapped_pool_on_new_file(1);
+        assert_eq!(
+            mapped.read(map_size).await.expect("mmap_size"),
+            READER_MMAP_BYTES
+        );
+        let (_dir, plain) = pool_on_new_file(1);
+        assert_eq!(plain.read(map_size).await.expect("mmap_size"), 0);
     }
 
     /// A reader that mapped the file sees what a writer commits afterwards:
@@ -225,7 +254,7 @@ mod tests {
     /// that grew past what was mapped when the reader first read.
     #[tokio::test]
     async fn mapped_readers_see_every_later_commit() {
-        let (dir, pool) = pool_on_new_file(1);
+        let (dir, pool) = mapped_pool_on_new_file(1);
         let sum = |c: &Connection| c.query_row("SELECT sum(n) FROM t", [], |r| r.get::<_, i64>(0));
         assert_eq!(pool.read(sum).await.expect("sum"), 6);
         let writer = Connection::open(dir.path().join("reads.db")).expect("writer");
