@@ -7,7 +7,9 @@
 //!   on a thread of its own, and a pool of exactly one for all other writes;
 //! - reader connections, which WAL lets run alongside the writer without
 //!   blocking: the hot reads on rusqlite connections run where they are
-//!   awaited (`read_pool.rs`), the others on an sqlx pool;
+//!   awaited (`read_pool.rs`), the others on an sqlx pool. Deep list pages
+//!   have a pool of their own whose connections map the database file into
+//!   memory (`ReadPool::mapped`), so that only they pay for the map;
 //! - a checkpoint thread's connection, which copies committed pages from the
 //!   WAL into the database file off the commit path (`checkpointer.rs`).
 //!
