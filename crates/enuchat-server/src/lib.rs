@@ -16,6 +16,7 @@ pub mod routes;
 pub mod settings;
 pub mod state;
 pub mod storage;
+mod tcp;
 pub mod telemetry;
 
 use anyhow::Context;
@@ -102,7 +103,7 @@ pub async fn serve(
         }
     };
     let served = axum::serve(
-        listener,
+        tcp::without_nagle(listener),
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(stopping)
