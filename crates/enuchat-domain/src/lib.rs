@@ -11,6 +11,7 @@ pub mod ids;
 pub mod jobs;
 pub mod knowledge;
 pub mod models;
+pub mod plan;
 pub mod rate_limit;
 pub mod secret;
 pub mod store;
@@ -20,6 +21,7 @@ pub use ids::*;
 pub use jobs::*;
 pub use knowledge::*;
 pub use models::*;
+pub use plan::JobPlan;
 pub use store::{
     ConversationFilter, DemoBatch, InboxFilter, MessageNotice, Store, StoreError, StoreKind,
     API_KEYS_CHANNEL, MESSAGES_CHANNEL,

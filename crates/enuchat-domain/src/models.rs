@@ -186,6 +186,9 @@ pub struct NewMessage {
     pub reopen: bool,
     /// Background work the message causes, enqueued in the same transaction.
     pub jobs: Vec<crate::jobs::NewJob>,
+    /// More jobs, decided by the store from the conversation's facts as read
+    /// in the append's transaction (see [`crate::plan`]).
+    pub plan: Option<crate::plan::JobPlan>,
 }
 
 impl NewMessage {
@@ -199,6 +202,7 @@ impl NewMessage {
             author_id: None,
             reopen: false,
             jobs: Vec::new(),
+            plan: None,
         }
     }
 }

@@ -22,11 +22,23 @@
 //!   conversation keep their queue order). Batches of any writer, on any
 //!   instance, then take row locks in one global order and cannot deadlock
 //!   each other.
+//! - Appends with a job plan (`NewMessage::plan`) need their conversations'
+//!   facts. A batch with any such append reads the facts of all its
+//!   conversations in one statement, first in its transaction, locking
+//!   their rows in id order as its appends would; so no other writer can
+//!   change them before the appends, and one read serves the whole batch
+//!   instead of one per request. A later message of a conversation is
+//!   planned on the facts as the batch's earlier ones changed them.
+//! - A lone planned append reads the facts without a lock, then appends with
+//!   a statement that only matches while they are unchanged (two round trips,
+//!   as many as before plans existed); if they changed in between, it is
+//!   written again as a batch of one, under the lock.
 
+use crate::conversations::{self, lock_facts};
 use crate::error::db_err;
 use crate::messages::append_on;
 use enuchat_domain::store::StoreResult;
-use enuchat_domain::{ConversationId, Message, NewMessage, StoreError, TenantId};
+use enuchat_domain::{ConversationId, Message, NewJob, NewMessage, StoreError, TenantId};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -139,10 +151,41 @@ async fn commit_batch(pool: &PgPool, batch: &mut Vec<Append>) {
     }
 }
 
-/// Writes one append in a transaction of its own (its statement's).
+/// Writes one append on its own, in its statement's transaction. With a
+/// plan, the facts are read first and the statement only matches while they
+/// still hold; when they changed in between, the append is written again as
+/// a batch of one (the facts read under the row lock).
 async fn append_alone(pool: &PgPool, append: &Append) -> StoreResult<Option<Message>> {
-    let tenant = append.tenant;
-    append_on(pool, tenant, append.conversation, &append.new, &[tenant.0]).await
+    let (tenant, conversation, new) = (append.tenant, append.conversation, &append.new);
+    let Some(plan) = new.plan else {
+        return append_on(pool, tenant, conversation, new, &[], None, &[tenant.0]).await;
+    };
+    let Some(facts) = conversations::facts(pool, tenant, conversation).await? else {
+        return Ok(None); // not the tenant's conversation
+    };
+    let planned = plan.jobs(&facts, new);
+    let bump = [tenant.0];
+    match append_on(
+        pool,
+        tenant,
+        conversation,
+        new,
+        &planned,
+        Some(&facts),
+        &bump,
+    )
+    .await?
+    {
+        Some(message) => Ok(Some(message)),
+        // Conversations are never deleted: their facts changed meanwhile.
+        None => {
+            tracing::debug!(%conversation, "facts changed before the append; planning under the lock");
+            match write(pool, std::slice::from_ref(append)).await {
+                Ok(mut messages) => Ok(messages.pop().flatten()),
+                Err(Failed::BeforeCommit(e) | Failed::AtCommit(e)) => Err(e),
+            }
+        }
+    }
 }
 
 /// Why a batch was not written.
@@ -160,15 +203,22 @@ async fn write(pool: &PgPool, batch: &[Append]) -> Result<Vec<Option<Message>>, 
         .begin()
         .await
         .map_err(|e| Failed::BeforeCommit(db_err(e)))?;
+    let planned = plan_batch(&mut tx, batch)
+        .await
+        .map_err(Failed::BeforeCommit)?;
     let tenants: Vec<uuid::Uuid> = batch.iter().map(|append| append.tenant.0).collect();
     let mut messages = Vec::with_capacity(batch.len());
-    for (i, append) in batch.iter().enumerate() {
+    for (i, (append, planned)) in batch.iter().zip(&planned).enumerate() {
         let last = i + 1 == batch.len();
+        // An append whose conversation is not its tenant's still runs (its
+        // statement matches nothing): the last one bumps the list versions.
         let message = append_on(
             &mut *tx,
             append.tenant,
             append.conversation,
             &append.new,
+            planned,
+            None, // the facts are locked
             if last { &tenants } else { &[] },
         )
         .await
@@ -177,4 +227,39 @@ async fn write(pool: &PgPool, batch: &[Append]) -> Result<Vec<Option<Message>>, 
     }
     tx.commit().await.map_err(|e| Failed::AtCommit(db_err(e)))?;
     Ok(messages)
+}
+
+/// The planned jobs of each append of `batch`, in order. With any plan in the
+/// batch, the facts of all its conversations are read and locked first in
+/// its transaction (all of them, so the locks are taken in id order), and
+/// for a conversation with several appends moved on as each one will change
+/// them.
+async fn plan_batch(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    batch: &[Append],
+) -> StoreResult<Vec<Vec<NewJob>>> {
+    if batch.iter().all(|append| append.new.plan.is_none()) {
+        return Ok(vec![Vec::new(); batch.len()]);
+    }
+    let conversations: Vec<(TenantId, ConversationId)> = batch
+        .iter()
+        .map(|append| (append.tenant, append.conversation))
+        .collect();
+    let mut facts = lock_facts(&mut **tx, &conversations).await?;
+    Ok(batch
+        .iter()
+        .map(|append| {
+            let key = (append.tenant, append.conversation);
+            let Some(facts) = facts.get_mut(&key) else {
+                return Vec::new(); // not the tenant's: nothing is appended
+            };
+            let jobs = append
+                .new
+                .plan
+                .map(|plan| plan.jobs(facts, &append.new))
+                .unwrap_or_default();
+            facts.after(&append.new);
+            jobs
+        })
+        .collect())
 }

@@ -10,7 +10,8 @@ use crate::list_anchors::bump_list_versions_sql;
 use crate::rows::*;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
-use sqlx::PgPool;
+use sqlx::{PgExecutor, PgPool};
+use std::collections::HashMap;
 
 pub(crate) async fn create_visitor(
     pool: &PgPool,
@@ -535,43 +536,94 @@ pub(crate) async fn set_handed_off(
     row.map(ConversationRow::into_model).transpose()
 }
 
+/// The columns of [`ConversationFacts`], with the conversation they are of.
+macro_rules! facts_columns {
+    () => {
+        "c.tenant_id, c.id, w.id AS widget_id, w.translation_enabled, w.ai_enabled, \
+         t.operator_language, c.visitor_language, c.handed_off_at IS NOT NULL AS handed_off"
+    };
+}
+
+#[derive(sqlx::FromRow)]
+struct FactsRow {
+    tenant_id: uuid::Uuid,
+    id: uuid::Uuid,
+    widget_id: uuid::Uuid,
+    translation_enabled: bool,
+    ai_enabled: bool,
+    operator_language: String,
+    visitor_language: Option<String>,
+    handed_off: bool,
+}
+
+impl FactsRow {
+    fn into_model(self) -> ((TenantId, ConversationId), ConversationFacts) {
+        let facts = ConversationFacts {
+            widget_id: self.widget_id.into(),
+            translation_enabled: self.translation_enabled,
+            ai_enabled: self.ai_enabled,
+            operator_language: self.operator_language,
+            visitor_language: self.visitor_language,
+            handed_off: self.handed_off,
+        };
+        ((self.tenant_id.into(), self.id.into()), facts)
+    }
+}
+
 /// What a new message's jobs depend on, in one read.
-pub(crate) async fn facts(
-    pool: &PgPool,
+pub(crate) async fn facts<'e, E: PgExecutor<'e>>(
+    executor: E,
     tenant: TenantId,
     id: ConversationId,
 ) -> StoreResult<Option<ConversationFacts>> {
-    type Row = (uuid::Uuid, bool, bool, String, Option<String>, bool);
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT w.id, w.translation_enabled, w.ai_enabled, t.operator_language, \
-                c.visitor_language, c.handed_off_at IS NOT NULL \
-         FROM conversations c \
+    let row: Option<FactsRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        facts_columns!(),
+        " FROM conversations c \
          JOIN widgets w ON w.id = c.widget_id \
          JOIN tenants t ON t.id = c.tenant_id \
-         WHERE c.tenant_id = $1 AND c.id = $2",
-    )
+         WHERE c.tenant_id = $1 AND c.id = $2"
+    ))
     .bind(tenant.0)
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await
     .map_err(db_err)?;
-    Ok(row.map(
-        |(
-            widget,
-            translation_enabled,
-            ai_enabled,
-            operator_language,
-            visitor_language,
-            handed_off,
-        )| {
-            ConversationFacts {
-                widget_id: widget.into(),
-                translation_enabled,
-                ai_enabled,
-                operator_language,
-                visitor_language,
-                handed_off,
-            }
-        },
+    Ok(row.map(|row| row.into_model().1))
+}
+
+/// The facts of the conversations about to get messages, in one read, by
+/// tenant and conversation; a conversation that is not its tenant's is
+/// missing from the answer.
+///
+/// For a transaction that appends to them next: the conversations' rows are
+/// locked as the appends' UPDATE locks them (`FOR NO KEY UPDATE`), so no
+/// other transaction can change the facts between this read and the
+/// appends. They are locked in id order, the order in which batches of
+/// appends take these locks (`appender.rs`).
+pub(crate) async fn lock_facts<'e, E: PgExecutor<'e>>(
+    executor: E,
+    conversations: &[(TenantId, ConversationId)],
+) -> StoreResult<HashMap<(TenantId, ConversationId), ConversationFacts>> {
+    let mut keys = conversations.to_vec();
+    keys.sort_unstable_by_key(|(tenant, id)| (id.0, tenant.0));
+    keys.dedup();
+    let (tenants, ids): (Vec<uuid::Uuid>, Vec<uuid::Uuid>) =
+        keys.iter().map(|(tenant, id)| (tenant.0, id.0)).unzip();
+    let rows: Vec<FactsRow> = sqlx::query_as(concat!(
+        "SELECT ",
+        facts_columns!(),
+        " FROM unnest($1::uuid[], $2::uuid[]) AS k(tenant_id, id) \
+         JOIN conversations c ON c.tenant_id = k.tenant_id AND c.id = k.id \
+         JOIN widgets w ON w.id = c.widget_id \
+         JOIN tenants t ON t.id = c.tenant_id \
+         ORDER BY c.id \
+         FOR NO KEY UPDATE OF c"
     ))
+    .bind(tenants)
+    .bind(ids)
+    .fetch_all(executor)
+    .await
+    .map_err(db_err)?;
+    Ok(rows.into_iter().map(FactsRow::into_model).collect())
 }

@@ -20,6 +20,14 @@ const APPEND_SQL: &str = concat!(
                                     ELSE handed_off_at END, \
                visitor_language = COALESCE($12, visitor_language) \
            WHERE tenant_id = $1 AND id = $2 \
+             AND ($18::bool IS NULL OR ( \
+                   (handed_off_at IS NOT NULL) = $18 \
+                   AND visitor_language IS NOT DISTINCT FROM $19::text \
+                   AND widget_id = $20 \
+                   AND EXISTS (SELECT 1 FROM widgets w, tenants t \
+                               WHERE w.id = $20 AND w.translation_enabled = $21 \
+                                 AND w.ai_enabled = $22 \
+                                 AND t.id = $1 AND t.operator_language = $23))) \
            RETURNING tenant_id, id, visitor_id, last_seq, last_message_at \
          ), m AS ( \
            INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
@@ -76,7 +84,12 @@ const APPEND_SQL: &str = concat!(
 ///    progress, before the row lock is released, so the next append to the
 ///    conversation is announced after this one: each conversation's notices
 ///    arrive in seq order;
-/// 6. the list versions of `bump_list_versions_of` move on
+/// 6. with `planned_on` (the facts a plan was made on, read without a lock
+///    before the statement), the UPDATE only matches while the facts are
+///    still those: the conversation's, re-checked on the row once its lock
+///    is held, and the widget's and tenant's. The caller then gets `None`
+///    for a conversation that exists, and plans again under the lock;
+/// 7. the list versions of `bump_list_versions_of` move on
 ///    (`list_anchors.rs`): the tenant's own for an append alone in its
 ///    transaction. A batch passes every tenant of the batch to its last
 ///    append and none to the others, so the versions' row locks are taken
@@ -88,6 +101,10 @@ const APPEND_SQL: &str = concat!(
 /// from values that `to_json` quotes and escapes, exactly as
 /// `serde_json::to_string` writes it.
 ///
+/// `planned` are the jobs of `new`'s plan, decided by the caller from the
+/// conversation's facts (see [`planned_jobs`]); they are queued with those
+/// `new` lists.
+///
 /// `executor` is the pool, or a transaction that must do more with the
 /// message before committing (a finished AI reply job).
 pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
@@ -95,15 +112,18 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
     tenant: TenantId,
     conversation: ConversationId,
     new: &NewMessage,
+    planned: &[NewJob],
+    planned_on: Option<&ConversationFacts>,
     bump_list_versions_of: &[Uuid],
 ) -> StoreResult<Option<Message>> {
     let visitor_language = match (new.role, new.content_language.as_deref()) {
         (MessageRole::Visitor, Some(lang)) if lang != UNKNOWN_LANGUAGE => Some(lang),
         _ => None,
     };
-    let job_ids: Vec<Uuid> = new.jobs.iter().map(|_| JobId::new().0).collect();
-    let job_kinds: Vec<&str> = new.jobs.iter().map(|j| j.kind.as_str()).collect();
-    let job_payloads: Vec<String> = new.jobs.iter().map(|j| j.payload.to_string()).collect();
+    let jobs = || new.jobs.iter().chain(planned);
+    let job_ids: Vec<Uuid> = jobs().map(|_| JobId::new().0).collect();
+    let job_kinds: Vec<&str> = jobs().map(|j| j.kind.as_str()).collect();
+    let job_payloads: Vec<String> = jobs().map(|j| j.payload.to_string()).collect();
     let row: Option<MessageRow> = sqlx::query_as(APPEND_SQL)
         .bind(tenant.0)
         .bind(conversation.0)
@@ -120,12 +140,35 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
         .bind(job_ids)
         .bind(job_kinds)
         .bind(job_payloads)
-        .bind(new.jobs.iter().any(|j| j.kind == JobKind::Translate))
+        .bind(jobs().any(|j| j.kind == JobKind::Translate))
         .bind(bump_list_versions_of)
+        .bind(planned_on.map(|f| f.handed_off))
+        .bind(planned_on.and_then(|f| f.visitor_language.as_deref()))
+        .bind(planned_on.map(|f| f.widget_id.0))
+        .bind(planned_on.map(|f| f.translation_enabled))
+        .bind(planned_on.map(|f| f.ai_enabled))
+        .bind(planned_on.map(|f| f.operator_language.as_str()))
         .fetch_optional(executor)
         .await
         .map_err(db_err)?;
     row.map(MessageRow::into_model).transpose()
+}
+
+/// The jobs `new`'s plan calls for (nothing without a plan), from the
+/// conversation's facts read and locked on `executor`, a transaction that
+/// appends `new` next; `None` when the conversation is not the tenant's.
+pub(crate) async fn planned_jobs<'e, E: PgExecutor<'e>>(
+    executor: E,
+    tenant: TenantId,
+    conversation: ConversationId,
+    new: &NewMessage,
+) -> StoreResult<Option<Vec<NewJob>>> {
+    let Some(plan) = new.plan else {
+        return Ok(Some(Vec::new()));
+    };
+    let key = (tenant, conversation);
+    let mut facts = crate::conversations::lock_facts(executor, &[key]).await?;
+    Ok(facts.remove(&key).map(|facts| plan.jobs(&facts, new)))
 }
 
 pub(crate) async fn get(

@@ -500,28 +500,34 @@ impl SqliteStore {
         tenant: TenantId,
         id: ConversationId,
     ) -> StoreResult<Option<ConversationFacts>> {
-        self.reads
-            .read(|c| {
-                c.prepare_cached(
-                    "SELECT w.id, w.translation_enabled, w.ai_enabled, t.operator_language, \
-                            c.visitor_language, c.handed_off_at IS NOT NULL \
-                     FROM conversations c \
-                     JOIN widgets w ON w.id = c.widget_id \
-                     JOIN tenants t ON t.id = c.tenant_id \
-                     WHERE c.tenant_id = ? AND c.id = ?",
-                )?
-                .query_row((tenant.0, id.0), |row| {
-                    Ok(ConversationFacts {
-                        widget_id: row.get::<_, uuid::Uuid>(0)?.into(),
-                        translation_enabled: row.get(1)?,
-                        ai_enabled: row.get(2)?,
-                        operator_language: row.get(3)?,
-                        visitor_language: row.get(4)?,
-                        handed_off: row.get(5)?,
-                    })
-                })
-                .optional()
-            })
-            .await
+        self.reads.read(|c| read_facts(c, tenant, id)).await
     }
+}
+
+/// What a new message's jobs depend on, in one read on `conn`: a read
+/// connection, or the appender's inside the append's transaction.
+pub(crate) fn read_facts(
+    conn: &rusqlite::Connection,
+    tenant: TenantId,
+    id: ConversationId,
+) -> rusqlite::Result<Option<ConversationFacts>> {
+    conn.prepare_cached(
+        "SELECT w.id, w.translation_enabled, w.ai_enabled, t.operator_language, \
+                c.visitor_language, c.handed_off_at IS NOT NULL \
+         FROM conversations c \
+         JOIN widgets w ON w.id = c.widget_id \
+         JOIN tenants t ON t.id = c.tenant_id \
+         WHERE c.tenant_id = ? AND c.id = ?",
+    )?
+    .query_row((tenant.0, id.0), |row| {
+        Ok(ConversationFacts {
+            widget_id: row.get::<_, uuid::Uuid>(0)?.into(),
+            translation_enabled: row.get(1)?,
+            ai_enabled: row.get(2)?,
+            operator_language: row.get(3)?,
+            visitor_language: row.get(4)?,
+            handed_off: row.get(5)?,
+        })
+    })
+    .optional()
 }

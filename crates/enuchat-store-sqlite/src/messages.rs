@@ -1,6 +1,7 @@
 //! Messages: appended with the conversation's next sequence number, together
 //! with the jobs they cause and the conversation facts they change.
 
+use crate::conversations::read_facts;
 use crate::db;
 use crate::raw_connection::raw_write_err;
 use crate::rows::{all, message_columns, MessageRow};
@@ -36,8 +37,10 @@ const INSERT_JOB: &str = "INSERT INTO jobs (id, tenant_id, conversation_id, mess
 
 /// Appends `new` on `conn`, which holds the write lock (`BEGIN IMMEDIATE`):
 /// the one path for every message, whether from a person or a finished AI
-/// job, with the jobs it causes. `now` is read under that lock so that times
-/// follow seq order. `None` when the conversation is not the tenant's.
+/// job, with the jobs it causes: those it lists and, with a plan, those the
+/// conversation's facts read here, under the lock, call for. `now` is read
+/// under that lock so that times follow seq order. `None` when the
+/// conversation is not the tenant's.
 ///
 /// Runs on rusqlite connections: the appender's own (`appender.rs`), whose
 /// statement cache keeps these prepared, and the sqlx writer's raw handle for
@@ -54,6 +57,14 @@ pub(crate) fn append_on(
         _ => None,
     };
     let write = |e| raw_write_err(e, "conversation");
+    let planned = match new.plan {
+        None => Vec::new(),
+        Some(plan) => match read_facts(conn, tenant, conversation).map_err(write)? {
+            Some(facts) => plan.jobs(&facts, new),
+            None => return Ok(None),
+        },
+    };
+    let jobs = || new.jobs.iter().chain(&planned);
     let seq: Option<i64> = conn
         .prepare_cached(CLAIM_SEQ)
         .map_err(write)?
@@ -89,12 +100,12 @@ pub(crate) fn append_on(
                 new.is_auto_reply,
                 new.author_id.map(|op| op.0),
                 now,
-                new.jobs.iter().any(|j| j.kind == JobKind::Translate),
+                jobs().any(|j| j.kind == JobKind::Translate),
             ],
             MessageRow::read,
         )
         .map_err(write)?;
-    for job in &new.jobs {
+    for job in jobs() {
         conn.prepare_cached(INSERT_JOB)
             .map_err(write)?
             .execute((

@@ -115,6 +115,10 @@ store_tests! {
         visitor_messages_keep_the_visitor_language_current,
         prune_deletes_old_done_jobs_only,
     }
+    planned_jobs {
+        planned_appends_follow_the_facts_at_append_time,
+        concurrent_planned_appends_see_the_messages_before_them,
+    }
     visitor_side {
         find_widget_by_id_alone,
         widget_allowed_origins_round_trip,

@@ -1,10 +1,10 @@
 //! An AI reply job: answers a visitor's message while no human has taken the
 //! conversation over, and charges for it.
 
-use super::plan::{jobs_for, MessageContext};
 use super::{Outcome, Worker};
 use crate::providers::ai::{AiError, AiRequest, HistoryItem, KnowledgeItem};
 use crate::providers::language;
+use enuchat_domain::plan::{jobs_for, MessageContext};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{ClaimedJob, MessageContent, MessageRole, NewMessage};
 use std::sync::Arc;

@@ -9,7 +9,6 @@
 //! effect twice. Tests call [`Worker::step`] directly.
 
 mod ai_reply;
-pub mod plan;
 pub mod retry;
 mod translate;
 

@@ -1,8 +1,8 @@
 //! A translation job: one message into one language, charged per character.
 
-use super::plan::TranslatePayload;
 use super::{Outcome, Worker};
 use crate::providers::translation::TranslateError;
+use enuchat_domain::plan::TranslatePayload;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{ClaimedJob, TranslationOutcome};
 use std::sync::Arc;

@@ -9,6 +9,7 @@ pub mod deep_pages;
 pub mod demo;
 pub mod jobs;
 pub mod messages;
+pub mod planned_jobs;
 pub mod rate_limits;
 pub mod tenants;
 pub mod updates;

@@ -5,7 +5,6 @@ use super::views::{ConversationDetailView, DashboardMessageView, InboxView};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::path::parse_id;
 use crate::extract::{ApiJson, OperatorSession, QueryParams};
-use crate::jobs::plan::plan_for;
 use crate::routes::tenant_api::conversations::{apply_update, UpdateConversationBody};
 use crate::routes::tenant_api::views::{ConversationView, Data};
 use crate::state::AppState;
@@ -13,8 +12,8 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use enuchat_domain::{
-    AssigneeFilter, ConversationId, ConversationPatch, InboxFilter, MessageContent, MessageRole,
-    NewMessage, WidgetId,
+    AssigneeFilter, ConversationId, ConversationPatch, InboxFilter, JobPlan, MessageContent,
+    MessageRole, NewMessage, WidgetId,
 };
 use serde::Deserialize;
 use std::sync::Arc;
@@ -111,16 +110,15 @@ pub async fn reply(
     let me = session.operator.id;
     let mut new = NewMessage::new(MessageRole::Operator, content);
     new.author_id = Some(me);
-    new.jobs = plan_for(state.store.as_ref(), tenant, id, new.role, None, true)
-        .await?
-        .ok_or(ApiError::NotFound("Conversation"))?;
-    let has_jobs = !new.jobs.is_empty();
+    // The store decides the jobs from the conversation as it is when the
+    // message is appended (one statement fewer, and never on stale facts).
+    new.plan = Some(JobPlan { handing_off: true });
     let message = state
         .store
         .append_message(tenant, id, new)
         .await?
         .ok_or(ApiError::NotFound("Conversation"))?;
-    if has_jobs {
+    if JobPlan::may_have_queued(&message) {
         state.jobs_wake.notify_one();
     }
     let message = Arc::new(message);

@@ -4,12 +4,11 @@ use super::views::{Data, MessageView};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::path::parse_id;
 use crate::extract::{ApiJson, QueryParams, TenantContext};
-use crate::jobs::plan::plan_for;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use enuchat_domain::{ApiMessageRole, ConversationId, MessageContent, NewMessage};
+use enuchat_domain::{ApiMessageRole, ConversationId, JobPlan, MessageContent, NewMessage};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -63,23 +62,15 @@ pub async fn post_message(
         .map_err(|e| ApiError::validation(format!("`content` {e}.")))?;
     let role = body.role.unwrap_or(ApiMessageRole::System);
     let mut new = NewMessage::new(role.into(), content);
-    new.jobs = plan_for(
-        state.store.as_ref(),
-        tenant.tenant_id,
-        id,
-        new.role,
-        None,
-        false,
-    )
-    .await?
-    .ok_or(ApiError::NotFound("Conversation"))?;
-    let has_jobs = !new.jobs.is_empty();
+    // Its translation is decided by the store, from the conversation's
+    // languages as they are when the message is appended.
+    new.plan = Some(JobPlan::default());
     let message = state
         .store
         .append_message(tenant.tenant_id, id, new)
         .await?
         .ok_or(ApiError::NotFound("Conversation"))?;
-    if has_jobs {
+    if JobPlan::may_have_queued(&message) {
         state.jobs_wake.notify_one();
     }
     // Stored: now tell this instance's connections (other instances hear of

@@ -6,14 +6,16 @@ use super::hold;
 use super::views::VisitorMessageView;
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{ApiJson, ClientIp, QueryParams, VisitorContext};
-use crate::jobs::plan::{jobs_for, MessageContext};
 use crate::providers;
 use crate::routes::tenant_api::views::Data;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use enuchat_domain::{MessageContent, MessageRole, NewConversation, NewMessage, UNKNOWN_LANGUAGE};
+use enuchat_domain::plan::MessageContext;
+use enuchat_domain::{
+    JobPlan, MessageContent, MessageRole, NewConversation, NewMessage, UNKNOWN_LANGUAGE,
+};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -126,21 +128,23 @@ pub async fn post_message(
     let context = MessageContext::from_facts(facts, false);
     // Asking for a person matters only while the AI answers.
     let wants_human = context.ai_answers() && providers::ai::wants_human(content.as_str());
-    let context = MessageContext {
-        handed_off: context.handed_off || wants_human,
-        ..context
-    };
     let mut new = NewMessage::new(MessageRole::Visitor, content);
     new.reopen = true;
-    new.jobs = jobs_for(&context, MessageRole::Visitor, Some(&language));
     new.content_language = Some(language);
-    let has_jobs = !new.jobs.is_empty();
+    // The jobs themselves are decided by the store from the facts as they
+    // are when the message is appended (an operator may step in meanwhile).
+    new.plan = Some(JobPlan {
+        handing_off: wants_human,
+    });
     let message = state
         .store
         .append_message(tenant, conversation.id, new)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("conversation {} vanished", conversation.id)))?;
-    if has_jobs {
+    // A translation shows on the message; an AI reply was queued if the AI
+    // answered a moment ago (should it have stopped since, the worker finds
+    // no job; should it have started, it finds the job on its next poll).
+    if message.translation_pending || (context.ai_answers() && !wants_human) {
         state.jobs_wake.notify_one();
     }
     if wants_human {

@@ -1,12 +1,17 @@
 //! Which background work a new message causes. Decided when the message is
 //! stored, so the jobs go into the same transaction (the outbox): a message
 //! that was acknowledged always has its translation and AI reply queued.
+//!
+//! A caller either lists the jobs itself ([`NewMessage::jobs`], when it has
+//! just read what they depend on for another reason) or leaves the decision
+//! to the store with a [`JobPlan`] ([`NewMessage::plan`]): the store then
+//! reads the conversation's [`ConversationFacts`] in the append's own
+//! transaction, so the decision cannot rest on facts that changed since,
+//! and no separate read is needed before the append.
 
-use enuchat_domain::store::StoreResult;
-use enuchat_domain::{
-    ConversationFacts, ConversationId, JobKind, MessageRole, NewJob, Store, TenantId,
-    UNKNOWN_LANGUAGE,
-};
+use crate::jobs::{ConversationFacts, JobKind, NewJob, UNKNOWN_LANGUAGE};
+use crate::models::{Message, NewMessage};
+use crate::MessageRole;
 use serde::{Deserialize, Serialize};
 
 /// What the decision needs to know about the message's conversation.
@@ -22,21 +27,52 @@ pub struct MessageContext {
     pub handed_off: bool,
 }
 
-/// The jobs a new message in `conversation` causes, reading what they depend
-/// on (one query). `None` when the conversation is not the tenant's.
-pub async fn plan_for(
-    store: &dyn Store,
-    tenant: TenantId,
-    conversation: ConversationId,
-    role: MessageRole,
-    content_language: Option<&str>,
-    handing_off: bool,
-) -> StoreResult<Option<Vec<NewJob>>> {
-    let Some(facts) = store.conversation_facts(tenant, conversation).await? else {
-        return Ok(None);
-    };
-    let context = MessageContext::from_facts(facts, handing_off);
-    Ok(Some(jobs_for(&context, role, content_language)))
+/// Asks the store to decide a message's jobs from the conversation's facts
+/// as they are when the message is appended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JobPlan {
+    /// This very message hands the conversation to humans (an operator
+    /// writing from the dashboard): no AI reply, whatever the facts say.
+    pub handing_off: bool,
+}
+
+impl JobPlan {
+    /// The jobs `new` causes in a conversation with `facts`, on top of
+    /// those `new` lists itself.
+    pub fn jobs(&self, facts: &ConversationFacts, new: &NewMessage) -> Vec<NewJob> {
+        let context = MessageContext::from_facts(facts.clone(), self.handing_off);
+        jobs_for(&context, new.role, new.content_language.as_deref())
+    }
+
+    /// Whether a message appended with a plan may have queued jobs, judged
+    /// from what the store returned: a translation job marks its message
+    /// `translation_pending`, and only visitor messages get AI replies. Lets
+    /// a caller wake the job worker only when there is work for it.
+    pub fn may_have_queued(message: &Message) -> bool {
+        message.translation_pending || message.role == MessageRole::Visitor
+    }
+}
+
+impl ConversationFacts {
+    /// The facts once `new` is appended, changed as the append itself
+    /// changes the conversation: an operator's message puts humans in
+    /// charge, and a visitor's message in a known language makes that the
+    /// conversation's language. For a store that reads the facts of several
+    /// appends at once (PostgreSQL's batches): a later message of the same
+    /// conversation in the batch is then planned as if its facts were read
+    /// after the earlier one was appended.
+    pub fn after(&mut self, new: &NewMessage) {
+        if new.role == MessageRole::Operator {
+            self.handed_off = true;
+        }
+        if new.role == MessageRole::Visitor {
+            if let Some(lang) = new.content_language.as_deref() {
+                if lang != UNKNOWN_LANGUAGE {
+                    self.visitor_language = Some(lang.to_owned());
+                }
+            }
+        }
+    }
 }
 
 impl MessageContext {
@@ -216,5 +252,69 @@ mod tests {
         assert!(
             !kinds(&jobs_for(&context(), MessageRole::System, None)).contains(&JobKind::AiReply)
         );
+    }
+
+    fn facts() -> ConversationFacts {
+        ConversationFacts {
+            widget_id: crate::WidgetId::new(),
+            translation_enabled: true,
+            ai_enabled: true,
+            operator_language: "en".into(),
+            visitor_language: None,
+            handed_off: false,
+        }
+    }
+
+    fn message(role: MessageRole, language: Option<&str>) -> NewMessage {
+        let mut new = NewMessage::new(role, crate::MessageContent::parse("hola".into()).unwrap());
+        new.content_language = language.map(str::to_owned);
+        new
+    }
+
+    #[test]
+    fn a_plan_decides_from_the_facts_it_is_given() {
+        let plan = JobPlan::default();
+        let mut known = facts();
+        known.visitor_language = Some("es".into());
+        let jobs = plan.jobs(&known, &message(MessageRole::Operator, None));
+        assert_eq!(kinds(&jobs), vec![JobKind::Translate]);
+        // The visitor's language is not known yet: nothing to translate into.
+        assert!(plan
+            .jobs(&facts(), &message(MessageRole::System, None))
+            .is_empty());
+        // Handing off silences the AI for the very message that does it.
+        let handing_off = JobPlan { handing_off: true };
+        let visitor = message(MessageRole::Visitor, Some("es"));
+        assert_eq!(
+            kinds(&handing_off.jobs(&known, &visitor)),
+            vec![JobKind::Translate]
+        );
+        assert_eq!(
+            kinds(&plan.jobs(&known, &visitor)),
+            vec![JobKind::Translate, JobKind::AiReply]
+        );
+    }
+
+    #[test]
+    fn facts_after_an_append_change_as_the_append_changes_the_conversation() {
+        let mut f = facts();
+        f.after(&message(MessageRole::Visitor, Some(UNKNOWN_LANGUAGE)));
+        assert_eq!(
+            f.visitor_language, None,
+            "unknown never replaces a language"
+        );
+        f.after(&message(MessageRole::Visitor, Some("es")));
+        assert_eq!(f.visitor_language.as_deref(), Some("es"));
+        f.after(&message(MessageRole::System, Some("de")));
+        assert_eq!(
+            f.visitor_language.as_deref(),
+            Some("es"),
+            "only visitors set it"
+        );
+        assert!(!f.handed_off);
+        f.after(&message(MessageRole::System, None));
+        assert!(!f.handed_off, "system messages leave the AI in charge");
+        f.after(&message(MessageRole::Operator, None));
+        assert!(f.handed_off);
     }
 }
