@@ -331,7 +331,10 @@ pub trait Store: Send + Sync + 'static {
     /// the conversation is closed (then it becomes open).
     ///
     /// The same transaction enqueues `new.jobs` (linked to the new message;
-    /// `Conflict`, and nothing written, if two have the same kind), sets the
+    /// `Conflict`, and nothing written, if two have the same kind) and, with
+    /// `new.plan`, the jobs the plan gives for the conversation's
+    /// [`ConversationFacts`] as they are in that transaction, after every
+    /// message stored before this one (see [`crate::plan`]). It also sets the
     /// conversation's `handed_off_at` (if unset) for an operator message,
     /// and for a visitor message with a `content_language` (other than
     /// [`UNKNOWN_LANGUAGE`]) makes that the conversation's `visitor_language`.
