@@ -32,7 +32,8 @@ pub struct MessageContext {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JobPlan {
     /// This very message hands the conversation to humans (an operator
-    /// writing from the dashboard): no AI reply, whatever the facts say.
+    /// writing from the dashboard, a visitor asking for a person while the
+    /// AI answers): no AI reply, whatever the facts say.
     pub handing_off: bool,
 }
 
