@@ -571,8 +571,8 @@ impl FactsRow {
 }
 
 /// What a new message's jobs depend on, in one read.
-pub(crate) async fn facts<'e, E: PgExecutor<'e>>(
-    executor: E,
+pub(crate) async fn facts(
+    pool: &PgPool,
     tenant: TenantId,
     id: ConversationId,
 ) -> StoreResult<Option<ConversationFacts>> {
@@ -586,7 +586,7 @@ pub(crate) async fn facts<'e, E: PgExecutor<'e>>(
     ))
     .bind(tenant.0)
     .bind(id.0)
-    .fetch_optional(executor)
+    .fetch_optional(pool)
     .await
     .map_err(db_err)?;
     Ok(row.map(|row| row.into_model().1))
