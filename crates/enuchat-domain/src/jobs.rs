@@ -133,7 +133,8 @@ pub struct TranslationOutcome {
 pub const UNKNOWN_LANGUAGE: &str = "unknown";
 
 /// What deciding a new message's jobs needs to know about its conversation,
-/// read in one query ([`Store::conversation_facts`](crate::Store::conversation_facts)).
+/// read by the store in one query in the append's transaction (see
+/// [`crate::plan::JobPlan`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConversationFacts {
     pub widget_id: WidgetId,

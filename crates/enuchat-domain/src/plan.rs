@@ -35,14 +35,31 @@ pub struct JobPlan {
     /// writing from the dashboard, a visitor asking for a person while the
     /// AI answers): no AI reply, whatever the facts say.
     pub handing_off: bool,
+    /// This visitor message asks for a person. If the AI answers the
+    /// conversation when the message is appended (AI on, not handed off),
+    /// the same transaction hands it to humans: `handed_off_at` is set, the
+    /// status becomes `pending` so that operators see it waiting, and no AI
+    /// reply is queued. Otherwise (humans answer already) it is a message
+    /// like any other. Deciding this under the append's lock means a second
+    /// message racing it cannot still get an AI reply, and the hand-off
+    /// cannot fail after the message was stored.
+    pub asks_for_person: bool,
 }
 
 impl JobPlan {
     /// The jobs `new` causes in a conversation with `facts`, on top of
     /// those `new` lists itself.
     pub fn jobs(&self, facts: &ConversationFacts, new: &NewMessage) -> Vec<NewJob> {
-        let context = MessageContext::from_facts(facts.clone(), self.handing_off);
+        let silences_ai = self.handing_off || self.hands_off(facts);
+        let context = MessageContext::from_facts(facts.clone(), silences_ai);
         jobs_for(&context, new.role, new.content_language.as_deref())
+    }
+
+    /// Whether appending the message hands a conversation with `facts` to
+    /// humans as one waiting for them (status `pending`): a visitor asking
+    /// for a person while the AI answers ([`JobPlan::asks_for_person`]).
+    pub fn hands_off(&self, facts: &ConversationFacts) -> bool {
+        self.asks_for_person && facts.ai_enabled && !facts.handed_off
     }
 
     /// Whether a message appended with a plan may have queued jobs, judged
@@ -56,14 +73,15 @@ impl JobPlan {
 
 impl ConversationFacts {
     /// The facts once `new` is appended, changed as the append itself
-    /// changes the conversation: an operator's message puts humans in
-    /// charge, and a visitor's message in a known language makes that the
-    /// conversation's language. For a store that reads the facts of several
+    /// changes the conversation: an operator's message, or a visitor's that
+    /// asks for a person while the AI answers, puts humans in charge; a
+    /// visitor's message in a known language makes that the conversation's
+    /// language. For a store that reads the facts of several
     /// appends at once (PostgreSQL's batches): a later message of the same
     /// conversation in the batch is then planned as if its facts were read
     /// after the earlier one was appended.
     pub fn after(&mut self, new: &NewMessage) {
-        if new.role == MessageRole::Operator {
+        if new.role == MessageRole::Operator || new.plan.is_some_and(|plan| plan.hands_off(self)) {
             self.handed_off = true;
         }
         if new.role == MessageRole::Visitor {
@@ -87,12 +105,6 @@ impl MessageContext {
             visitor_language: facts.visitor_language,
             handed_off: facts.handed_off || handing_off,
         }
-    }
-
-    /// Whether a visitor asking for a person changes anything: only while
-    /// the AI answers (without AI, or once handed off, humans already do).
-    pub fn ai_answers(&self) -> bool {
-        self.ai_enabled && !self.handed_off
     }
 }
 
@@ -284,7 +296,10 @@ mod tests {
             .jobs(&facts(), &message(MessageRole::System, None))
             .is_empty());
         // Handing off silences the AI for the very message that does it.
-        let handing_off = JobPlan { handing_off: true };
+        let handing_off = JobPlan {
+            handing_off: true,
+            ..JobPlan::default()
+        };
         let visitor = message(MessageRole::Visitor, Some("es"));
         assert_eq!(
             kinds(&handing_off.jobs(&known, &visitor)),
@@ -317,5 +332,34 @@ mod tests {
         assert!(!f.handed_off, "system messages leave the AI in charge");
         f.after(&message(MessageRole::Operator, None));
         assert!(f.handed_off);
+    }
+
+    #[test]
+    fn asking_for_a_person_hands_off_only_while_the_ai_answers() {
+        let asks = JobPlan {
+            asks_for_person: true,
+            ..JobPlan::default()
+        };
+        let mut visitor = message(MessageRole::Visitor, Some("es"));
+        visitor.plan = Some(asks);
+        // The AI answers: this message hands off, and gets no AI reply.
+        let mut f = facts();
+        assert!(asks.hands_off(&f));
+        assert_eq!(kinds(&asks.jobs(&f, &visitor)), vec![JobKind::Translate]);
+        f.after(&visitor);
+        assert!(f.handed_off, "humans are in charge after it");
+        // Humans answer already: nothing to hand off.
+        assert!(!asks.hands_off(&f));
+        // No AI: humans answer anyway.
+        let mut no_ai = facts();
+        no_ai.ai_enabled = false;
+        assert!(!asks.hands_off(&no_ai));
+        no_ai.after(&visitor);
+        assert!(!no_ai.handed_off, "nothing to take over from");
+        // A message that does not ask leaves the AI in charge.
+        let mut plain = facts();
+        visitor.plan = Some(JobPlan::default());
+        plain.after(&visitor);
+        assert!(!plain.handed_off);
     }
 }

@@ -328,20 +328,24 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a message as the conversation's next `seq` and moves its
     /// `last_message_at`, in one transaction. `Ok(None)` if the conversation
     /// is not the tenant's. The status is left alone unless `new.reopen` and
-    /// the conversation is closed (then it becomes open).
+    /// the conversation is closed (then it becomes open), or the message
+    /// asks for a person (below).
     ///
     /// The same transaction enqueues `new.jobs` (linked to the new message;
     /// `Conflict`, and nothing written, if two have the same kind) and, with
     /// `new.plan`, the jobs the plan gives for the conversation's
     /// [`ConversationFacts`] as they are in that transaction, after every
     /// message stored before this one (see [`crate::plan`]). It also sets the
-    /// conversation's `handed_off_at` (if unset) for an operator message,
-    /// and for a visitor message with a `content_language` (other than
+    /// conversation's `handed_off_at` (if unset) for an operator message, and
+    /// with the status `pending` for a visitor's that asks for a person while
+    /// the AI answers ([`crate::plan::JobPlan::asks_for_person`]); and for a
+    /// visitor message with a `content_language` (other than
     /// [`UNKNOWN_LANGUAGE`]) makes that the conversation's `visitor_language`.
     ///
     /// On PostgreSQL the same transaction sends a `NOTIFY` on
     /// [`MESSAGES_CHANNEL`] with a [`MessageNotice`] as JSON, so every
-    /// instance learns of the message when (and only if) it is committed.
+    /// instance learns of the message when (and only if) it is committed,
+    /// and a second one (`conversation_changed`) when it hands off.
     async fn append_message(
         &self,
         tenant: TenantId,
@@ -466,24 +470,17 @@ pub trait Store: Send + Sync + 'static {
         id: KnowledgeEntryId,
     ) -> StoreResult<bool>;
 
-    /// Hands the conversation to humans (the visitor asked for one): sets
+    /// Hands the conversation to humans without a message: sets
     /// `handed_off_at` if it is not set yet and, with `pending`, the status
-    /// `pending`. `None` if the conversation is not the tenant's.
+    /// `pending`. `None` if the conversation is not the tenant's. (A visitor
+    /// who asks for a person is handed off by the append of that message,
+    /// see [`crate::plan::JobPlan::asks_for_person`].)
     async fn set_handed_off(
         &self,
         tenant: TenantId,
         conversation: ConversationId,
         pending: bool,
     ) -> StoreResult<Option<Conversation>>;
-
-    /// The widget switches, the operators' language and the conversation's
-    /// visitor language and hand-off, in one read: what a new message's jobs
-    /// depend on. `None` if the conversation is not the tenant's.
-    async fn conversation_facts(
-        &self,
-        tenant: TenantId,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<ConversationFacts>>;
 
     // --- bulk ----------------------------------------------------------
     /// Writes demo rows in one transaction, as fast as the backend allows.

@@ -36,9 +36,9 @@
 
 use crate::conversations::{self, lock_facts};
 use crate::error::db_err;
-use crate::messages::append_on;
+use crate::messages::{append_on, Planned};
 use enuchat_domain::store::StoreResult;
-use enuchat_domain::{ConversationId, Message, NewJob, NewMessage, StoreError, TenantId};
+use enuchat_domain::{ConversationId, Message, NewMessage, StoreError, TenantId};
 use sqlx::PgPool;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -158,24 +158,14 @@ async fn commit_batch(pool: &PgPool, batch: &mut Vec<Append>) {
 async fn append_alone(pool: &PgPool, append: &Append) -> StoreResult<Option<Message>> {
     let (tenant, conversation, new) = (append.tenant, append.conversation, &append.new);
     let Some(plan) = new.plan else {
-        return append_on(pool, tenant, conversation, new, &[], None, &[tenant.0]).await;
+        let unplanned = Planned::default();
+        return append_on(pool, tenant, conversation, new, &unplanned, &[tenant.0]).await;
     };
     let Some(facts) = conversations::facts(pool, tenant, conversation).await? else {
         return Ok(None); // not the tenant's conversation
     };
-    let planned = plan.jobs(&facts, new);
-    let bump = [tenant.0];
-    match append_on(
-        pool,
-        tenant,
-        conversation,
-        new,
-        &planned,
-        Some(&facts),
-        &bump,
-    )
-    .await?
-    {
+    let planned = Planned::unlocked(plan, &facts, new);
+    match append_on(pool, tenant, conversation, new, &planned, &[tenant.0]).await? {
         Some(message) => Ok(Some(message)),
         // Conversations are never deleted: their facts changed meanwhile.
         None => {
@@ -217,8 +207,7 @@ async fn write(pool: &PgPool, batch: &[Append]) -> Result<Vec<Option<Message>>, 
             append.tenant,
             append.conversation,
             &append.new,
-            planned,
-            None, // the facts are locked
+            planned, // on the facts the transaction holds locked
             if last { &tenants } else { &[] },
         )
         .await
@@ -229,7 +218,7 @@ async fn write(pool: &PgPool, batch: &[Append]) -> Result<Vec<Option<Message>>, 
     Ok(messages)
 }
 
-/// The planned jobs of each append of `batch`, in order. With any plan in the
+/// What the plan of each append of `batch` decides, in order. With any plan in the
 /// batch, the facts of all its conversations are read and locked first in
 /// its transaction (all of them, so the locks are taken in id order), and
 /// for a conversation with several appends moved on as each one will change
@@ -237,9 +226,9 @@ async fn write(pool: &PgPool, batch: &[Append]) -> Result<Vec<Option<Message>>, 
 async fn plan_batch(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     batch: &[Append],
-) -> StoreResult<Vec<Vec<NewJob>>> {
+) -> StoreResult<Vec<Planned<'static>>> {
     if batch.iter().all(|append| append.new.plan.is_none()) {
-        return Ok(vec![Vec::new(); batch.len()]);
+        return Ok(batch.iter().map(|_| Planned::default()).collect());
     }
     let conversations: Vec<(TenantId, ConversationId)> = batch
         .iter()
@@ -251,15 +240,11 @@ async fn plan_batch(
         .map(|append| {
             let key = (append.tenant, append.conversation);
             let Some(facts) = facts.get_mut(&key) else {
-                return Vec::new(); // not the tenant's: nothing is appended
+                return Planned::default(); // not the tenant's: nothing is appended
             };
-            let jobs = append
-                .new
-                .plan
-                .map(|plan| plan.jobs(facts, &append.new))
-                .unwrap_or_default();
+            let planned = Planned::locked(append.new.plan, facts, &append.new);
             facts.after(&append.new);
-            jobs
+            planned
         })
         .collect())
 }

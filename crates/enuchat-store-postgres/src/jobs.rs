@@ -10,7 +10,7 @@
 use crate::credits::charge_in;
 use crate::error::{bad_data, db_err};
 use crate::list_anchors::bump_list_versions;
-use crate::messages::{append_on, planned_jobs};
+use crate::messages::{append_on, plan_locked};
 use crate::rows::*;
 use chrono::{DateTime, Utc};
 use enuchat_domain::store::StoreResult;
@@ -284,12 +284,12 @@ pub(crate) async fn complete_ai_reply(
     let Some((conversation, _)) = finish_on(&mut tx, tenant, claimed, None).await? else {
         return Ok(None);
     };
-    let planned = planned_jobs(&mut *tx, tenant, conversation, &reply)
+    let planned = plan_locked(&mut *tx, tenant, conversation, &reply)
         .await?
         .ok_or(StoreError::MissingReference("conversation"))?;
     // The same statement as append_message: seq, its jobs, and the NOTIFY,
     // which PostgreSQL sends when this transaction commits.
-    let message = append_on(&mut *tx, tenant, conversation, &reply, &planned, None, &[])
+    let message = append_on(&mut *tx, tenant, conversation, &reply, &planned, &[])
         .await?
         .ok_or(StoreError::MissingReference("conversation"))?;
     let entry = charge_in(&mut tx, tenant, charge, LedgerReason::AiReply, message.id).await?;

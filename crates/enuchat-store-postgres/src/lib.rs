@@ -597,14 +597,6 @@ impl Store for PostgresStore {
         conversations::set_handed_off(&self.pool, tenant, conversation, pending).await
     }
 
-    async fn conversation_facts(
-        &self,
-        tenant: TenantId,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<ConversationFacts>> {
-        conversations::facts(&self.pool, tenant, conversation).await
-    }
-
     // --- dashboard administration (widgets, team) -----------------------
     async fn update_widget(
         &self,

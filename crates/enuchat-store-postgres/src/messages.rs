@@ -15,7 +15,8 @@ const APPEND_SQL: &str = concat!(
     "WITH c AS ( \
            UPDATE conversations \
            SET last_seq = last_seq + 1, last_message_at = clock_timestamp(), \
-               status = CASE WHEN $9 AND status = 'closed' THEN 'open' ELSE status END, \
+               status = CASE WHEN $24 THEN 'pending' \
+                             WHEN $9 AND status = 'closed' THEN 'open' ELSE status END, \
                handed_off_at = CASE WHEN $11 THEN COALESCE(handed_off_at, clock_timestamp()) \
                                     ELSE handed_off_at END, \
                visitor_language = COALESCE($12, visitor_language) \
@@ -53,7 +54,14 @@ const APPEND_SQL: &str = concat!(
                to_json(m.tenant_id), to_json(m.conversation_id), to_json(c.visitor_id), m.seq)",
         "m"
     ),
-    ") AS notified FROM m, c"
+    ") AS notified, ",
+    // A hand-off is announced as the conversation's change (after the
+    // message's notice: listeners read the conversation with it).
+    "CASE WHEN $24 THEN pg_notify($10, format( \
+       '{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s,\
+\"conversation_changed\":true}', \
+       to_json(c.tenant_id), to_json(c.id), to_json(c.visitor_id), c.last_seq)) END \
+     AS handed_off_notified FROM m, c"
 );
 
 /// Appends a message as the conversation's next seq, and announces it.
@@ -66,8 +74,10 @@ const APPEND_SQL: &str = concat!(
 ///    gets the lock, so seqs come out gapless and in commit order. With
 ///    `reopen` it also turns a `closed` status into `open` (any other status
 ///    stays). An operator message hands the conversation to humans
-///    (`handed_off_at`, once), and a visitor message with a known language
-///    makes that the conversation's `visitor_language`;
+///    (`handed_off_at`, once), and so does a visitor's that asks for a person
+///    while the AI answers (`planned.hands_off`: then also status
+///    `pending`). A visitor message with a known language makes that the
+///    conversation's `visitor_language`;
 /// 2. `clock_timestamp()` is evaluated once the lock is held, so
 ///    `created_at` rises with seq (on one database clock) and the same value
 ///    becomes the conversation's `last_message_at`;
@@ -78,13 +88,15 @@ const APPEND_SQL: &str = concat!(
 ///    are empty), due at the message's time. A second job of one kind breaks
 ///    the `(message_id, kind)` unique rule and the whole statement fails;
 /// 5. the outer SELECT calls `pg_notify` once per inserted row (so never when
-///    nothing was inserted). PostgreSQL holds the notification until the
-///    transaction commits and drops it if it rolls back, so listeners only
-///    hear of committed messages. It queues it while the commit is in
+///    nothing was inserted), and a second time for a hand-off to `pending`
+///    (a `conversation_changed` notice, as `set_handed_off` sends).
+///    PostgreSQL holds the notification until the transaction commits and
+///    drops it if it rolls back, so listeners only hear of committed
+///    messages. It queues it while the commit is in
 ///    progress, before the row lock is released, so the next append to the
 ///    conversation is announced after this one: each conversation's notices
 ///    arrive in seq order;
-/// 6. with `planned_on` (the facts a plan was made on, read without a lock
+/// 6. with `planned.on` (the facts a plan was made on, read without a lock
 ///    before the statement), the UPDATE only matches while the facts are
 ///    still those: the conversation's, re-checked on the row once its lock
 ///    is held, and the widget's and tenant's. The caller then gets `None`
@@ -101,9 +113,8 @@ const APPEND_SQL: &str = concat!(
 /// from values that `to_json` quotes and escapes, exactly as
 /// `serde_json::to_string` writes it.
 ///
-/// `planned` are the jobs of `new`'s plan, decided by the caller from the
-/// conversation's facts (see [`planned_jobs`]); they are queued with those
-/// `new` lists.
+/// `planned` is what `new`'s plan decided from the conversation's facts
+/// (see [`Planned`]); its jobs are queued with those `new` lists.
 ///
 /// `executor` is the pool, or a transaction that must do more with the
 /// message before committing (a finished AI reply job).
@@ -112,15 +123,15 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
     tenant: TenantId,
     conversation: ConversationId,
     new: &NewMessage,
-    planned: &[NewJob],
-    planned_on: Option<&ConversationFacts>,
+    planned: &Planned<'_>,
     bump_list_versions_of: &[Uuid],
 ) -> StoreResult<Option<Message>> {
     let visitor_language = match (new.role, new.content_language.as_deref()) {
         (MessageRole::Visitor, Some(lang)) if lang != UNKNOWN_LANGUAGE => Some(lang),
         _ => None,
     };
-    let jobs = || new.jobs.iter().chain(planned);
+    let jobs = || new.jobs.iter().chain(&planned.jobs);
+    let planned_on = planned.on;
     let job_ids: Vec<Uuid> = jobs().map(|_| JobId::new().0).collect();
     let job_kinds: Vec<&str> = jobs().map(|j| j.kind.as_str()).collect();
     let job_payloads: Vec<String> = jobs().map(|j| j.payload.to_string()).collect();
@@ -135,7 +146,7 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
         .bind(new.author_id.map(|op| op.0))
         .bind(new.reopen)
         .bind(MESSAGES_CHANNEL)
-        .bind(new.role == MessageRole::Operator)
+        .bind(new.role == MessageRole::Operator || planned.hands_off)
         .bind(visitor_language)
         .bind(job_ids)
         .bind(job_kinds)
@@ -148,27 +159,73 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
         .bind(planned_on.map(|f| f.translation_enabled))
         .bind(planned_on.map(|f| f.ai_enabled))
         .bind(planned_on.map(|f| f.operator_language.as_str()))
+        .bind(planned.hands_off)
         .fetch_optional(executor)
         .await
         .map_err(db_err)?;
     row.map(MessageRow::into_model).transpose()
 }
 
-/// The jobs `new`'s plan calls for (nothing without a plan), from the
+/// What a message's plan decided, for [`append_on`]: nothing without a plan.
+#[derive(Debug, Default)]
+pub(crate) struct Planned<'f> {
+    /// Jobs on top of those the message lists.
+    pub jobs: Vec<NewJob>,
+    /// The append hands the conversation to humans, status `pending`
+    /// ([`JobPlan::hands_off`]).
+    pub hands_off: bool,
+    /// The facts this was decided on when they were read without a lock:
+    /// the append then matches only while they still hold. `None` when the
+    /// append's transaction holds them locked (or there was no plan).
+    pub on: Option<&'f ConversationFacts>,
+}
+
+impl Planned<'static> {
+    /// Decided on facts that the append's transaction holds locked.
+    pub(crate) fn locked(
+        plan: Option<JobPlan>,
+        facts: &ConversationFacts,
+        new: &NewMessage,
+    ) -> Self {
+        match plan {
+            None => Planned::default(),
+            Some(plan) => Planned {
+                jobs: plan.jobs(facts, new),
+                hands_off: plan.hands_off(facts),
+                on: None,
+            },
+        }
+    }
+}
+
+impl<'f> Planned<'f> {
+    /// Decided on facts read without a lock; the append re-checks them.
+    pub(crate) fn unlocked(plan: JobPlan, facts: &'f ConversationFacts, new: &NewMessage) -> Self {
+        Planned {
+            jobs: plan.jobs(facts, new),
+            hands_off: plan.hands_off(facts),
+            on: Some(facts),
+        }
+    }
+}
+
+/// What `new`'s plan decides (nothing without a plan), from the
 /// conversation's facts read and locked on `executor`, a transaction that
 /// appends `new` next; `None` when the conversation is not the tenant's.
-pub(crate) async fn planned_jobs<'e, E: PgExecutor<'e>>(
+pub(crate) async fn plan_locked<'e, E: PgExecutor<'e>>(
     executor: E,
     tenant: TenantId,
     conversation: ConversationId,
     new: &NewMessage,
-) -> StoreResult<Option<Vec<NewJob>>> {
-    let Some(plan) = new.plan else {
-        return Ok(Some(Vec::new()));
-    };
+) -> StoreResult<Option<Planned<'static>>> {
+    if new.plan.is_none() {
+        return Ok(Some(Planned::default()));
+    }
     let key = (tenant, conversation);
     let mut facts = crate::conversations::lock_facts(executor, &[key]).await?;
-    Ok(facts.remove(&key).map(|facts| plan.jobs(&facts, new)))
+    Ok(facts
+        .remove(&key)
+        .map(|facts| Planned::locked(new.plan, &facts, new)))
 }
 
 pub(crate) async fn get(

@@ -398,6 +398,52 @@ async fn conversation_changes_are_announced_once_committed() {
 }
 
 #[tokio::test]
+async fn a_hand_off_in_an_append_is_announced_as_a_change() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let Instances { a, b, t, w, c } = two_instances(&db).await;
+    let ai_on = WidgetUpdate {
+        ai_enabled: Some(true),
+        ..Default::default()
+    };
+    a.update_widget(t.id, w.id, ai_on).await.unwrap().unwrap();
+    let mut listener = b.listen_messages().await.expect("listen");
+    let asking = |content: &str| NewMessage {
+        plan: Some(JobPlan {
+            asks_for_person: true,
+            ..JobPlan::default()
+        }),
+        ..NewMessage::new(MessageRole::Visitor, text(content))
+    };
+
+    // The AI answered: the request hands off, announced with its message.
+    a.append_message(t.id, c.id, asking("a human please"))
+        .await
+        .expect("append")
+        .expect("found");
+    let heard = [next(&mut listener).await, next(&mut listener).await];
+    assert!(
+        heard.contains(&ListenEvent::Notice(notice(&c, 1))),
+        "{heard:?}"
+    );
+    assert!(
+        heard.contains(&ListenEvent::Notice(changed(&c, 1))),
+        "{heard:?}"
+    );
+    // Humans in charge already: only the message.
+    a.append_message(t.id, c.id, asking("a human!"))
+        .await
+        .expect("append")
+        .expect("found");
+    assert_eq!(
+        next(&mut listener).await,
+        ListenEvent::Notice(notice(&c, 2))
+    );
+    nothing_for(&mut listener, Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
 async fn notices_of_each_conversation_arrive_in_seq_order() {
     let Some(db) = TestDb::create().await else {
         return;

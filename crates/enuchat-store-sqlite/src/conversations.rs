@@ -494,18 +494,10 @@ impl SqliteStore {
         tx.commit().await.map_err(db)?;
         Ok(conversation)
     }
-
-    pub(crate) async fn conversation_facts_impl(
-        &self,
-        tenant: TenantId,
-        id: ConversationId,
-    ) -> StoreResult<Option<ConversationFacts>> {
-        self.reads.read(|c| read_facts(c, tenant, id)).await
-    }
 }
 
-/// What a new message's jobs depend on, in one read on `conn`: a read
-/// connection, or the appender's inside the append's transaction.
+/// What a new message's jobs depend on, in one read on `conn`, the
+/// appender's (or the AI reply's writer) inside the append's transaction.
 pub(crate) fn read_facts(
     conn: &rusqlite::Connection,
     tenant: TenantId,

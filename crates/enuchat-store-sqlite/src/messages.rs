@@ -14,11 +14,13 @@ use rusqlite::OptionalExtension;
 /// Bumping the counter both claims the seq and proves the conversation is the
 /// tenant's; holding the write lock until commit keeps seqs gapless and unique
 /// under concurrent appends. The same statement reopens a closed conversation
-/// for a visitor writing back, hands it to humans when an operator writes,
-/// and keeps the visitor's language current (never replacing a known one with
-/// "unknown").
+/// for a visitor writing back, hands it to humans when an operator writes or
+/// a visitor asks for a person while the AI answers (?7: then it waits for
+/// them, `pending`), and keeps the visitor's language current (never
+/// replacing a known one with "unknown").
 const CLAIM_SEQ: &str = "UPDATE conversations SET last_seq = last_seq + 1, last_message_at = ?1, \
-       status = CASE WHEN ?2 AND status = 'closed' THEN 'open' ELSE status END, \
+       status = CASE WHEN ?7 THEN 'pending' \
+                     WHEN ?2 AND status = 'closed' THEN 'open' ELSE status END, \
        handed_off_at = CASE WHEN ?3 THEN COALESCE(handed_off_at, ?1) ELSE handed_off_at END, \
        visitor_language = COALESCE(?4, visitor_language) \
      WHERE tenant_id = ?5 AND id = ?6 \
@@ -57,10 +59,10 @@ pub(crate) fn append_on(
         _ => None,
     };
     let write = |e| raw_write_err(e, "conversation");
-    let planned = match new.plan {
-        None => Vec::new(),
+    let (planned, to_pending) = match new.plan {
+        None => (Vec::new(), false),
         Some(plan) => match read_facts(conn, tenant, conversation).map_err(write)? {
-            Some(facts) => plan.jobs(&facts, new),
+            Some(facts) => (plan.jobs(&facts, new), plan.hands_off(&facts)),
             None => return Ok(None),
         },
     };
@@ -72,10 +74,11 @@ pub(crate) fn append_on(
             (
                 now,
                 new.reopen,
-                new.role == MessageRole::Operator,
+                new.role == MessageRole::Operator || to_pending,
                 visitor_language,
                 tenant.0,
                 conversation.0,
+                to_pending,
             ),
             |row| row.get(0),
         )

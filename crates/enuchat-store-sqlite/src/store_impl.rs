@@ -425,14 +425,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn conversation_facts(
-        &self,
-        tenant: TenantId,
-        conversation: ConversationId,
-    ) -> StoreResult<Option<ConversationFacts>> {
-        self.conversation_facts_impl(tenant, conversation).await
-    }
-
     // --- dashboard administration (widgets, team) -----------------------
     async fn update_widget(
         &self,

@@ -117,6 +117,7 @@ store_tests! {
     }
     planned_jobs {
         planned_appends_follow_the_facts_at_append_time,
+        asking_for_a_person_hands_off_in_the_append,
         concurrent_planned_appends_see_the_messages_before_them,
     }
     visitor_side {

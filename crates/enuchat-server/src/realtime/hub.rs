@@ -98,6 +98,14 @@ impl Hub {
         lock(&self.tenants).contains_key(&tenant)
     }
 
+    /// Whether [`Hub::publish_conversation`] of the tenant reaches anyone:
+    /// a dashboard of it listens here, and no database feed announces the
+    /// change instead. Lets a caller skip reading a changed conversation
+    /// back when nobody would be told.
+    pub fn publishes_conversations_of(&self, tenant: TenantId) -> bool {
+        !self.messages_via_feed && self.tenant_listened(tenant)
+    }
+
     fn send_to_tenant(&self, tenant: TenantId, event: TenantEvent) {
         if let Some(sender) = lock(&self.tenants).get(&tenant) {
             let _ = sender.send(event);

@@ -144,19 +144,51 @@ async fn asking_for_a_human_or_an_operator_reply_silences_the_ai(backend: Backen
     let acme = app.account("Acme").await;
     let widget = ai_widget(&app, &acme, 100).await;
 
-    // A visitor who asks for a person: pending, no auto-reply.
+    // A visitor whom the AI answers, then who asks for a person: pending,
+    // no auto-reply from then on, and the dashboard sees it waiting.
     let asks = TestVisitor::create(&app, &widget, json!({})).await;
     let mut socket = asks.connect(0).await;
     until_ready(&mut socket).await;
+    asks.say(&app, QUESTION).await;
+    let got = messages(&mut socket, 2).await;
+    assert_eq!(
+        (&got[0]["role"], &got[1]["role"]),
+        (&json!("visitor"), &json!("ai"))
+    );
+    let dash = sign_in(&app, &acme.operator.email).await;
+    let mut inbox = dash.connect().await;
+    assert_eq!(
+        next_event(&mut inbox, Duration::from_secs(5)).await["type"],
+        "ready"
+    );
     asks.say(&app, "I want to talk to a human please").await;
     assert_eq!(messages(&mut socket, 1).await[0]["role"], "visitor");
+    // (Until it comes: with PostgreSQL the feed may still tell of the
+    // conversation's start, before the dashboard connected.)
+    loop {
+        let event = next_event(&mut inbox, Duration::from_secs(5)).await;
+        if event["type"] == "conversation" && event["conversation"]["status"] == "pending" {
+            break;
+        }
+    }
     asks.say(&app, QUESTION).await;
     assert_eq!(messages(&mut socket, 1).await[0]["role"], "visitor");
     wait_for_jobs(&app, acme.tenant.id).await;
     quiet(&mut socket).await;
     let conversation = conversation_of(&app, &acme, &asks).await;
     assert_eq!(conversation.status, ConversationStatus::Pending);
+    assert!(conversation.handed_off_at.is_some());
+    let ai_jobs = app
+        .store
+        .list_jobs(acme.tenant.id, None, 50, 0)
+        .await
+        .unwrap();
+    let ai_jobs = ai_jobs
+        .iter()
+        .filter(|j| j.conversation_id == conversation.id && j.kind == JobKind::AiReply);
+    assert_eq!(ai_jobs.count(), 1, "only the question before the request");
     close(socket).await;
+    close(inbox).await;
 
     // Without AI, humans answer anyway: the same words change nothing.
     let plain = TestVisitor::create(&app, &acme.widget, json!({})).await;

@@ -159,6 +159,33 @@ pub async fn deep_pages_follow_every_change(store: SharedStore) {
         .expect("lease held");
     assert_every_page_matches(store, t.id, &filters).await;
 
+    // A visitor asking for a person while the AI answers: the append itself
+    // makes the conversation pending.
+    let ai_on = WidgetUpdate {
+        ai_enabled: Some(true),
+        ..Default::default()
+    };
+    store
+        .update_widget(t.id, w1.id, ai_on)
+        .await
+        .unwrap()
+        .unwrap();
+    let for_a_person = NewMessage {
+        plan: Some(JobPlan {
+            asks_for_person: true,
+            ..JobPlan::default()
+        }),
+        ..NewMessage::new(MessageRole::Visitor, text("a human please"))
+    };
+    store
+        .append_message(t.id, ids[8], for_a_person)
+        .await
+        .expect("append")
+        .expect("found");
+    let now = store.get_conversation(t.id, ids[8]).await.unwrap().unwrap();
+    assert_eq!(now.status, ConversationStatus::Pending);
+    assert_every_page_matches(store, t.id, &filters).await;
+
     // Appends arriving together (a backend may write them in one batch).
     appends_at_once(store, t.id, &ids[1..9]).await;
     assert_every_page_matches(store, t.id, &filters).await;

@@ -33,6 +33,18 @@ async fn jobs_by_message(
     by_message
 }
 
+/// A visitor message that asks for a person (`JobPlan::asks_for_person`).
+fn asking(body: &str, language: Option<&str>) -> NewMessage {
+    NewMessage {
+        plan: Some(JobPlan {
+            asks_for_person: true,
+            ..JobPlan::default()
+        }),
+        reopen: true,
+        ..planned(MessageRole::Visitor, body, language)
+    }
+}
+
 fn translate(from: &str, to: &str) -> (JobKind, serde_json::Value) {
     (
         JobKind::Translate,
@@ -118,6 +130,102 @@ pub async fn planned_appends_follow_the_facts_at_append_time(store: SharedStore)
     assert_eq!(stored.len(), 3);
 }
 
+/// A visitor asking for a person hands the conversation to humans in the
+/// append itself, only while the AI answers it.
+pub async fn asking_for_a_person_hands_off_in_the_append(store: SharedStore) {
+    let store = &*store;
+    let (t, w) = tenant_with_widget(store, "Acme").await;
+    set_widget(store, t.id, w.id, true, false).await;
+    let c = conversation(store, t.id, w.id).await;
+    let get = |id| store.get_conversation(t.id, id);
+
+    // The AI answers: a plain question gets a reply queued.
+    let question = store
+        .append_message(t.id, c.id, planned(MessageRole::Visitor, "Where?", None))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(get(c.id).await.unwrap().unwrap().handed_off_at, None);
+
+    // The request: handed off and pending, in the same append, no reply.
+    let request = store
+        .append_message(t.id, c.id, asking("A human please", None))
+        .await
+        .unwrap()
+        .unwrap();
+    let now = get(c.id).await.unwrap().unwrap();
+    assert_eq!(now.status, ConversationStatus::Pending);
+    let at = now.handed_off_at.expect("handed off by the request");
+    assert!(at >= question.created_at, "{at:?}");
+    assert_eq!(now.last_seq, request.seq);
+
+    // Asked again once humans are in charge: nothing changes (a status an
+    // operator set stays).
+    let patch = ConversationPatch {
+        status: Some(ConversationStatus::Open),
+        assigned_to: None,
+    };
+    store.update_conversation(t.id, c.id, patch).await.unwrap();
+    let again = store
+        .append_message(t.id, c.id, asking("Human!", None))
+        .await
+        .unwrap()
+        .unwrap();
+    let now = get(c.id).await.unwrap().unwrap();
+    assert_eq!(now.status, ConversationStatus::Open);
+    assert_eq!(now.handed_off_at, Some(at), "set once");
+
+    // Without AI humans answer anyway: the request changes nothing.
+    set_widget(store, t.id, w.id, false, false).await;
+    let plain = conversation(store, t.id, w.id).await;
+    let unheeded = store
+        .append_message(t.id, plain.id, asking("A human please", None))
+        .await
+        .unwrap()
+        .unwrap();
+    let now = get(plain.id).await.unwrap().unwrap();
+    assert_eq!(
+        (now.status, now.handed_off_at),
+        (ConversationStatus::Open, None)
+    );
+
+    // A closed conversation the AI answered: the visitor writes back asking
+    // for a person, and it waits for one (not merely reopened).
+    set_widget(store, t.id, w.id, true, false).await;
+    let closed = conversation(store, t.id, w.id).await;
+    let patch = ConversationPatch {
+        status: Some(ConversationStatus::Closed),
+        assigned_to: None,
+    };
+    store
+        .update_conversation(t.id, closed.id, patch)
+        .await
+        .unwrap();
+    store
+        .append_message(t.id, closed.id, asking("Back, need a human", None))
+        .await
+        .unwrap()
+        .unwrap();
+    let now = get(closed.id).await.unwrap().unwrap();
+    assert_eq!(now.status, ConversationStatus::Pending);
+    assert!(now.handed_off_at.is_some());
+
+    // Another tenant's conversation: nothing stored, nothing changed.
+    let other = tenant(store, "Other").await;
+    let theirs = store
+        .append_message(other.id, c.id, asking("Human", None))
+        .await
+        .unwrap();
+    assert!(theirs.is_none());
+
+    let jobs = jobs_by_message(store, t.id).await;
+    assert_eq!(jobs.get(&question.id), Some(&vec![ai_reply()]));
+    assert_eq!(jobs.get(&request.id), None);
+    assert_eq!(jobs.get(&again.id), None);
+    assert_eq!(jobs.get(&unheeded.id), None, "no AI, no translation");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+}
+
 /// Many planned appends at once (PostgreSQL writes them in batches, reading
 /// the facts once per batch): each message's jobs are those of the facts as
 /// the messages before it, in seq order, left them.
@@ -131,13 +239,15 @@ pub async fn concurrent_planned_appends_see_the_messages_before_them(store: Shar
         conversations.push(conversation(&*store, t.id, w.id).await.id);
     }
 
-    // Visitors in changing languages, replies, and one operator stepping in
-    // somewhere in the middle, all racing.
+    // Visitors in changing languages, replies, one operator stepping in
+    // somewhere in the middle, and in half of the conversations a visitor
+    // asking for a person a little earlier, all racing.
     let mut tasks = Vec::new();
     for (n, &c) in conversations.iter().enumerate() {
         for i in 0..EACH {
             let new = match (i + n) % 4 {
                 _ if i == EACH / 2 => planned(MessageRole::Operator, "Let me help", None),
+                _ if i == EACH / 3 && n % 2 == 0 => asking("A person please", Some("de")),
                 0 => planned(MessageRole::Visitor, "Hallo", Some("de")),
                 1 => planned(MessageRole::Visitor, "Bonjour", Some("fr")),
                 2 => planned(MessageRole::System, "Noted", None),
@@ -156,11 +266,14 @@ pub async fn concurrent_planned_appends_see_the_messages_before_them(store: Shar
     messages.sort_by_key(|m| (m.conversation_id.0, m.seq));
 
     let jobs = jobs_by_message(&*store, t.id).await;
-    let mut state: HashMap<ConversationId, (bool, String)> = HashMap::new();
+    // Per conversation: humans in charge, the visitor's language, and
+    // whether a request for a person made it wait (`pending`).
+    let mut state: HashMap<ConversationId, (bool, String, bool)> = HashMap::new();
     for m in &messages {
-        let (handed_off, visitor_language) = state
-            .entry(m.conversation_id)
-            .or_insert((false, "pl".to_owned()));
+        let (handed_off, visitor_language, waiting) =
+            state
+                .entry(m.conversation_id)
+                .or_insert((false, "pl".to_owned(), false));
         let language = m.content_language.as_deref();
         let expected = match m.role {
             MessageRole::Visitor => {
@@ -168,6 +281,10 @@ pub async fn concurrent_planned_appends_see_the_messages_before_them(store: Shar
                 let known = language.filter(|l| *l != UNKNOWN_LANGUAGE);
                 let from = known.unwrap_or(visitor_language);
                 expected.push(translate(from, "en"));
+                if m.content == "A person please" && !*handed_off {
+                    *handed_off = true;
+                    *waiting = true;
+                }
                 if !*handed_off {
                     expected.push(ai_reply());
                 }
@@ -195,4 +312,14 @@ pub async fn concurrent_planned_appends_see_the_messages_before_them(store: Shar
         assert!(m.translation_pending);
     }
     assert_eq!(jobs.len(), CONVERSATIONS * EACH);
+    for (id, (_, _, waiting)) in state {
+        let now = store.get_conversation(t.id, id).await.unwrap().unwrap();
+        let expected = if waiting {
+            ConversationStatus::Pending
+        } else {
+            ConversationStatus::Open
+        };
+        assert_eq!(now.status, expected, "{id}");
+        assert!(now.handed_off_at.is_some(), "the operator stepped in");
+    }
 }

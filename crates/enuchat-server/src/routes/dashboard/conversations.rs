@@ -112,7 +112,10 @@ pub async fn reply(
     new.author_id = Some(me);
     // The store decides the jobs from the conversation as it is when the
     // message is appended (one statement fewer, and never on stale facts).
-    new.plan = Some(JobPlan { handing_off: true });
+    new.plan = Some(JobPlan {
+        handing_off: true,
+        ..JobPlan::default()
+    });
     let message = state
         .store
         .append_message(tenant, id, new)

@@ -12,7 +12,6 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use enuchat_domain::plan::MessageContext;
 use enuchat_domain::{
     JobPlan, MessageContent, MessageRole, NewConversation, NewMessage, UNKNOWN_LANGUAGE,
 };
@@ -120,55 +119,41 @@ pub async fn post_message(
     // short messages (the conversation keeps its last known language).
     let language = providers::language::detect(content.as_str())
         .unwrap_or_else(|| UNKNOWN_LANGUAGE.to_owned());
-    let facts = state
-        .store
-        .conversation_facts(tenant, conversation.id)
-        .await?
-        .ok_or_else(|| ApiError::Internal(format!("conversation {} vanished", conversation.id)))?;
-    let context = MessageContext::from_facts(facts, false);
-    // Asking for a person matters only while the AI answers.
-    let wants_human = context.ai_answers() && providers::ai::wants_human(content.as_str());
     let mut new = NewMessage::new(MessageRole::Visitor, content);
     new.reopen = true;
     new.content_language = Some(language);
-    // The jobs themselves are decided by the store from the facts as they
-    // are when the message is appended (an operator may step in meanwhile).
+    // Its jobs, and whether asking for a person hands the conversation to
+    // humans (only while the AI answers it), are decided by the store from
+    // the conversation as it is when the message is appended, in the same
+    // transaction: an operator may step in meanwhile, and a hand-off cannot
+    // fail after the message was stored.
+    let asks_for_person = providers::ai::wants_human(new.content.as_str());
     new.plan = Some(JobPlan {
-        handing_off: wants_human,
+        handing_off: false,
+        asks_for_person,
     });
     let message = state
         .store
         .append_message(tenant, conversation.id, new)
         .await?
         .ok_or_else(|| ApiError::Internal(format!("conversation {} vanished", conversation.id)))?;
-    // A translation shows on the message; an AI reply was queued if the AI
-    // answered a moment ago (should it have stopped since, the worker finds
-    // no job; should it have started, it finds the job on its next poll).
-    if message.translation_pending || (context.ai_answers() && !wants_human) {
+    if JobPlan::may_have_queued(&message) {
         state.jobs_wake.notify_one();
     }
-    if wants_human {
-        // Humans take over: the AI stays silent and operators see it waiting.
-        if let Some(changed) = state
-            .store
-            .set_handed_off(tenant, conversation.id, true)
-            .await?
-        {
-            state.hub.publish_conversation(changed);
-        }
-    }
     let view = VisitorMessageView::from(&message);
-    if message.seq == 1 {
+    let started = message.seq == 1;
+    if started {
         state.hub.conversation_started(&visitor.id, conversation.id);
-        // Dashboards learn of the new conversation (with its first message);
-        // with PostgreSQL the database feed tells them, and this sends nothing.
-        // The read back is only worth it when a dashboard of the tenant
-        // listens here (one that connects later loads the list, which
-        // already holds this committed conversation).
-        if state.hub.tenant_listened(tenant) {
-            if let Ok(Some(started)) = state.store.get_conversation(tenant, conversation.id).await {
-                state.hub.publish_conversation(started);
-            }
+    }
+    // Dashboards learn of a new conversation (before its first message), and
+    // of one that may now wait for them (if the AI was not answering, they
+    // get it unchanged). With PostgreSQL the database feed tells them. The
+    // read back is only worth it when a dashboard of the tenant listens here
+    // (one that connects later loads the list, which already holds this
+    // committed conversation).
+    if (started || asks_for_person) && state.hub.publishes_conversations_of(tenant) {
+        if let Ok(Some(changed)) = state.store.get_conversation(tenant, conversation.id).await {
+            state.hub.publish_conversation(changed);
         }
     }
     state.hub.publish_message(tenant, Arc::new(message));
