@@ -91,14 +91,21 @@ pub(crate) async fn update_visitor(
     let (set_name, name) = split_patch(patch.name);
     let (set_email, email) = split_patch(patch.email);
     let (set_language, language) = split_patch(patch.language);
+    // Lists show the visitor's name and email: changing them moves the
+    // tenant's list version on (cached pages, `page_cache.rs`).
     let row: Option<VisitorRow> = sqlx::query_as(concat!(
-        "UPDATE visitors SET \
-           name = CASE WHEN $3 THEN $4 ELSE name END, \
-           email = CASE WHEN $5 THEN $6 ELSE email END, \
-           language = CASE WHEN $7 THEN $8 ELSE language END \
-         WHERE tenant_id = $1 AND id = $2 \
-         RETURNING ",
-        visitor_columns!()
+        "WITH v AS ( \
+           UPDATE visitors SET \
+             name = CASE WHEN $3 THEN $4 ELSE name END, \
+             email = CASE WHEN $5 THEN $6 ELSE email END, \
+             language = CASE WHEN $7 THEN $8 ELSE language END \
+           WHERE tenant_id = $1 AND id = $2 \
+           RETURNING * \
+         ), ",
+        bump_list_versions_sql!("v WHERE $3 OR $5"),
+        " SELECT ",
+        visitor_columns!(),
+        " FROM v"
     ))
     .bind(tenant.0)
     .bind(id.as_str())
@@ -376,26 +383,6 @@ pub(crate) fn bind_filter<'q, O>(
     query
 }
 
-pub(crate) async fn list(
-    pool: &PgPool,
-    tenant: TenantId,
-    filter: &ConversationFilter,
-    limit: u32,
-    offset: u64,
-) -> StoreResult<Vec<Conversation>> {
-    let rows: Vec<ConversationRow> = bind_list(
-        sqlx::query_as(list_query(filter)),
-        tenant,
-        filter,
-        limit,
-        offset,
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(db_err)?;
-    all(rows, ConversationRow::into_model)
-}
-
 pub(crate) async fn explain_list(
     pool: &PgPool,
     tenant: TenantId,
@@ -476,8 +463,9 @@ pub(crate) async fn update(
                    SELECT 1 FROM operators o WHERE o.tenant_id = $1 AND o.id = $5)) \
            RETURNING * \
          ), ",
-        // Only a status change moves it between lists.
-        bump_list_versions_sql!("c WHERE $3::text IS NOT NULL"),
+        // Lists show the status and the assignee (cached pages,
+        // `page_cache.rs`); a status change also moves it between lists.
+        bump_list_versions_sql!("c"),
         " SELECT ",
         conversation_columns!(),
         notify_conversation_changed_sql!("$6"),
@@ -520,7 +508,8 @@ pub(crate) async fn set_handed_off(
            WHERE tenant_id = $1 AND id = $2 \
            RETURNING * \
          ), ",
-        bump_list_versions_sql!("c WHERE $3"),
+        // Lists show `handed_off_at` too, not only the status.
+        bump_list_versions_sql!("c"),
         " SELECT ",
         conversation_columns!(),
         notify_conversation_changed_sql!("$4"),

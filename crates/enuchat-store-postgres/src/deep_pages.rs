@@ -24,6 +24,7 @@ macro_rules! list_version_sql {
         "coalesce((SELECT version FROM conversation_list_versions WHERE tenant_id = $1), 0)"
     };
 }
+pub(crate) use list_version_sql;
 
 /// A page (`list_sql!`) and the list's version. The page is left-joined to
 /// the one-row version, so an empty page still says which version it is
@@ -120,9 +121,9 @@ impl FromRow<'_, PgRow> for VersionedRow {
 }
 
 /// A page and the list version it was read at.
-struct Versioned {
-    version: i64,
-    rows: Vec<ConversationRow>,
+pub(crate) struct Versioned {
+    pub(crate) version: i64,
+    pub(crate) rows: Vec<ConversationRow>,
 }
 
 async fn fetch_versioned(
@@ -138,8 +139,8 @@ async fn fetch_versioned(
     Ok(Versioned { version, rows })
 }
 
-/// The deep page at `offset`, plain.
-async fn plain(
+/// The page at `offset`, plain (also the shallow pages of `page_cache.rs`).
+pub(crate) async fn plain(
     pool: &PgPool,
     tenant: TenantId,
     filter: &ConversationFilter,

@@ -33,6 +33,7 @@ mod knowledge;
 mod list_anchors;
 mod listener;
 mod messages;
+mod page_cache;
 mod rate_limits;
 mod rows;
 mod tenants;
@@ -51,6 +52,8 @@ use std::time::Duration;
 pub use enuchat_domain::deep_pages::{AnchorSettings, DeepPageReads};
 use list_anchors::ListAnchors;
 pub use listener::{ListenEvent, MessageListener, LISTENER_APPLICATION_NAME};
+use page_cache::PageCache;
+pub use page_cache::{PageCacheReads, PageCacheSettings};
 
 /// Pool size used by [`PostgresStore::connect`].
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
@@ -93,6 +96,8 @@ pub struct PostgresStore {
     appender: appender::Appender,
     /// Where this instance's deep pages start (`list_anchors.rs`).
     lists: Arc<ListAnchors>,
+    /// Shallow pages served while their list version holds (`page_cache.rs`).
+    pages: Arc<PageCache>,
 }
 
 impl PostgresStore {
@@ -158,6 +163,7 @@ impl PostgresStore {
             pool,
             appender,
             lists: Arc::new(ListAnchors::new(AnchorSettings::default())),
+            pages: Arc::new(PageCache::new(PageCacheSettings::default())),
         })
     }
 
@@ -167,6 +173,18 @@ impl PostgresStore {
     pub fn with_anchor_settings(mut self, settings: AnchorSettings) -> PostgresStore {
         self.lists = Arc::new(ListAnchors::new(settings));
         self
+    }
+
+    /// The same store keeping shallow list pages in memory under `settings`
+    /// (none held yet). Tests turn it off, or make every read check.
+    pub fn with_page_cache(mut self, settings: PageCacheSettings) -> PostgresStore {
+        self.pages = Arc::new(PageCache::new(settings));
+        self
+    }
+
+    /// How this instance has served shallow list pages so far.
+    pub fn page_cache_reads(&self) -> PageCacheReads {
+        self.pages.reads()
     }
 
     /// How this instance has read deep pages so far.
@@ -459,7 +477,9 @@ impl Store for PostgresStore {
         if self.lists.settings().is_deep(offset) {
             deep_pages::list_deep(&self.pool, &self.lists, tenant, filter, limit, offset).await
         } else {
-            conversations::list(&self.pool, tenant, filter, limit, offset).await
+            self.pages
+                .list(&self.pool, tenant, filter, limit, offset)
+                .await
         }
     }
     async fn update_conversation(

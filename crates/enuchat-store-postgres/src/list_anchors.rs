@@ -9,9 +9,11 @@
 //! `(last_message_at, id) <= (anchor)`, skipping fewer than `spacing` rows.
 //!
 //! Other instances write the same lists, so no in-process guard can say when
-//! anchors went stale. Instead every change to a tenant's lists moves the
-//! tenant's row of `conversation_list_versions` on, in the change's own
-//! transaction (see [`bump_list_versions_sql`]), and every deep read selects
+//! anchors went stale. Instead every change to a tenant's lists (their order,
+//! which conversations they hold, and any field their rows show, for the
+//! shallow pages of `page_cache.rs`) moves the tenant's row of
+//! `conversation_list_versions` on, in the change's own transaction (see
+//! [`bump_list_versions_sql`]), and every deep read selects
 //! that version in the same statement as its page, hence from the same
 //! snapshot:
 //! - anchors are built together with the version they were read at;

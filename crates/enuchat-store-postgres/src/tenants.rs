@@ -1,6 +1,7 @@
 //! Tenants and what hangs directly off them: operators and widgets.
 
 use crate::error::db_err;
+use crate::list_anchors::bump_list_versions;
 use crate::rows::*;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
@@ -315,6 +316,11 @@ pub(crate) async fn delete_operator(
             .await
             .map_err(db_err)?;
     }
+    // Its conversations lost their assignee, which lists show (cached pages,
+    // `page_cache.rs`); the bump is the transaction's last lock.
+    bump_list_versions(&mut tx, vec![tenant.0])
+        .await
+        .map_err(db_err)?;
     tx.commit().await.map_err(db_err)?;
     Ok(true)
 }

@@ -201,3 +201,39 @@ async fn postgres_deep_pages_follow_another_instances_writes() {
     })
     .await;
 }
+
+/// Two PostgreSQL instances on one database keeping shallow pages in memory:
+/// the one that reads serves them while the other changes every field a list
+/// shows; a third that keeps nothing says what the pages should be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_shallow_pages_follow_another_instances_writes() {
+    use std::sync::Arc;
+    harness::on_postgres_with(|url| async move {
+        use enuchat_store_postgres::PageCacheSettings;
+        let url = &url;
+        let store = |max_rows| async move {
+            // Every read checks: no read skips the cache after a stale one.
+            let settings = PageCacheSettings {
+                max_rows,
+                max_skips: 0,
+            };
+            let store = harness::postgres_store(url, Default::default()).await;
+            Arc::new(store.with_page_cache(settings))
+        };
+        let reader = store(PageCacheSettings::default().max_rows).await;
+        let writer = store(PageCacheSettings::default().max_rows).await;
+        let reference = store(0).await;
+        enuchat_store_tests::stories::shallow_pages::shallow_pages_follow_another_instances_writes(
+            reader.clone(),
+            writer,
+            reference.clone(),
+        )
+        .await;
+        let reads = reader.page_cache_reads();
+        // Pages came from memory, and were found stale after the changes.
+        assert!(reads.hits > 0 && reads.stale > 0, "{reads:?}");
+        let kept_nothing = reference.page_cache_reads();
+        assert_eq!(kept_nothing, Default::default());
+    })
+    .await;
+}

@@ -11,6 +11,7 @@ pub mod jobs;
 pub mod messages;
 pub mod planned_jobs;
 pub mod rate_limits;
+pub mod shallow_pages;
 pub mod tenants;
 pub mod updates;
 pub mod visitor_side;

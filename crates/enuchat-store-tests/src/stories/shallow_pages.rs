@@ -1,0 +1,187 @@
+//! Shallow list pages, which a backend may serve from memory (PostgreSQL's
+//! page cache), are what the database holds now, whichever instance changed
+//! it: every field a list shows, after every kind of change.
+
+use super::SharedStore;
+use crate::fixtures::*;
+use chrono::Utc;
+use enuchat_domain::*;
+use std::time::Duration;
+
+const PAGE: u32 = 3;
+
+/// Every page of `PAGE` rows up to just past the end, read twice through
+/// `reader` (the second read may come from memory), equals the page that
+/// `reference`, which keeps nothing in memory, reads.
+async fn assert_pages_are_current(
+    reader: &dyn Store,
+    reference: &dyn Store,
+    tenant: TenantId,
+    filters: &[ConversationFilter],
+    step: &str,
+) {
+    for filter in filters {
+        let whole = reference
+            .list_conversations(tenant, filter, 100, 0)
+            .await
+            .expect("whole list");
+        for offset in 0..=whole.len() as u64 + 1 {
+            let expected = reference
+                .list_conversations(tenant, filter, PAGE, offset)
+                .await
+                .expect("reference page");
+            for read in 0..2 {
+                let page = reader
+                    .list_conversations(tenant, filter, PAGE, offset)
+                    .await
+                    .expect("page");
+                assert_eq!(
+                    page, expected,
+                    "after {step}: {filter:?} at offset {offset}, read {read}"
+                );
+            }
+        }
+    }
+}
+
+/// `writer` makes every kind of change a list shows while `reader` keeps
+/// reading the same pages; `reference` tells what they should be.
+pub async fn shallow_pages_follow_another_instances_writes(
+    reader: SharedStore,
+    writer: SharedStore,
+    reference: SharedStore,
+) {
+    let (reader, writer, reference) = (&*reader, &*writer, &*reference);
+    let (t, w1) = tenant_with_widget(writer, "Acme").await;
+    let w2 = widget(writer, t.id).await;
+    let mut conversations = Vec::new();
+    for i in 0..7 {
+        let w = if i % 3 == 0 { w2.id } else { w1.id };
+        conversations.push(conversation(writer, t.id, w).await);
+    }
+    let ids: Vec<ConversationId> = conversations.iter().map(|c| c.id).collect();
+    let status = |s| ConversationFilter {
+        status: Some(s),
+        widget_id: None,
+    };
+    let filters = [
+        ConversationFilter::default(),
+        status(ConversationStatus::Open),
+        status(ConversationStatus::Pending),
+        ConversationFilter {
+            status: None,
+            widget_id: Some(w1.id),
+        },
+    ];
+    let check =
+        |step: &'static str| assert_pages_are_current(reader, reference, t.id, &filters, step);
+    check("creation").await;
+
+    append(writer, t.id, ids[0], "back again").await;
+    check("an append").await;
+
+    let op = operator(writer, t.id, "ann@example.com").await;
+    let assign = |to| ConversationPatch {
+        status: None,
+        assigned_to: Some(to),
+    };
+    for id in [ids[2], ids[3]] {
+        writer
+            .update_conversation(t.id, id, assign(Some(op.id)))
+            .await
+            .expect("assign")
+            .expect("found");
+    }
+    check("an assignment").await;
+    writer
+        .update_conversation(t.id, ids[3], assign(None))
+        .await
+        .expect("unassign")
+        .expect("found");
+    check("an unassignment").await;
+
+    let close = ConversationPatch {
+        status: Some(ConversationStatus::Closed),
+        assigned_to: None,
+    };
+    writer
+        .update_conversation(t.id, ids[4], close)
+        .await
+        .expect("close")
+        .expect("found");
+    check("a status change").await;
+
+    // Humans take over without a status change: only `handed_off_at` moves.
+    writer
+        .set_handed_off(t.id, ids[1], false)
+        .await
+        .expect("hand off")
+        .expect("found");
+    check("a hand-off").await;
+    writer
+        .set_handed_off(t.id, ids[5], true)
+        .await
+        .expect("hand off")
+        .expect("found");
+    check("a hand-off to pending").await;
+
+    let renamed = VisitorPatch {
+        name: Some(Some("Zoe".into())),
+        email: Some(Some("zoe@example.com".into())),
+        language: None,
+    };
+    writer
+        .update_visitor(t.id, &conversations[6].visitor_id, renamed)
+        .await
+        .expect("update visitor")
+        .expect("found");
+    check("a visitor's new name").await;
+
+    assert!(writer.delete_operator(t.id, op.id).await.expect("delete"));
+    check("the assignee leaving").await;
+
+    conversation(writer, t.id, w1.id).await;
+    check("a new conversation").await;
+
+    let asking = NewMessage {
+        jobs: vec![NewJob {
+            kind: JobKind::AiReply,
+            payload: serde_json::json!({}),
+        }],
+        ..NewMessage::new(MessageRole::Visitor, text("a question"))
+    };
+    writer
+        .append_message(t.id, ids[6], asking)
+        .await
+        .expect("append")
+        .expect("found");
+    check("a question").await;
+    let soon = Utc::now() + chrono::Duration::seconds(1);
+    let claimed = writer
+        .claim_jobs(soon, Duration::from_secs(30), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    let reply = NewMessage {
+        is_auto_reply: true,
+        ..NewMessage::new(MessageRole::Ai, text("an answer"))
+    };
+    writer
+        .complete_ai_reply(t.id, &claimed[0], reply, 0)
+        .await
+        .expect("reply")
+        .expect("lease held");
+    check("an AI reply").await;
+
+    let together = ids[1..6]
+        .iter()
+        .map(|id| append(writer, t.id, *id, "all together"));
+    futures::future::join_all(together).await;
+    check("appends at once").await;
+
+    writer
+        .import_demo_batch(t.id, tied_import(t.id, w1.id, 4, Utc::now()))
+        .await
+        .expect("import");
+    check("an import").await;
+}
