@@ -204,3 +204,39 @@ pub fn tied_import(
         ..Default::default()
     }
 }
+
+/// A visitor's question that queues an AI reply, appended to `conversation`.
+pub async fn ask_the_ai(store: &dyn Store, tenant: TenantId, conversation: ConversationId) {
+    let asking = NewMessage {
+        jobs: vec![NewJob {
+            kind: JobKind::AiReply,
+            payload: serde_json::json!({}),
+        }],
+        ..NewMessage::new(MessageRole::Visitor, text("a question"))
+    };
+    store
+        .append_message(tenant, conversation, asking)
+        .await
+        .expect("append")
+        .expect("conversation belongs to the tenant");
+}
+
+/// Claims the one queued job, an AI reply of `tenant`'s, and writes its
+/// answer as the job's worker would.
+pub async fn answer_the_queued_question(store: &dyn Store, tenant: TenantId) {
+    let soon = Utc::now() + chrono::Duration::seconds(1);
+    let claimed = store
+        .claim_jobs(soon, std::time::Duration::from_secs(30), 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1, "one queued job");
+    let reply = NewMessage {
+        is_auto_reply: true,
+        ..NewMessage::new(MessageRole::Ai, text("an answer"))
+    };
+    store
+        .complete_ai_reply(tenant, &claimed[0], reply, 0)
+        .await
+        .expect("reply")
+        .expect("lease held");
+}

@@ -7,7 +7,6 @@ use super::SharedStore;
 use crate::fixtures::*;
 use chrono::Utc;
 use enuchat_domain::*;
-use std::time::Duration;
 
 const PAGE: u32 = 4;
 
@@ -125,38 +124,13 @@ pub async fn deep_pages_follow_every_change(store: SharedStore) {
     assert_every_page_matches(store, t.id, &filters).await;
 
     // An AI reply written by its job.
-    let asking = NewMessage {
-        jobs: vec![NewJob {
-            kind: JobKind::AiReply,
-            payload: serde_json::json!({}),
-        }],
-        ..NewMessage::new(MessageRole::Visitor, text("a question"))
-    };
-    store
-        .append_message(t.id, ids[7], asking)
-        .await
-        .expect("append")
-        .expect("found");
+    ask_the_ai(store, t.id, ids[7]).await;
     assert_every_page_matches(store, t.id, &filters).await;
     // Others move above it, so that the reply moves it back up from deep
     // in the list.
     appends_at_once(store, t.id, &ids[..6]).await;
     assert_every_page_matches(store, t.id, &filters).await;
-    let soon = Utc::now() + chrono::Duration::seconds(1);
-    let claimed = store
-        .claim_jobs(soon, Duration::from_secs(30), 10)
-        .await
-        .expect("claim");
-    assert_eq!(claimed.len(), 1);
-    let reply = NewMessage {
-        is_auto_reply: true,
-        ..NewMessage::new(MessageRole::Ai, text("an answer"))
-    };
-    store
-        .complete_ai_reply(t.id, &claimed[0], reply, 0)
-        .await
-        .expect("reply")
-        .expect("lease held");
+    answer_the_queued_question(store, t.id).await;
     assert_every_page_matches(store, t.id, &filters).await;
 
     // A visitor asking for a person while the AI answers: the append itself

@@ -6,7 +6,6 @@ use super::SharedStore;
 use crate::fixtures::*;
 use chrono::Utc;
 use enuchat_domain::*;
-use std::time::Duration;
 
 const PAGE: u32 = 3;
 
@@ -143,34 +142,9 @@ pub async fn shallow_pages_follow_another_instances_writes(
     conversation(writer, t.id, w1.id).await;
     check("a new conversation").await;
 
-    let asking = NewMessage {
-        jobs: vec![NewJob {
-            kind: JobKind::AiReply,
-            payload: serde_json::json!({}),
-        }],
-        ..NewMessage::new(MessageRole::Visitor, text("a question"))
-    };
-    writer
-        .append_message(t.id, ids[6], asking)
-        .await
-        .expect("append")
-        .expect("found");
+    ask_the_ai(writer, t.id, ids[6]).await;
     check("a question").await;
-    let soon = Utc::now() + chrono::Duration::seconds(1);
-    let claimed = writer
-        .claim_jobs(soon, Duration::from_secs(30), 10)
-        .await
-        .expect("claim");
-    assert_eq!(claimed.len(), 1);
-    let reply = NewMessage {
-        is_auto_reply: true,
-        ..NewMessage::new(MessageRole::Ai, text("an answer"))
-    };
-    writer
-        .complete_ai_reply(t.id, &claimed[0], reply, 0)
-        .await
-        .expect("reply")
-        .expect("lease held");
+    answer_the_queued_question(writer, t.id).await;
     check("an AI reply").await;
 
     let together = ids[1..6]
