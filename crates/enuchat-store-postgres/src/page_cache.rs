@@ -18,8 +18,9 @@
 //!
 //! A list that changes all the time would pay the check and then the read.
 //! After stale checks in a row its next reads skip the check (1, 3, 7, then
-//! 15 reads by default), and one fresh hit resets that. Memory is bounded by the number of
-//! conversations held, least recently used pages forgotten first.
+//! 15 reads by default), and one fresh hit resets that. Memory is bounded by
+//! the number of conversations held (an empty page counts as one), least
+//! recently used pages forgotten first.
 
 use crate::deep_pages;
 use crate::error::db_err;
@@ -186,19 +187,19 @@ impl PageCache {
 
     /// Keeps `page`, read at `version`, unless a newer version of it is held.
     fn fill(&self, key: PageKey, version: i64, page: &[Conversation]) {
-        if page.len() > self.settings.max_rows {
+        if cost(page.len()) > self.settings.max_rows {
             return;
         }
         let mut pages = self.lock();
         pages.tick += 1;
         let tick = pages.tick;
         let page: Arc<[Conversation]> = page.into();
-        let rows = page.len();
+        let rows = cost(page.len());
         let old_rows = match pages.entries.get_mut(&key) {
             // Reads that overlap can finish out of order.
             Some(entry) if entry.version > version => return,
             Some(entry) => {
-                let old = entry.page.len();
+                let old = cost(entry.page.len());
                 entry.version = version;
                 entry.page = page;
                 entry.used = tick;
@@ -219,17 +220,28 @@ impl PageCache {
             }
         };
         pages.rows = pages.rows - old_rows + rows;
-        while pages.rows > self.settings.max_rows {
-            let Some(oldest) = pages
-                .entries
-                .iter()
-                .min_by_key(|(_, entry)| entry.used)
-                .map(|(key, _)| *key)
-            else {
+        if pages.rows > self.settings.max_rows {
+            self.forget_oldest(&mut pages);
+        }
+    }
+
+    /// Forgets the least recently used pages until a tenth of the room is
+    /// free again: one pass over the entries for many fills, not one per
+    /// fill.
+    fn forget_oldest(&self, pages: &mut Pages) {
+        let goal = self.settings.max_rows - self.settings.max_rows / 10;
+        let mut by_age: Vec<(u64, PageKey)> = pages
+            .entries
+            .iter()
+            .map(|(key, entry)| (entry.used, *key))
+            .collect();
+        by_age.sort_unstable_by_key(|(used, _)| *used);
+        for (_, key) in by_age {
+            if pages.rows <= goal {
                 break;
-            };
-            if let Some(gone) = pages.entries.remove(&oldest) {
-                pages.rows -= gone.page.len();
+            }
+            if let Some(gone) = pages.entries.remove(&key) {
+                pages.rows -= cost(gone.page.len());
             }
         }
     }
@@ -272,6 +284,12 @@ impl PageCache {
         }
         Ok(page)
     }
+}
+
+/// What a page counts against `max_rows`: its conversations, and at least
+/// one, so that empty pages (past a list's end) are bounded too.
+fn cost(rows: usize) -> usize {
+    rows.max(1)
 }
 
 fn count(counter: &AtomicU64) {
@@ -393,6 +411,18 @@ mod tests {
         cache.fill(key(6), 1, &conversations(5));
         assert!(checked_version(&cache, &key(6)).is_none());
         assert_eq!(cache.lock().rows, 4);
+    }
+
+    #[test]
+    fn empty_pages_count_too() {
+        let cache = cache(100);
+        for offset in 0..1_000 {
+            cache.fill(key(offset), 1, &[]);
+        }
+        let pages = cache.lock();
+        assert!(pages.rows <= 100 && pages.entries.len() == pages.rows);
+        // The newest are kept.
+        assert!(pages.entries.contains_key(&key(999)));
     }
 
     #[test]
