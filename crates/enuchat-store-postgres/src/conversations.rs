@@ -412,25 +412,25 @@ pub(crate) fn explain_list_args(
     args
 }
 
-/// The select-list item that announces (when the statement's transaction
+/// The SQL expression that announces (when the statement's transaction
 /// commits) that conversation `c` changed: a [`MessageNotice`] with
 /// `"conversation_changed":true` on [`MESSAGES_CHANNEL`], written exactly as
-/// `serde_json` writes it (see `messages::append_on`). Selected once per
-/// changed row, so nothing is announced when nothing matched. `$channel` is
-/// the placeholder bound to [`MESSAGES_CHANNEL`].
-macro_rules! notify_conversation_changed_sql {
+/// `serde_json` writes it (see `messages::append_on`). In a select list it is
+/// evaluated once per changed row, so nothing is announced when nothing
+/// matched. `$channel` is the placeholder bound to [`MESSAGES_CHANNEL`].
+macro_rules! conversation_changed_notice_sql {
     ($channel:literal) => {
         concat!(
-            ", pg_notify(",
+            "pg_notify(",
             $channel,
             ", format( \
                '{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s,\
 \"conversation_changed\":true}', \
-               to_json(c.tenant_id), to_json(c.id), to_json(c.visitor_id), c.last_seq)) \
-             AS notified"
+               to_json(c.tenant_id), to_json(c.id), to_json(c.visitor_id), c.last_seq))"
         )
     };
 }
+pub(crate) use conversation_changed_notice_sql;
 
 pub(crate) async fn update(
     pool: &PgPool,
@@ -468,7 +468,9 @@ pub(crate) async fn update(
         bump_list_versions_sql!("c"),
         " SELECT ",
         conversation_columns!(),
-        notify_conversation_changed_sql!("$6"),
+        ", ",
+        conversation_changed_notice_sql!("$6"),
+        " AS notified",
         " FROM c JOIN visitors v ON v.id = c.visitor_id"
     ))
     .bind(tenant.0)
@@ -512,7 +514,9 @@ pub(crate) async fn set_handed_off(
         bump_list_versions_sql!("c"),
         " SELECT ",
         conversation_columns!(),
-        notify_conversation_changed_sql!("$4"),
+        ", ",
+        conversation_changed_notice_sql!("$4"),
+        " AS notified",
         " FROM c JOIN visitors v ON v.id = c.visitor_id"
     ))
     .bind(tenant.0)

@@ -1,6 +1,7 @@
 //! Messages: appending with a gapless per-conversation seq, and reading the
 //! newest ones.
 
+use crate::conversations::conversation_changed_notice_sql;
 use crate::error::db_err;
 use crate::explain::{explain_prepared, Arg};
 use crate::list_anchors::bump_list_versions_sql;
@@ -57,11 +58,9 @@ const APPEND_SQL: &str = concat!(
     ") AS notified, ",
     // A hand-off is announced as the conversation's change (after the
     // message's notice: listeners read the conversation with it).
-    "CASE WHEN $24 THEN pg_notify($10, format( \
-       '{\"tenant_id\":%s,\"conversation_id\":%s,\"visitor_id\":%s,\"seq\":%s,\
-\"conversation_changed\":true}', \
-       to_json(c.tenant_id), to_json(c.id), to_json(c.visitor_id), c.last_seq)) END \
-     AS handed_off_notified FROM m, c"
+    "CASE WHEN $24 THEN ",
+    conversation_changed_notice_sql!("$10"),
+    " END AS handed_off_notified FROM m, c"
 );
 
 /// Appends a message as the conversation's next seq, and announces it.
