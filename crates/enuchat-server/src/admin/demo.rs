@@ -193,7 +193,15 @@ fn build_batch(
         let first = FIRST_NAMES.choose(&mut rng).copied().unwrap_or("Anna");
         let last = LAST_NAMES.choose(&mut rng).copied().unwrap_or("Smith");
         let lang = rng.gen_range(0..LANGS.len());
-        let started_at = now - Duration::seconds(rng.gen_range(60..30 * 24 * 3600));
+        // The gaps between messages are drawn first, so that the whole
+        // conversation ends in the past: its last message at least a minute
+        // and at most about 30 days ago. (Starting at a random past time and
+        // adding the gaps put the newest conversations' messages up to hours
+        // in the future, above everything real in the list.)
+        let count = rng.gen_range(1..=30);
+        let gaps: Vec<i64> = (0..count).map(|_| rng.gen_range(5..600)).collect();
+        let span: i64 = gaps.iter().sum();
+        let started_at = now - Duration::seconds(span + rng.gen_range(60..30 * 24 * 3600));
         let visitor = Visitor {
             id: VisitorId::generate(),
             tenant_id: tenant,
@@ -209,10 +217,9 @@ fn build_batch(
             created_at: started_at,
         };
         let conversation_id = ConversationId(id_at(started_at));
-        let count = rng.gen_range(1..=30);
         let mut at = started_at;
-        for seq in 1..=count {
-            at += Duration::seconds(rng.gen_range(5..600));
+        for (seq, gap) in (1..=count).zip(&gaps) {
+            at += Duration::seconds(*gap);
             let role = match seq {
                 1 => MessageRole::Visitor,
                 _ => *[
@@ -333,4 +340,30 @@ fn ascii(name: &str) -> String {
         .filter(char::is_ascii_alphabetic)
         .collect::<String>()
         .to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn demo_conversations_lie_in_the_past_in_seq_order() {
+        let widgets = [WidgetId(Uuid::now_v7())];
+        let before = Utc::now();
+        let batch = build_batch(TenantId(Uuid::now_v7()), &widgets, 0, 2_000);
+        assert_eq!(batch.conversations.len(), 2_000);
+        let mut messages = batch.messages.iter().peekable();
+        for c in &batch.conversations {
+            assert!(c.last_message_at <= before - Duration::seconds(60));
+            let mut previous = c.started_at;
+            for seq in 1..=c.last_seq {
+                let m = messages.next().expect("a message per seq");
+                assert_eq!((m.conversation_id, m.seq), (c.id, seq));
+                assert!(m.created_at > previous, "messages follow each other");
+                previous = m.created_at;
+            }
+            assert_eq!(previous, c.last_message_at);
+        }
+        assert!(messages.peek().is_none());
+    }
 }
