@@ -174,6 +174,14 @@ pub struct Message {
     pub translation_pending: bool,
 }
 
+/// A conversation with its newest messages (oldest first), as one read
+/// shows them: `GET /conversations/{id}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationDetail {
+    pub conversation: Conversation,
+    pub messages: Vec<Message>,
+}
+
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub role: MessageRole,

@@ -360,6 +360,18 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> StoreResult<Vec<Message>>;
 
+    /// The conversation with its newest `limit` messages, oldest first;
+    /// `Ok(None)` if the conversation is not the tenant's. What
+    /// `get_conversation` and `recent_messages` return, read as one: a
+    /// backend may serve it from memory while it can prove nothing in it
+    /// changed (PostgreSQL's `detail_cache.rs`).
+    async fn conversation_detail(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Option<ConversationDetail>>;
+
     // --- credits -------------------------------------------------------
     /// Adds (amount > 0) credits with a ledger entry; `Ok(None)` for an unknown tenant.
     async fn add_credits(&self, tenant: TenantId, amount: i64) -> StoreResult<Option<LedgerEntry>>;

@@ -4,6 +4,7 @@
 //! joined in. Rows are never deleted, so a reference checked inside the
 //! writing statement stays valid; the foreign keys back that up.
 
+use crate::detail_cache::touch_conversation_sql;
 use crate::error::db_err;
 use crate::explain::{explain_prepared, Arg};
 use crate::list_anchors::bump_list_versions_sql;
@@ -91,8 +92,10 @@ pub(crate) async fn update_visitor(
     let (set_name, name) = split_patch(patch.name);
     let (set_email, email) = split_patch(patch.email);
     let (set_language, language) = split_patch(patch.language);
-    // Lists show the visitor's name and email: changing them moves the
-    // tenant's list version on (cached pages, `page_cache.rs`).
+    // Lists and conversation details show the visitor's name and email:
+    // changing them moves the tenant's list version on (cached pages,
+    // `page_cache.rs`) and touches the visitor's conversation (cached
+    // details, `detail_cache.rs`).
     let row: Option<VisitorRow> = sqlx::query_as(concat!(
         "WITH v AS ( \
            UPDATE visitors SET \
@@ -101,7 +104,9 @@ pub(crate) async fn update_visitor(
              language = CASE WHEN $7 THEN $8 ELSE language END \
            WHERE tenant_id = $1 AND id = $2 \
            RETURNING * \
-         ), ",
+         ), touched AS (",
+        touch_conversation_sql!("visitor_id = $2 AND ($3 OR $5) AND EXISTS (SELECT 1 FROM v)"),
+        "), ",
         bump_list_versions_sql!("v WHERE $3 OR $5"),
         " SELECT ",
         visitor_columns!(),

@@ -8,6 +8,7 @@
 //! match nothing and, for the completions, roll back their whole transaction.
 
 use crate::credits::charge_in;
+use crate::detail_cache::touch_conversation_sql;
 use crate::error::{bad_data, db_err};
 use crate::list_anchors::bump_list_versions;
 use crate::messages::{append_on, plan_locked};
@@ -169,24 +170,30 @@ async fn finish_on(
     .await
     .map_err(db_err)?;
     if row.is_some() && claimed.job.kind == JobKind::Translate {
-        clear_translation_pending(&mut *conn, tenant, claimed.job.message_id).await?;
+        clear_translation_pending(&mut *conn, tenant, &claimed.job).await?;
     }
     Ok(row.map(|(c, m)| (c.into(), m.into())))
 }
 
 /// The message's translation job is over (translated or not): the visitor's
-/// channel stops waiting for it.
+/// channel stops waiting for it. The conversation's row is touched in the
+/// same statement: the flag, and the translation that the same transaction
+/// may store, are part of what cached details show (`detail_cache.rs`).
 async fn clear_translation_pending(
     conn: &mut PgConnection,
     tenant: TenantId,
-    message: MessageId,
+    job: &Job,
 ) -> StoreResult<()> {
-    sqlx::query(
-        "UPDATE messages SET translation_pending = FALSE \
-         WHERE id = $2 AND tenant_id = $1 AND translation_pending",
-    )
+    sqlx::query(concat!(
+        "WITH m AS ( \
+           UPDATE messages SET translation_pending = FALSE \
+           WHERE id = $2 AND tenant_id = $1 AND translation_pending \
+         ) ",
+        touch_conversation_sql!("id = $3")
+    ))
     .bind(tenant.0)
-    .bind(message.0)
+    .bind(job.message_id.0)
+    .bind(job.conversation_id.0)
     .execute(conn)
     .await
     .map_err(db_err)?;
@@ -336,7 +343,7 @@ pub(crate) async fn fail(
     let failed_for_good = updated.rows_affected() == 1 && retry_at.is_none();
     if failed_for_good && claimed.job.kind == JobKind::Translate {
         let mut conn = pool.acquire().await.map_err(db_err)?;
-        clear_translation_pending(&mut conn, tenant, claimed.job.message_id).await?;
+        clear_translation_pending(&mut conn, tenant, &claimed.job).await?;
     }
     Ok(updated.rows_affected() == 1)
 }

@@ -26,6 +26,7 @@ mod credits;
 mod dashboard;
 mod deep_pages;
 mod demo;
+mod detail_cache;
 mod error;
 mod explain;
 mod jobs;
@@ -37,6 +38,7 @@ mod page_cache;
 mod rate_limits;
 mod rows;
 mod tenants;
+mod versioned_cache;
 
 use async_trait::async_trait;
 use enuchat_domain::rate_limit::{RateDecision, RateLimit};
@@ -49,11 +51,14 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use detail_cache::DetailCache;
+pub use detail_cache::DetailCacheSettings;
 pub use enuchat_domain::deep_pages::{AnchorSettings, DeepPageReads};
 use list_anchors::ListAnchors;
 pub use listener::{ListenEvent, MessageListener, LISTENER_APPLICATION_NAME};
 use page_cache::PageCache;
-pub use page_cache::{PageCacheReads, PageCacheSettings};
+pub use page_cache::PageCacheSettings;
+pub use versioned_cache::CacheReads;
 
 /// Pool size used by [`PostgresStore::connect`].
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 10;
@@ -98,6 +103,9 @@ pub struct PostgresStore {
     lists: Arc<ListAnchors>,
     /// Shallow pages served while their list version holds (`page_cache.rs`).
     pages: Arc<PageCache>,
+    /// Conversation details served while their row version holds
+    /// (`detail_cache.rs`).
+    details: Arc<DetailCache>,
 }
 
 impl PostgresStore {
@@ -164,6 +172,7 @@ impl PostgresStore {
             appender,
             lists: Arc::new(ListAnchors::new(AnchorSettings::default())),
             pages: Arc::new(PageCache::new(PageCacheSettings::default())),
+            details: Arc::new(DetailCache::new(DetailCacheSettings::default())),
         })
     }
 
@@ -183,8 +192,21 @@ impl PostgresStore {
     }
 
     /// How this instance has served shallow list pages so far.
-    pub fn page_cache_reads(&self) -> PageCacheReads {
+    pub fn page_cache_reads(&self) -> CacheReads {
         self.pages.reads()
+    }
+
+    /// The same store keeping conversation details in memory under
+    /// `settings` (none held yet). Tests turn it off, or make every read
+    /// check.
+    pub fn with_detail_cache(mut self, settings: DetailCacheSettings) -> PostgresStore {
+        self.details = Arc::new(DetailCache::new(settings));
+        self
+    }
+
+    /// How this instance has served conversation details so far.
+    pub fn detail_cache_reads(&self) -> CacheReads {
+        self.details.reads()
     }
 
     /// How this instance has read deep pages so far.
@@ -245,6 +267,18 @@ impl PostgresStore {
         limit: u32,
     ) -> StoreResult<String> {
         messages::explain_after(&self.pool, tenant, conversation, after_seq, limit).await
+    }
+
+    /// The plan PostgreSQL picks for the messages of a conversation's detail
+    /// (`EXPLAIN` text).
+    #[doc(hidden)]
+    pub async fn explain_detail_messages(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+        limit: u32,
+    ) -> StoreResult<String> {
+        detail_cache::explain_messages(&self.pool, tenant, conversation, limit).await
     }
 }
 
@@ -506,6 +540,14 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<Message>> {
         messages::recent(&self.pool, tenant, conversation, limit).await
+    }
+    async fn conversation_detail(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Option<ConversationDetail>> {
+        self.details.get(&self.pool, tenant, id, limit).await
     }
 
     async fn add_credits(&self, tenant: TenantId, amount: i64) -> StoreResult<Option<LedgerEntry>> {

@@ -293,6 +293,25 @@ async fn list_conversations_pages_come_from_an_index_without_sorting() {
             "messages_after should not sort:\n{plan}"
         );
     }
+    // A conversation's detail: its newest messages, from the same index
+    // read backwards, with the conversation row's version by primary key.
+    let plan = store
+        .explain_detail_messages(t.id, c.id, 50)
+        .await
+        .expect("explain");
+    assert!(
+        plan.contains("$2"),
+        "detail messages run a generic plan:\n{plan}"
+    );
+    assert!(
+        plan.contains("Index Scan Backward using messages_conversation_id_seq_key")
+            && plan.contains("conversations_pkey"),
+        "detail messages should walk the seq index back:\n{plan}"
+    );
+    assert!(
+        !plan.contains("Sort"),
+        "detail messages should not sort:\n{plan}"
+    );
     let missed = store
         .messages_after(t.id, c.id, 7, 100)
         .await

@@ -299,6 +299,24 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<Message>> {
         self.recent_messages_impl(tenant, conversation, limit).await
     }
+    async fn conversation_detail(
+        &self,
+        tenant: TenantId,
+        id: ConversationId,
+        limit: u32,
+    ) -> StoreResult<Option<ConversationDetail>> {
+        // Independent reads (the messages' read is scoped to the tenant too,
+        // so it finds nothing for another account's conversation), side by
+        // side on two read connections.
+        let (conversation, messages) = tokio::try_join!(
+            self.get_conversation_impl(tenant, id),
+            self.recent_messages_impl(tenant, id, limit),
+        )?;
+        Ok(conversation.map(|conversation| ConversationDetail {
+            conversation,
+            messages,
+        }))
+    }
 
     async fn add_credits(&self, tenant: TenantId, amount: i64) -> StoreResult<Option<LedgerEntry>> {
         self.add_credits_impl(tenant, amount).await

@@ -68,6 +68,9 @@ store_tests! {
     deep_pages {
         deep_pages_follow_every_change,
     }
+    details {
+        a_detail_is_the_conversation_and_its_newest_messages,
+    }
     updates {
         update_conversation_status_and_assignment,
         update_conversation_respects_tenants,
@@ -233,6 +236,42 @@ async fn postgres_shallow_pages_follow_another_instances_writes() {
         // Pages came from memory, and were found stale after the changes.
         assert!(reads.hits > 0 && reads.stale > 0, "{reads:?}");
         let kept_nothing = reference.page_cache_reads();
+        assert_eq!(kept_nothing, Default::default());
+    })
+    .await;
+}
+
+/// Two PostgreSQL instances on one database keeping conversation details in
+/// memory: the one that reads serves them while the other changes every
+/// field a detail shows; a third that keeps nothing says what they should be.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_details_follow_another_instances_writes() {
+    use std::sync::Arc;
+    harness::on_postgres_with(|url| async move {
+        use enuchat_store_postgres::DetailCacheSettings;
+        let url = &url;
+        let store = |max_bytes| async move {
+            // Every read checks: no read skips the cache after a stale one.
+            let settings = DetailCacheSettings {
+                max_bytes,
+                max_skips: 0,
+            };
+            let store = harness::postgres_store(url, Default::default()).await;
+            Arc::new(store.with_detail_cache(settings))
+        };
+        let reader = store(DetailCacheSettings::default().max_bytes).await;
+        let writer = store(DetailCacheSettings::default().max_bytes).await;
+        let reference = store(0).await;
+        enuchat_store_tests::stories::details::details_follow_another_instances_writes(
+            reader.clone(),
+            writer,
+            reference.clone(),
+        )
+        .await;
+        let reads = reader.detail_cache_reads();
+        // Details came from memory, and were found stale after the changes.
+        assert!(reads.hits > 0 && reads.stale > 0, "{reads:?}");
+        let kept_nothing = reference.detail_cache_reads();
         assert_eq!(kept_nothing, Default::default());
     })
     .await;

@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod dashboard_admin;
 pub mod deep_pages;
 pub mod demo;
+pub mod details;
 pub mod jobs;
 pub mod messages;
 pub mod planned_jobs;

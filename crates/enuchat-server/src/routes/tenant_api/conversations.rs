@@ -102,18 +102,14 @@ pub async fn get_conversation(
     let limit = query.integer("limit", 1, 200, 50)? as u32;
     query.finish()?;
     let id: ConversationId = parse_id(&id, "id")?;
-    // The two reads are independent (the messages' read is scoped to the
-    // tenant too, so it finds nothing for another account's conversation):
-    // running them side by side on two pool connections takes one round
-    // trip off every request instead of waiting for the first.
-    let (conversation, messages) = tokio::try_join!(
-        state.store.get_conversation(tenant.tenant_id, id),
-        state.store.recent_messages(tenant.tenant_id, id, limit),
-    )?;
-    let conversation = conversation.ok_or(ApiError::NotFound("Conversation"))?;
+    let detail = state
+        .store
+        .conversation_detail(tenant.tenant_id, id, limit)
+        .await?
+        .ok_or(ApiError::NotFound("Conversation"))?;
     Ok(Json(Data::new(ConversationDetailView {
-        conversation: conversation.into(),
-        messages: messages.into_iter().map(MessageView::from).collect(),
+        conversation: detail.conversation.into(),
+        messages: detail.messages.into_iter().map(MessageView::from).collect(),
     })))
 }
 
