@@ -280,22 +280,32 @@ async fn missing_widget_or_visitor(
     Ok(if widget_ok { "visitor" } else { "widget" })
 }
 
+/// The tenant's (`$1`) conversation `$2` with its visitor's name and email,
+/// after the columns `$first` (each followed by a comma) if any.
+macro_rules! conversation_by_id_sql {
+    ($first:expr) => {
+        concat!(
+            "SELECT ",
+            $first,
+            conversation_columns!(),
+            " FROM conversations c JOIN visitors v ON v.id = c.visitor_id \
+             WHERE c.tenant_id = $1 AND c.id = $2"
+        )
+    };
+}
+pub(crate) use conversation_by_id_sql;
+
 pub(crate) async fn get(
     pool: &PgPool,
     tenant: TenantId,
     id: ConversationId,
 ) -> StoreResult<Option<Conversation>> {
-    let row: Option<ConversationRow> = sqlx::query_as(concat!(
-        "SELECT ",
-        conversation_columns!(),
-        " FROM conversations c JOIN visitors v ON v.id = c.visitor_id \
-         WHERE c.tenant_id = $1 AND c.id = $2"
-    ))
-    .bind(tenant.0)
-    .bind(id.0)
-    .fetch_optional(pool)
-    .await
-    .map_err(db_err)?;
+    let row: Option<ConversationRow> = sqlx::query_as(conversation_by_id_sql!(""))
+        .bind(tenant.0)
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await
+        .map_err(db_err)?;
     row.map(ConversationRow::into_model).transpose()
 }
 

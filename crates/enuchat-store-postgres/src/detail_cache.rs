@@ -30,6 +30,7 @@
 //! around after 2^32 transactions, so a kept detail is read again after
 //! [`MAX_AGE`] whatever its version says.
 
+use crate::conversations::conversation_by_id_sql;
 use crate::error::db_err;
 use crate::explain::{explain_prepared, Arg};
 use crate::rows::*;
@@ -218,13 +219,8 @@ async fn read(
     id: ConversationId,
     limit: u32,
 ) -> StoreResult<Option<(Option<i64>, ConversationDetail)>> {
-    let conversation = sqlx::query_as::<_, VersionedConversation>(concat!(
-        "SELECT ",
-        row_version_sql!("c"),
-        " AS row_version, ",
-        conversation_columns!(),
-        " FROM conversations c JOIN visitors v ON v.id = c.visitor_id \
-         WHERE c.tenant_id = $1 AND c.id = $2"
+    let conversation = sqlx::query_as::<_, VersionedConversation>(conversation_by_id_sql!(
+        concat!(row_version_sql!("c"), " AS row_version, ")
     ))
     .bind(tenant.0)
     .bind(id.0)

@@ -240,3 +240,77 @@ pub async fn answer_the_queued_question(store: &dyn Store, tenant: TenantId) {
         .expect("reply")
         .expect("lease held");
 }
+
+/// Assigns the conversation to `to`, or unassigns it with `None`.
+pub async fn assign(
+    store: &dyn Store,
+    tenant: TenantId,
+    conversation: ConversationId,
+    to: Option<OperatorId>,
+) -> Conversation {
+    let patch = ConversationPatch {
+        status: None,
+        assigned_to: Some(to),
+    };
+    update(store, tenant, conversation, patch).await
+}
+
+/// Moves the conversation to `status`.
+pub async fn set_status(
+    store: &dyn Store,
+    tenant: TenantId,
+    conversation: ConversationId,
+    status: ConversationStatus,
+) -> Conversation {
+    let patch = ConversationPatch {
+        status: Some(status),
+        assigned_to: None,
+    };
+    update(store, tenant, conversation, patch).await
+}
+
+async fn update(
+    store: &dyn Store,
+    tenant: TenantId,
+    conversation: ConversationId,
+    patch: ConversationPatch,
+) -> Conversation {
+    store
+        .update_conversation(tenant, conversation, patch)
+        .await
+        .expect("update conversation")
+        .expect("conversation belongs to the tenant")
+}
+
+/// Hands the conversation to humans (and with `pending`, marks it so).
+pub async fn hand_off(
+    store: &dyn Store,
+    tenant: TenantId,
+    conversation: ConversationId,
+    pending: bool,
+) -> Conversation {
+    store
+        .set_handed_off(tenant, conversation, pending)
+        .await
+        .expect("hand off")
+        .expect("conversation belongs to the tenant")
+}
+
+/// Gives the visitor a new name and email.
+pub async fn rename_visitor(
+    store: &dyn Store,
+    tenant: TenantId,
+    visitor: &VisitorId,
+    name: &str,
+) -> Visitor {
+    let patch = VisitorPatch {
+        name: Some(Some(name.into())),
+        email: Some(Some(format!("{}@example.com", name.to_lowercase()))),
+        language: None,
+    };
+    store
+        .update_visitor(tenant, visitor, patch)
+        .await
+        .expect("update visitor")
+        .expect("visitor belongs to the tenant")
+}

@@ -82,15 +82,7 @@ pub async fn deep_pages_follow_every_change(store: SharedStore) {
     assert_every_page_matches(store, t.id, &filters).await;
 
     // A status change moves one between the filtered lists.
-    let closed = ConversationPatch {
-        status: Some(ConversationStatus::Closed),
-        assigned_to: None,
-    };
-    store
-        .update_conversation(t.id, ids[4], closed)
-        .await
-        .expect("close")
-        .expect("found");
+    set_status(store, t.id, ids[4], ConversationStatus::Closed).await;
     assert_every_page_matches(store, t.id, &filters).await;
 
     // New conversations, from the Tenant API side and from a widget.
@@ -104,11 +96,7 @@ pub async fn deep_pages_follow_every_change(store: SharedStore) {
     assert_every_page_matches(store, t.id, &filters).await;
 
     // A hand-off makes one pending.
-    store
-        .set_handed_off(t.id, ids[5], true)
-        .await
-        .expect("hand off")
-        .expect("found");
+    hand_off(store, t.id, ids[5], true).await;
     assert_every_page_matches(store, t.id, &filters).await;
 
     // A visitor writing back reopens the closed one.
@@ -206,25 +194,13 @@ pub async fn deep_pages_follow_another_instances_writes(reader: SharedStore, wri
     append(writer, t.id, ids[0], "back again").await;
     assert_every_page_matches(reader, t.id, &filters).await;
 
-    let closed = ConversationPatch {
-        status: Some(ConversationStatus::Closed),
-        assigned_to: None,
-    };
-    writer
-        .update_conversation(t.id, ids[4], closed)
-        .await
-        .expect("close")
-        .expect("found");
+    set_status(writer, t.id, ids[4], ConversationStatus::Closed).await;
     assert_every_page_matches(reader, t.id, &filters).await;
 
     conversation(writer, t.id, w1.id).await;
     assert_every_page_matches(reader, t.id, &filters).await;
 
-    writer
-        .set_handed_off(t.id, ids[5], true)
-        .await
-        .expect("hand off")
-        .expect("found");
+    hand_off(writer, t.id, ids[5], true).await;
     assert_every_page_matches(reader, t.id, &filters).await;
 
     appends_at_once(writer, t.id, &ids[1..10]).await;

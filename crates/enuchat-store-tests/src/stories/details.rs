@@ -133,56 +133,19 @@ pub async fn details_follow_another_instances_writes(
     check("appends").await;
 
     let op = operator(writer, t.id, "ann@example.com").await;
-    let assign = |to| ConversationPatch {
-        status: None,
-        assigned_to: Some(to),
-    };
-    writer
-        .update_conversation(t.id, ids[1], assign(Some(op.id)))
-        .await
-        .expect("assign")
-        .expect("found");
+    assign(writer, t.id, ids[1], Some(op.id)).await;
     check("an assignment").await;
-    writer
-        .update_conversation(t.id, ids[1], assign(None))
-        .await
-        .expect("unassign")
-        .expect("found");
-    writer
-        .update_conversation(t.id, ids[2], assign(Some(op.id)))
-        .await
-        .expect("assign")
-        .expect("found");
+    assign(writer, t.id, ids[1], None).await;
+    assign(writer, t.id, ids[2], Some(op.id)).await;
     check("an unassignment").await;
 
-    let close = ConversationPatch {
-        status: Some(ConversationStatus::Closed),
-        assigned_to: None,
-    };
-    writer
-        .update_conversation(t.id, ids[3], close)
-        .await
-        .expect("close")
-        .expect("found");
+    set_status(writer, t.id, ids[3], ConversationStatus::Closed).await;
     check("a status change").await;
 
-    writer
-        .set_handed_off(t.id, ids[0], false)
-        .await
-        .expect("hand off")
-        .expect("found");
+    hand_off(writer, t.id, ids[0], false).await;
     check("a hand-off").await;
 
-    let renamed = VisitorPatch {
-        name: Some(Some("Zoe".into())),
-        email: Some(Some("zoe@example.com".into())),
-        language: None,
-    };
-    writer
-        .update_visitor(t.id, &conversations[1].visitor_id, renamed)
-        .await
-        .expect("update visitor")
-        .expect("found");
+    rename_visitor(writer, t.id, &conversations[1].visitor_id, "Zoe").await;
     check("a visitor's new name").await;
 
     assert!(writer.delete_operator(t.id, op.id).await.expect("delete"));

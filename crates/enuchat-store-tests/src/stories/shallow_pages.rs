@@ -80,60 +80,23 @@ pub async fn shallow_pages_follow_another_instances_writes(
     check("an append").await;
 
     let op = operator(writer, t.id, "ann@example.com").await;
-    let assign = |to| ConversationPatch {
-        status: None,
-        assigned_to: Some(to),
-    };
     for id in [ids[2], ids[3]] {
-        writer
-            .update_conversation(t.id, id, assign(Some(op.id)))
-            .await
-            .expect("assign")
-            .expect("found");
+        assign(writer, t.id, id, Some(op.id)).await;
     }
     check("an assignment").await;
-    writer
-        .update_conversation(t.id, ids[3], assign(None))
-        .await
-        .expect("unassign")
-        .expect("found");
+    assign(writer, t.id, ids[3], None).await;
     check("an unassignment").await;
 
-    let close = ConversationPatch {
-        status: Some(ConversationStatus::Closed),
-        assigned_to: None,
-    };
-    writer
-        .update_conversation(t.id, ids[4], close)
-        .await
-        .expect("close")
-        .expect("found");
+    set_status(writer, t.id, ids[4], ConversationStatus::Closed).await;
     check("a status change").await;
 
     // Humans take over without a status change: only `handed_off_at` moves.
-    writer
-        .set_handed_off(t.id, ids[1], false)
-        .await
-        .expect("hand off")
-        .expect("found");
+    hand_off(writer, t.id, ids[1], false).await;
     check("a hand-off").await;
-    writer
-        .set_handed_off(t.id, ids[5], true)
-        .await
-        .expect("hand off")
-        .expect("found");
+    hand_off(writer, t.id, ids[5], true).await;
     check("a hand-off to pending").await;
 
-    let renamed = VisitorPatch {
-        name: Some(Some("Zoe".into())),
-        email: Some(Some("zoe@example.com".into())),
-        language: None,
-    };
-    writer
-        .update_visitor(t.id, &conversations[6].visitor_id, renamed)
-        .await
-        .expect("update visitor")
-        .expect("found");
+    rename_visitor(writer, t.id, &conversations[6].visitor_id, "Zoe").await;
     check("a visitor's new name").await;
 
     assert!(writer.delete_operator(t.id, op.id).await.expect("delete"));
