@@ -65,16 +65,29 @@ pub async fn get(
     query.finish()?;
     let id: ConversationId = parse_id(&id, "id")?;
     let tenant = session.tenant_id;
-    let conversation = state
-        .store
-        .get_conversation(tenant, id)
-        .await?
-        .ok_or(ApiError::NotFound("Conversation"))?;
-    // One more than asked tells whether older messages exist.
-    let mut messages = state
-        .store
-        .messages_before(tenant, id, before, limit + 1)
-        .await?;
+    // One more than asked tells whether older messages exist. Opening a
+    // conversation asks for its newest messages: that is the conversation's
+    // detail, one read (served from memory by PostgreSQL while unchanged);
+    // older pages are read before `before`.
+    let (conversation, mut messages) = if before == i64::MAX {
+        let detail = state
+            .store
+            .conversation_detail(tenant, id, limit + 1)
+            .await?
+            .ok_or(ApiError::NotFound("Conversation"))?;
+        (detail.conversation, detail.messages)
+    } else {
+        let conversation = state
+            .store
+            .get_conversation(tenant, id)
+            .await?
+            .ok_or(ApiError::NotFound("Conversation"))?;
+        let messages = state
+            .store
+            .messages_before(tenant, id, before, limit + 1)
+            .await?;
+        (conversation, messages)
+    };
     let has_older = messages.len() > limit as usize;
     if has_older {
         messages.remove(0);
