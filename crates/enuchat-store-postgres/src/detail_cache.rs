@@ -77,7 +77,7 @@ pub struct DetailCacheSettings {
 impl Default for DetailCacheSettings {
     fn default() -> Self {
         DetailCacheSettings {
-            // Some 300 conversations of 50 short messages.
+            // Some 600 conversations of 50 short messages (~13 KB each).
             max_bytes: 8 << 20,
             max_skips: 15,
         }
