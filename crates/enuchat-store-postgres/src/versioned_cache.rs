@@ -62,6 +62,8 @@ struct Counts {
 struct Entry<V> {
     version: i64,
     value: V,
+    /// `value.cost()`, taken once at fill (a detail's cost walks its messages).
+    cost: usize,
     filled: Instant,
     /// Stale checks in a row, and how many reads still skip the check.
     stale_in_a_row: u32,
@@ -185,7 +187,7 @@ impl<K: Copy + Eq + Hash, V: Clone + Cost> VersionedCache<K, V> {
     pub(crate) fn forget(&self, key: &K) {
         let mut held = self.lock();
         if let Some(gone) = held.entries.remove(key) {
-            held.cost -= gone.value.cost();
+            held.cost -= gone.cost;
         }
     }
 
@@ -204,9 +206,10 @@ impl<K: Copy + Eq + Hash, V: Clone + Cost> VersionedCache<K, V> {
             // Reads that overlap can finish out of order.
             Some(entry) if self.limits.ordered_versions && entry.version > version => return,
             Some(entry) => {
-                let old = entry.value.cost();
+                let old = entry.cost;
                 entry.version = version;
                 entry.value = value;
+                entry.cost = cost;
                 entry.filled = now;
                 entry.used = tick;
                 old
@@ -217,6 +220,7 @@ impl<K: Copy + Eq + Hash, V: Clone + Cost> VersionedCache<K, V> {
                     Entry {
                         version,
                         value,
+                        cost,
                         filled: now,
                         stale_in_a_row: 0,
                         skips_left: 0,
@@ -248,7 +252,7 @@ impl<K: Copy + Eq + Hash, V: Clone + Cost> VersionedCache<K, V> {
                 break;
             }
             if let Some(gone) = held.entries.remove(&key) {
-                held.cost -= gone.value.cost();
+                held.cost -= gone.cost;
             }
         }
     }
