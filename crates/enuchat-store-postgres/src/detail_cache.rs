@@ -34,6 +34,7 @@ use crate::conversations::conversation_by_id_sql;
 use crate::error::db_err;
 use crate::explain::{explain_prepared, Arg};
 use crate::rows::*;
+use crate::shared_checks::SharedChecks;
 use crate::versioned_cache::{CacheReads, Cost, Limits, Plan, VersionedCache};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
@@ -115,6 +116,9 @@ impl Cost for Held {
 #[derive(Debug)]
 pub(crate) struct DetailCache {
     details: VersionedCache<DetailKey, Held>,
+    /// Reads of one conversation that arrive together share their checks
+    /// (`shared_checks.rs`), whatever their limit.
+    versions: SharedChecks<(TenantId, ConversationId), Option<i64>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -141,11 +145,15 @@ impl DetailCache {
                 // Transaction ids are not in commit order.
                 ordered_versions: false,
             }),
+            versions: SharedChecks::default(),
         }
     }
 
     pub(crate) fn reads(&self) -> CacheReads {
-        self.details.reads()
+        CacheReads {
+            shared_checks: self.versions.shared(),
+            ..self.details.reads()
+        }
     }
 
     /// The tenant's conversation with its newest `limit` messages.
@@ -163,7 +171,11 @@ impl DetailCache {
         };
         if self.details.enabled() {
             if let Plan::Check { version, value } = self.details.plan(&key) {
-                match current_version(pool, tenant, id).await? {
+                let now = self
+                    .versions
+                    .check((tenant, id), current_version(pool.clone(), tenant, id))
+                    .await?;
+                match now {
                     Some(now) if now == version => {
                         self.details.hit(&key);
                         return Ok(Some(ConversationDetail::clone(&value.0)));
@@ -251,7 +263,7 @@ async fn read(
 
 /// The conversation row's version now; `None` if it is not the tenant's.
 async fn current_version(
-    pool: &PgPool,
+    pool: PgPool,
     tenant: TenantId,
     id: ConversationId,
 ) -> StoreResult<Option<i64>> {
@@ -262,7 +274,7 @@ async fn current_version(
     ))
     .bind(tenant.0)
     .bind(id.0)
-    .fetch_optional(pool)
+    .fetch_optional(&pool)
     .await
     .map_err(db_err)
 }

@@ -37,6 +37,7 @@ mod messages;
 mod page_cache;
 mod rate_limits;
 mod rows;
+mod shared_checks;
 mod tenants;
 mod versioned_cache;
 

@@ -18,11 +18,13 @@
 //!
 //! Backing off from lists that change all the time and the bound on memory
 //! are `versioned_cache.rs`'s; here a page costs its conversations (an empty
-//! page counts as one).
+//! page counts as one). All pages of a tenant check the same version, so
+//! reads that arrive together share their checks (`shared_checks.rs`).
 
 use crate::deep_pages;
 use crate::error::db_err;
 use crate::rows::*;
+use crate::shared_checks::SharedChecks;
 use crate::versioned_cache::{CacheReads, Cost, Limits, Plan, VersionedCache};
 use enuchat_domain::deep_pages::ListShape;
 use enuchat_domain::store::StoreResult;
@@ -71,6 +73,7 @@ impl Cost for Page {
 #[derive(Debug)]
 pub(crate) struct PageCache {
     pages: VersionedCache<PageKey, Page>,
+    versions: SharedChecks<TenantId, i64>,
 }
 
 impl PageCache {
@@ -83,11 +86,15 @@ impl PageCache {
                 // List versions only move forward.
                 ordered_versions: true,
             }),
+            versions: SharedChecks::default(),
         }
     }
 
     pub(crate) fn reads(&self) -> CacheReads {
-        self.pages.reads()
+        CacheReads {
+            shared_checks: self.versions.shared(),
+            ..self.pages.reads()
+        }
     }
 
     /// The tenant's page under `filter` at `limit` / `offset`.
@@ -110,7 +117,11 @@ impl PageCache {
         };
         if self.pages.enabled() {
             if let Plan::Check { version, value } = self.pages.plan(&key) {
-                if current_version(pool, tenant).await? == version {
+                let now = self
+                    .versions
+                    .check(tenant, current_version(pool.clone(), tenant))
+                    .await?;
+                if now == version {
                     self.pages.hit(&key);
                     return Ok(value.0.to_vec());
                 }
@@ -128,10 +139,10 @@ impl PageCache {
 }
 
 /// The tenant's list version now; 0 before its first change.
-async fn current_version(pool: &PgPool, tenant: TenantId) -> StoreResult<i64> {
+async fn current_version(pool: PgPool, tenant: TenantId) -> StoreResult<i64> {
     sqlx::query_scalar(concat!("SELECT ", deep_pages::list_version_sql!()))
         .bind(tenant.0)
-        .fetch_one(pool)
+        .fetch_one(&pool)
         .await
         .map_err(db_err)
 }

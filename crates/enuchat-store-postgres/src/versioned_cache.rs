@@ -50,6 +50,9 @@ pub struct CacheReads {
     pub stale: u64,
     /// Read without a check (nothing held, or skipping after stale checks).
     pub read: u64,
+    /// Hits and stale reads answered by a check that another read sent
+    /// (`shared_checks.rs`).
+    pub shared_checks: u64,
 }
 
 #[derive(Default)]
@@ -107,6 +110,7 @@ impl<K, V> VersionedCache<K, V> {
             hits: get(&self.counts.hits),
             stale: get(&self.counts.stale),
             read: get(&self.counts.read),
+            shared_checks: 0,
         }
     }
 }

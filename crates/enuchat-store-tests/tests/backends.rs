@@ -71,6 +71,9 @@ store_tests! {
     details {
         a_detail_is_the_conversation_and_its_newest_messages,
     }
+    busy_reads {
+        reads_under_load_see_every_acknowledged_write,
+    }
     updates {
         update_conversation_status_and_assignment,
         update_conversation_respects_tenants,
@@ -273,6 +276,40 @@ async fn postgres_details_follow_another_instances_writes() {
         assert!(reads.hits > 0 && reads.stale > 0, "{reads:?}");
         let kept_nothing = reference.detail_cache_reads();
         assert_eq!(kept_nothing, Default::default());
+    })
+    .await;
+}
+
+/// Two PostgreSQL instances: one appends, the other, kept busy reading the
+/// same list page and detail from many tasks (so that reads share version
+/// checks), must show each append once it is acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_busy_reads_see_another_instances_writes() {
+    use std::sync::Arc;
+    harness::on_postgres_with(|url| async move {
+        use enuchat_store_postgres::{DetailCacheSettings, PageCacheSettings};
+        // Every read checks: no read skips the caches after a stale one.
+        let reader = harness::postgres_store(&url, Default::default())
+            .await
+            .with_page_cache(PageCacheSettings {
+                max_skips: 0,
+                ..Default::default()
+            })
+            .with_detail_cache(DetailCacheSettings {
+                max_skips: 0,
+                ..Default::default()
+            });
+        let reader = Arc::new(reader);
+        let writer = Arc::new(harness::postgres_store(&url, Default::default()).await);
+        enuchat_store_tests::stories::busy_reads::reads_under_load_see_another_instances_writes(
+            reader.clone(),
+            writer,
+        )
+        .await;
+        // Reads did share checks, and were served from memory.
+        for reads in [reader.page_cache_reads(), reader.detail_cache_reads()] {
+            assert!(reads.hits > 0 && reads.shared_checks > 0, "{reads:?}");
+        }
     })
     .await;
 }

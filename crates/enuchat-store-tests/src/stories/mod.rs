@@ -1,6 +1,7 @@
 //! The stories, grouped by area. Every story starts from an empty database.
 
 pub mod api_keys;
+pub mod busy_reads;
 pub mod conversations;
 pub mod credits;
 pub mod dashboard;
