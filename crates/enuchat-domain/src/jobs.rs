@@ -112,6 +112,25 @@ pub struct ClaimedJob {
     pub lease: Uuid,
 }
 
+impl ClaimedJob {
+    /// Refuses to end the job as a `kind` job when it is another kind: its
+    /// result would land where nothing reads it, and the completion would
+    /// skip what that kind's end must do (a translation's end releases the
+    /// message's waiting flag). A bug in the caller, reported before
+    /// anything changes.
+    pub fn expect_kind(&self, kind: JobKind) -> crate::store::StoreResult<()> {
+        if self.job.kind == kind {
+            return Ok(());
+        }
+        Err(crate::store::StoreError::Database(format!(
+            "job {} is {}, not {}",
+            self.job.id,
+            self.job.kind.as_str(),
+            kind.as_str()
+        )))
+    }
+}
+
 /// A fresh lease id. Random rather than time-ordered: nothing sorts by it,
 /// and a lease must never be predicted or repeated.
 pub fn new_lease() -> Uuid {

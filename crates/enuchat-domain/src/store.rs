@@ -406,7 +406,8 @@ pub trait Store: Send + Sync + 'static {
     /// charges `outcome.charge` (see [`Store::complete_ai_reply`]) with a
     /// `translation` ledger entry linked to the message, and marks the job
     /// done. Returns the updated message, or `None` when the lease was lost
-    /// (then nothing changed).
+    /// (then nothing changed). A job of another kind is an error, and
+    /// changes nothing.
     async fn complete_translation(
         &self,
         tenant: TenantId,
@@ -420,6 +421,7 @@ pub trait Store: Send + Sync + 'static {
     /// marks the job done. A charge takes at most the balance, which never
     /// goes below zero; the entry records what was taken, and there is none
     /// when that is 0. `None` when the lease was lost (then nothing changed).
+    /// A job of another kind is an error, and changes nothing.
     async fn complete_ai_reply(
         &self,
         tenant: TenantId,

@@ -206,6 +206,7 @@ pub(crate) async fn complete_translation(
     claimed: &ClaimedJob,
     outcome: TranslationOutcome,
 ) -> StoreResult<Option<Message>> {
+    claimed.expect_kind(JobKind::Translate)?;
     let mut tx = pool.begin().await.map_err(db_err)?;
     let Some((_, message_id)) = finish_on(&mut tx, tenant, claimed, None).await? else {
         return Ok(None);
@@ -287,6 +288,7 @@ pub(crate) async fn complete_ai_reply(
     reply: NewMessage,
     charge: i64,
 ) -> StoreResult<Option<(Message, Option<LedgerEntry>)>> {
+    claimed.expect_kind(JobKind::AiReply)?;
     let mut tx = pool.begin().await.map_err(db_err)?;
     let Some((conversation, _)) = finish_on(&mut tx, tenant, claimed, None).await? else {
         return Ok(None);
@@ -325,6 +327,9 @@ pub(crate) async fn fail(
     error: &str,
     retry_at: Option<Timestamp>,
 ) -> StoreResult<bool> {
+    // One transaction: a translation given up for good must not leave its
+    // message waiting for it after a crash in between.
+    let mut tx = pool.begin().await.map_err(db_err)?;
     let updated = sqlx::query(
         "UPDATE jobs SET \
            status = CASE WHEN $4::timestamptz IS NULL THEN 'failed' ELSE 'queued' END, \
@@ -337,14 +342,14 @@ pub(crate) async fn fail(
     .bind(claimed.lease)
     .bind(retry_at)
     .bind(error)
-    .execute(pool)
+    .execute(&mut *tx)
     .await
     .map_err(db_err)?;
     let failed_for_good = updated.rows_affected() == 1 && retry_at.is_none();
     if failed_for_good && claimed.job.kind == JobKind::Translate {
-        let mut conn = pool.acquire().await.map_err(db_err)?;
-        clear_translation_pending(&mut conn, tenant, &claimed.job).await?;
+        clear_translation_pending(&mut tx, tenant, &claimed.job).await?;
     }
+    tx.commit().await.map_err(db_err)?;
     Ok(updated.rows_affected() == 1)
 }
 

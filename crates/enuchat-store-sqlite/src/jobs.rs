@@ -181,6 +181,7 @@ impl SqliteStore {
         claimed: &ClaimedJob,
         outcome: TranslationOutcome,
     ) -> StoreResult<Option<Message>> {
+        claimed.expect_kind(JobKind::Translate)?;
         let mut tx = self.begin_write().await?;
         let now = now_us();
         let Some((_, message_id)) = finish_in(&mut tx, tenant, claimed, None, now).await? else {
@@ -237,6 +238,7 @@ impl SqliteStore {
         reply: NewMessage,
         charge: i64,
     ) -> StoreResult<Option<(Message, Option<LedgerEntry>)>> {
+        claimed.expect_kind(JobKind::AiReply)?;
         let mut tx = self.begin_conversation_write(tenant).await?;
         let now = now_us();
         let Some((conversation, _)) = finish_in(&mut tx, tenant, claimed, None, now).await? else {
@@ -278,6 +280,9 @@ impl SqliteStore {
         error: &str,
         retry_at: Option<Timestamp>,
     ) -> StoreResult<bool> {
+        // One transaction: a translation given up for good must not leave
+        // its message waiting for it after a crash in between.
+        let mut tx = self.begin_write().await?;
         let updated = sqlx::query(
             "UPDATE jobs SET \
                status = CASE WHEN ?1 IS NULL THEN 'failed' ELSE 'queued' END, \
@@ -291,14 +296,14 @@ impl SqliteStore {
         .bind(claimed.job.id.0)
         .bind(tenant.0)
         .bind(claimed.lease)
-        .execute(&mut *self.writer.acquire().await?)
+        .execute(&mut *tx)
         .await
         .map_err(db)?;
         let failed_for_good = updated.rows_affected() == 1 && retry_at.is_none();
         if failed_for_good && claimed.job.kind == JobKind::Translate {
-            let mut conn = self.writer.acquire().await?;
-            clear_translation_pending(&mut conn, tenant, claimed.job.message_id).await?;
+            clear_translation_pending(&mut tx, tenant, claimed.job.message_id).await?;
         }
+        tx.commit().await.map_err(db)?;
         Ok(updated.rows_affected() == 1)
     }
 

@@ -113,6 +113,7 @@ store_tests! {
         a_stale_lease_cannot_complete_a_job,
         concurrent_claimers_take_every_job_exactly_once,
         failed_jobs_retry_later_or_stay_visible,
+        a_job_ends_only_as_its_own_kind,
         translation_completion_charges_for_its_message,
         ai_reply_completion_appends_charges_and_enqueues,
         charges_never_take_the_balance_below_zero,

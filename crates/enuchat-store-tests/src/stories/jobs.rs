@@ -487,6 +487,78 @@ pub async fn failed_jobs_retry_later_or_stay_visible(store: SharedStore) {
     assert_eq!(all_jobs(store, t.id).await.len(), 1, "failed jobs are kept");
 }
 
+/// Ending a job as another kind (a translation's result for an AI reply, or
+/// the reverse) is refused before anything changes; each job then ends as
+/// its own kind.
+pub async fn a_job_ends_only_as_its_own_kind(store: SharedStore) {
+    let store = &*store;
+    let (t, w) = tenant_with_widget(store, "Acme").await;
+    let c = conversation(store, t.id, w.id).await;
+    store.add_credits(t.id, 100).await.unwrap();
+    let m = append_with(
+        store,
+        t.id,
+        c.id,
+        with_jobs(
+            MessageRole::Visitor,
+            "Dzień dobry",
+            vec![translate_to("en"), ai_reply()],
+        ),
+    )
+    .await;
+    let claimed = store.claim_jobs(soon(), LEASE, 10).await.unwrap();
+    let find = |kind| claimed.iter().find(|j| j.job.kind == kind).unwrap();
+    let (translate, ai) = (find(JobKind::Translate), find(JobKind::AiReply));
+
+    let as_translation = store
+        .complete_translation(t.id, ai, outcome("Good morning", 10))
+        .await;
+    assert!(
+        matches!(as_translation, Err(StoreError::Database(_))),
+        "{as_translation:?}"
+    );
+    let reply = NewMessage {
+        is_auto_reply: true,
+        ..NewMessage::new(MessageRole::Ai, text("Hello!"))
+    };
+    let as_reply = store
+        .complete_ai_reply(t.id, translate, reply.clone(), 10)
+        .await;
+    assert!(
+        matches!(as_reply, Err(StoreError::Database(_))),
+        "{as_reply:?}"
+    );
+    // Nothing changed: the message still waits, nothing was appended or
+    // charged, both jobs still run under their leases.
+    assert_eq!(
+        store.get_message(t.id, m.id).await.unwrap(),
+        Some(m.clone())
+    );
+    let conversation = store.get_conversation(t.id, c.id).await.unwrap().unwrap();
+    assert_eq!(conversation.last_seq, m.seq);
+    assert_eq!(balance(store, t.id).await, 100);
+    for job in [translate, ai] {
+        assert_eq!(
+            job_of(store, t.id, job.job.id).await.status,
+            JobStatus::Running
+        );
+    }
+
+    let translated = store
+        .complete_translation(t.id, translate, outcome("Good morning", 10))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!translated.translation_pending);
+    let (answer, _) = store
+        .complete_ai_reply(t.id, ai, reply, 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(answer.seq, m.seq + 1);
+    assert_eq!(balance(store, t.id).await, 80);
+}
+
 pub async fn translation_completion_charges_for_its_message(store: SharedStore) {
     let store = &*store;
     let (t, w) = tenant_with_widget(store, "Acme").await;
