@@ -190,6 +190,7 @@ mod tests {
     use std::sync::atomic::AtomicU32;
     use std::time::Duration;
     use tokio::sync::Semaphore;
+    use tokio::task::JoinHandle;
 
     /// A version that counts the checks sent, each held until the test lets
     /// one through.
@@ -227,6 +228,23 @@ mod tests {
         panic!("check failed hard")
     }
 
+    type Checks = Arc<SharedChecks<u8, u32>>;
+
+    /// A read of key 1 in a task of its own.
+    fn read(checks: &Checks, db: &Arc<Database>) -> JoinHandle<StoreResult<u32>> {
+        let (checks, check) = (checks.clone(), db.check());
+        tokio::spawn(async move { checks.check(1, check).await })
+    }
+
+    /// Fresh checks with a read of key 1 whose check is in flight (held).
+    async fn a_check_in_flight() -> (Checks, Arc<Database>, JoinHandle<StoreResult<u32>>) {
+        let checks = Checks::default();
+        let db = Database::new();
+        let first = read(&checks, &db);
+        until(|| db.sent() == 1).await;
+        (checks, db, first)
+    }
+
     async fn until(what: impl Fn() -> bool) {
         for _ in 0..2_000 {
             if what() {
@@ -239,20 +257,9 @@ mod tests {
 
     #[tokio::test]
     async fn reads_during_a_check_share_the_next_one_not_that_one() {
-        let checks = Arc::new(SharedChecks::<u8, u32>::default());
-        let db = Database::new();
-        let first = tokio::spawn({
-            let (checks, check) = (checks.clone(), db.check());
-            async move { checks.check(1, check).await }
-        });
-        until(|| db.sent() == 1).await;
+        let (checks, db, first) = a_check_in_flight().await;
         // Arrived while check 1 is in flight: not answered by it.
-        let later: Vec<_> = (0..5)
-            .map(|_| {
-                let (checks, check) = (checks.clone(), db.check());
-                tokio::spawn(async move { checks.check(1, check).await })
-            })
-            .collect();
+        let later: Vec<_> = (0..5).map(|_| read(&checks, &db)).collect();
         until(|| checks.shared() == 5).await;
         // Another key is not held up by key 1.
         let other = checks.check(2, async { Ok(7) }).await;
@@ -278,13 +285,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_check_fails_its_readers_only() {
-        let checks = Arc::new(SharedChecks::<u8, u32>::default());
-        let db = Database::new();
-        let first = tokio::spawn({
-            let (checks, check) = (checks.clone(), db.check());
-            async move { checks.check(1, check).await }
-        });
-        until(|| db.sent() == 1).await;
+        let (checks, db, first) = a_check_in_flight().await;
         let joined: Vec<_> = (0..3)
             .map(|_| {
                 let checks = checks.clone();
@@ -307,17 +308,8 @@ mod tests {
 
     #[tokio::test]
     async fn a_reader_that_gives_up_leaves_the_check_to_the_others() {
-        let checks = Arc::new(SharedChecks::<u8, u32>::default());
-        let db = Database::new();
-        let gave_up = tokio::spawn({
-            let (checks, check) = (checks.clone(), db.check());
-            async move { checks.check(1, check).await }
-        });
-        until(|| db.sent() == 1).await;
-        let waiting = tokio::spawn({
-            let (checks, check) = (checks.clone(), db.check());
-            async move { checks.check(1, check).await }
-        });
+        let (checks, db, gave_up) = a_check_in_flight().await;
+        let waiting = read(&checks, &db);
         until(|| checks.shared() == 1).await;
         gave_up.abort();
         db.gate.add_permits(2);
@@ -326,19 +318,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_check_that_panics_releases_its_key() {
-        let checks = Arc::new(SharedChecks::<u8, u32>::default());
+        let checks = Checks::default();
         let db = Database::new();
         let panicking = tokio::spawn({
             let (checks, db) = (checks.clone(), db.clone());
             async move { checks.check(1, explode(db)).await }
         });
-        let joined = tokio::spawn({
-            let (checks, check) = (checks.clone(), db.check());
-            async move {
-                until(|| !lock(&checks.keys).is_empty()).await;
-                checks.check(1, check).await
-            }
-        });
+        until(|| !lock(&checks.keys).is_empty()).await;
+        let joined = read(&checks, &db);
         until(|| checks.shared() == 1).await;
         db.gate.add_permits(1);
         assert!(panicking.await.unwrap().is_err());

@@ -84,23 +84,27 @@ fn outcome(text: &str, charge: i64) -> TranslationOutcome {
     }
 }
 
+/// A visitor's "Dzień dobry" that queues its translation and an AI reply.
+async fn greeting_with_both_jobs(
+    store: &dyn Store,
+    tenant: TenantId,
+    conversation: ConversationId,
+) -> Message {
+    let greeting = with_jobs(
+        MessageRole::Visitor,
+        "Dzień dobry",
+        vec![translate_to("en"), ai_reply()],
+    );
+    append_with(store, tenant, conversation, greeting).await
+}
+
 pub async fn jobs_are_enqueued_with_their_message_atomically(store: SharedStore) {
     let store = &*store;
     let (t, w) = tenant_with_widget(store, "Acme").await;
     let (other, _) = tenant_with_widget(store, "Other").await;
     let c = conversation(store, t.id, w.id).await;
 
-    let m = append_with(
-        store,
-        t.id,
-        c.id,
-        with_jobs(
-            MessageRole::Visitor,
-            "Dzień dobry",
-            vec![translate_to("en"), ai_reply()],
-        ),
-    )
-    .await;
+    let m = greeting_with_both_jobs(store, t.id, c.id).await;
     let jobs = all_jobs(store, t.id).await;
     assert_eq!(jobs.len(), 2);
     for job in &jobs {
@@ -265,17 +269,7 @@ pub async fn a_stale_lease_cannot_complete_a_job(store: SharedStore) {
     let (t, w) = tenant_with_widget(store, "Acme").await;
     store.add_credits(t.id, 100).await.unwrap();
     let c = conversation(store, t.id, w.id).await;
-    let m = append_with(
-        store,
-        t.id,
-        c.id,
-        with_jobs(
-            MessageRole::Visitor,
-            "Dzień dobry",
-            vec![translate_to("en"), ai_reply()],
-        ),
-    )
-    .await;
+    let m = greeting_with_both_jobs(store, t.id, c.id).await;
 
     let now = soon();
     let stale = store.claim_jobs(now, LEASE, 10).await.unwrap();
@@ -495,17 +489,7 @@ pub async fn a_job_ends_only_as_its_own_kind(store: SharedStore) {
     let (t, w) = tenant_with_widget(store, "Acme").await;
     let c = conversation(store, t.id, w.id).await;
     store.add_credits(t.id, 100).await.unwrap();
-    let m = append_with(
-        store,
-        t.id,
-        c.id,
-        with_jobs(
-            MessageRole::Visitor,
-            "Dzień dobry",
-            vec![translate_to("en"), ai_reply()],
-        ),
-    )
-    .await;
+    let m = greeting_with_both_jobs(store, t.id, c.id).await;
     let claimed = store.claim_jobs(soon(), LEASE, 10).await.unwrap();
     let find = |kind| claimed.iter().find(|j| j.job.kind == kind).unwrap();
     let (translate, ai) = (find(JobKind::Translate), find(JobKind::AiReply));
