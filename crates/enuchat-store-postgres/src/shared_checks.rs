@@ -91,31 +91,40 @@ where
     where
         F: Future<Output = StoreResult<T>> + Send + 'static,
     {
-        let mut answer = {
+        let mut check = Some(Box::pin(check) as Check<T>);
+        let (mut answer, start) = {
             let mut keys = lock(&self.keys);
             match keys.get_mut(&key) {
                 None => {
                     keys.insert(key, InFlight { next: None });
                     let (sender, receiver) = watch::channel(None);
-                    tokio::spawn(run(self.keys.clone(), key, Box::pin(check), sender));
-                    receiver
+                    (receiver, Some(sender))
                 }
                 Some(in_flight) => {
                     self.shared.fetch_add(1, Ordering::Relaxed);
-                    match &in_flight.next {
-                        Some(waiting) => waiting.answer.subscribe(),
-                        None => {
+                    let receiver = match (&in_flight.next, check.take()) {
+                        (Some(waiting), _) => waiting.answer.subscribe(),
+                        (None, check) => {
                             let (answer, receiver) = watch::channel(None);
-                            in_flight.next = Some(Waiting {
-                                check: Box::pin(check),
-                                answer,
-                            });
+                            in_flight.next = check.map(|check| Waiting { check, answer });
                             receiver
                         }
-                    }
+                    };
+                    (receiver, None)
                 }
             }
         };
+        if let (Some(sender), Some(check)) = (start, check) {
+            // The guard exists before the task does, outside the lock: a task
+            // dropped before it first runs (a runtime shutting down) still
+            // frees the key.
+            let release = Release {
+                keys: self.keys.clone(),
+                key,
+                done: false,
+            };
+            tokio::spawn(run(release, check, sender));
+        }
         let answered = match answer.wait_for(Option::is_some).await {
             Ok(done) => match &*done {
                 Some(result) => result.clone(),
@@ -123,7 +132,8 @@ where
                     "a version check answered nothing".into(),
                 )),
             },
-            // The task ended without answering: the check panicked.
+            // The task ended without answering: the check panicked, or the
+            // runtime is going away.
             Err(_) => Err(StoreError::Database(
                 "a version check ended without an answer".into(),
             )),
@@ -132,43 +142,39 @@ where
     }
 }
 
-/// Runs `check`, then each check that waited for it, until none waits.
-async fn run<K, T>(
+/// Frees the key of a task that ends without finishing (a check that
+/// panicked, a task dropped unrun): the waiting check's readers then see
+/// their answer dropped, and the next read of the key starts afresh.
+struct Release<K: Copy + Eq + Hash, T> {
     keys: Arc<Mutex<HashMap<K, InFlight<T>>>>,
     key: K,
+    done: bool,
+}
+
+impl<K: Copy + Eq + Hash, T> Drop for Release<K, T> {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.keys).remove(&self.key);
+        }
+    }
+}
+
+/// Runs `check`, then each check that waited for it, until none waits.
+async fn run<K, T>(
+    mut release: Release<K, T>,
     mut check: Check<T>,
     mut answer: watch::Sender<Answer<T>>,
 ) where
     K: Copy + Eq + Hash,
 {
-    // If a check panics, the key must not stay in flight for ever: the
-    // waiting check's readers then see their answer dropped, and the next
-    // read of the key starts afresh.
-    struct Release<'a, K: Copy + Eq + Hash, T> {
-        keys: &'a Mutex<HashMap<K, InFlight<T>>>,
-        key: K,
-        done: bool,
-    }
-    impl<K: Copy + Eq + Hash, T> Drop for Release<'_, K, T> {
-        fn drop(&mut self) {
-            if !self.done {
-                lock(self.keys).remove(&self.key);
-            }
-        }
-    }
-    let mut release = Release {
-        keys: &keys,
-        key,
-        done: false,
-    };
     loop {
         let result = check.await;
         answer.send_replace(Some(result));
         // Under the same lock as the look for a waiting check: a read that
         // comes after this finds the key free and checks by itself.
-        let mut held = lock(&keys);
+        let mut held = lock(&release.keys);
         match held
-            .get_mut(&key)
+            .get_mut(&release.key)
             .and_then(|in_flight| in_flight.next.take())
         {
             Some(next) => {
@@ -176,7 +182,8 @@ async fn run<K, T>(
                 answer = next.answer;
             }
             None => {
-                held.remove(&key);
+                held.remove(&release.key);
+                drop(held);
                 release.done = true;
                 return;
             }
@@ -245,6 +252,12 @@ mod tests {
         (checks, db, first)
     }
 
+    /// A read's answer; the test fails instead of hanging if none comes.
+    async fn answered(read: JoinHandle<StoreResult<u32>>) -> StoreResult<u32> {
+        let read = tokio::time::timeout(Duration::from_secs(5), read).await;
+        read.expect("answered in time").expect("the read's task")
+    }
+
     async fn until(what: impl Fn() -> bool) {
         for _ in 0..2_000 {
             if what() {
@@ -268,11 +281,11 @@ mod tests {
         assert_eq!(db.sent(), 1, "the later reads wait for check 1 to end");
 
         db.gate.add_permits(1);
-        assert_eq!(first.await.unwrap().unwrap(), 1);
+        assert_eq!(answered(first).await.unwrap(), 1);
         until(|| db.sent() == 2).await;
         db.gate.add_permits(1);
         for read in later {
-            assert_eq!(read.await.unwrap().unwrap(), 2);
+            assert_eq!(answered(read).await.unwrap(), 2);
         }
         assert_eq!(db.sent(), 2, "one check for the five later reads");
         assert_eq!(checks.shared(), 5);
@@ -280,7 +293,7 @@ mod tests {
 
         // Nothing in flight: the next read checks at once.
         db.gate.add_permits(1);
-        assert_eq!(checks.check(1, db.check()).await.unwrap(), 3);
+        assert_eq!(answered(read(&checks, &db)).await.unwrap(), 3);
     }
 
     #[tokio::test]
@@ -298,12 +311,12 @@ mod tests {
             .collect();
         until(|| checks.shared() == 3).await;
         db.gate.add_permits(1);
-        assert_eq!(first.await.unwrap().unwrap(), 1);
+        assert_eq!(answered(first).await.unwrap(), 1);
         for read in joined {
-            assert!(matches!(read.await.unwrap(), Err(StoreError::Database(_))));
+            assert!(matches!(answered(read).await, Err(StoreError::Database(_))));
         }
         db.gate.add_permits(1);
-        assert_eq!(checks.check(1, db.check()).await.unwrap(), 2);
+        assert_eq!(answered(read(&checks, &db)).await.unwrap(), 2);
     }
 
     #[tokio::test]
@@ -313,7 +326,7 @@ mod tests {
         until(|| checks.shared() == 1).await;
         gave_up.abort();
         db.gate.add_permits(2);
-        assert_eq!(waiting.await.unwrap().unwrap(), 2);
+        assert_eq!(answered(waiting).await.unwrap(), 2);
     }
 
     #[tokio::test]
@@ -328,10 +341,34 @@ mod tests {
         let joined = read(&checks, &db);
         until(|| checks.shared() == 1).await;
         db.gate.add_permits(1);
-        assert!(panicking.await.unwrap().is_err());
-        assert!(joined.await.unwrap().is_err());
+        assert!(answered(panicking).await.is_err());
+        assert!(answered(joined).await.is_err());
         assert!(lock(&checks.keys).is_empty());
         db.gate.add_permits(1);
-        assert_eq!(checks.check(1, db.check()).await.unwrap(), 1);
+        assert_eq!(answered(read(&checks, &db)).await.unwrap(), 1);
+    }
+
+    #[test]
+    fn a_check_dropped_before_it_runs_frees_its_key() {
+        let checks = Checks::default();
+        let runtime = || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_time()
+                .build()
+                .expect("runtime")
+        };
+        // The read gets as far as spawning its check; then its runtime goes
+        // away with the check's task never run.
+        let going = runtime();
+        going.block_on(async {
+            let read = checks.check(1, async { Ok(1) });
+            let mut read = std::pin::pin!(read);
+            assert!(futures::poll!(read.as_mut()).is_pending());
+            assert!(!lock(&checks.keys).is_empty(), "the check is in flight");
+        });
+        drop(going);
+        assert!(lock(&checks.keys).is_empty(), "freed with its task");
+        let answer = runtime().block_on(checks.check(1, async { Ok(2) }));
+        assert_eq!(answer.unwrap(), 2);
     }
 }
