@@ -91,22 +91,22 @@ where
     where
         F: Future<Output = StoreResult<T>> + Send + 'static,
     {
-        let mut check = Some(Box::pin(check) as Check<T>);
+        let check: Check<T> = Box::pin(check);
         let (mut answer, start) = {
             let mut keys = lock(&self.keys);
             match keys.get_mut(&key) {
                 None => {
                     keys.insert(key, InFlight { next: None });
                     let (sender, receiver) = watch::channel(None);
-                    (receiver, Some(sender))
+                    (receiver, Some((sender, check)))
                 }
                 Some(in_flight) => {
                     self.shared.fetch_add(1, Ordering::Relaxed);
-                    let receiver = match (&in_flight.next, check.take()) {
-                        (Some(waiting), _) => waiting.answer.subscribe(),
-                        (None, check) => {
+                    let receiver = match &in_flight.next {
+                        Some(waiting) => waiting.answer.subscribe(),
+                        None => {
                             let (answer, receiver) = watch::channel(None);
-                            in_flight.next = check.map(|check| Waiting { check, answer });
+                            in_flight.next = Some(Waiting { check, answer });
                             receiver
                         }
                     };
@@ -114,7 +114,7 @@ where
                 }
             }
         };
-        if let (Some(sender), Some(check)) = (start, check) {
+        if let Some((sender, check)) = start {
             // The guard exists before the task does, outside the lock: a task
             // dropped before it first runs (a runtime shutting down) still
             // frees the key.
