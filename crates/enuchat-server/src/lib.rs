@@ -26,7 +26,7 @@ use limiter::{MemoryLimiter, RateLimiter};
 use realtime::hub::Hub;
 use realtime::sockets::{LiveSockets, DRAIN_TIMEOUT};
 use settings::Settings;
-use state::{AppState, Limits};
+use state::{AppState, Limits, Shared};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -136,7 +136,7 @@ fn build_state(settings: &Settings, database: &Database) -> AppState {
         StoreKind::Sqlite => RateLimiter::Memory(MemoryLimiter::new()),
         StoreKind::Postgres => RateLimiter::Shared(lease_limiter::LeaseLimiter::new(store.clone())),
     };
-    AppState {
+    AppState::new(Shared {
         store,
         limiter: Arc::new(limiter),
         limits: Limits {
@@ -171,7 +171,7 @@ fn build_state(settings: &Settings, database: &Database) -> AppState {
         trust_forwarded_for: settings.trust_forwarded_for,
         jobs_wake: Arc::new(tokio::sync::Notify::new()),
         translation_wait: Duration::from_millis(settings.translation_wait_ms),
-    }
+    })
 }
 
 async fn prune_periodically(state: AppState) {

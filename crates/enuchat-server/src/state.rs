@@ -1,4 +1,4 @@
-//! What every handler can reach. Cheap to clone: everything is behind `Arc`.
+//! What every handler can reach. Cheap to clone: one `Arc`.
 
 use crate::key_cache::KeyCache;
 use crate::key_use::KeyUseTracker;
@@ -8,10 +8,34 @@ use crate::realtime::sockets::LiveSockets;
 use crate::telemetry::Metrics;
 use enuchat_domain::rate_limit::RateLimit;
 use enuchat_domain::Store;
+use std::ops::Deref;
 use std::sync::Arc;
 
+/// Handlers and middleware take the state by value, several times per
+/// request (each `State` extractor clones it). One reference count keeps
+/// that cheap: cloning the fields one by one cost two mutex-guarded
+/// cancellation-token clones, an allocation for `public_origin` and nine
+/// atomic increments per clone, about a tenth of a cached list request's
+/// CPU time under load (`bench/profiles/README.md`, session 23).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The state's contents, shared by every clone of [`AppState`].
+pub struct Shared {
     pub store: Arc<dyn Store>,
     pub limiter: Arc<RateLimiter>,
     pub limits: Limits,
