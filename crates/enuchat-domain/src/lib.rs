@@ -14,6 +14,7 @@ pub mod models;
 pub mod plan;
 pub mod rate_limit;
 pub mod secret;
+pub mod shared;
 pub mod store;
 pub mod types;
 
@@ -22,6 +23,7 @@ pub use jobs::*;
 pub use knowledge::*;
 pub use models::*;
 pub use plan::JobPlan;
+pub use shared::Shared;
 pub use store::{
     ConversationFilter, DemoBatch, InboxFilter, MessageNotice, Store, StoreError, StoreKind,
     API_KEYS_CHANNEL, MESSAGES_CHANNEL,

@@ -12,6 +12,7 @@ use crate::jobs::*;
 use crate::knowledge::*;
 use crate::models::*;
 use crate::rate_limit::{RateDecision, RateLimit};
+use crate::shared::Shared;
 use crate::types::ConversationStatus;
 use crate::types::MessageContent;
 use async_trait::async_trait;
@@ -312,7 +313,7 @@ pub trait Store: Send + Sync + 'static {
         filter: &ConversationFilter,
         limit: u32,
         offset: u64,
-    ) -> StoreResult<Vec<Conversation>>;
+    ) -> StoreResult<Shared<Vec<Conversation>>>;
     /// `Ok(None)` if the conversation is not the tenant's;
     /// `MissingReference("operator")` if `assigned_to` names an operator of
     /// another tenant (and then nothing changes). Assigning an operator also
@@ -370,7 +371,7 @@ pub trait Store: Send + Sync + 'static {
         tenant: TenantId,
         id: ConversationId,
         limit: u32,
-    ) -> StoreResult<Option<ConversationDetail>>;
+    ) -> StoreResult<Option<Shared<ConversationDetail>>>;
 
     // --- credits -------------------------------------------------------
     /// Adds (amount > 0) credits with a ledger entry; `Ok(None)` for an unknown tenant.

@@ -39,7 +39,6 @@ use crate::versioned_cache::{CacheReads, Cost, Limits, Plan, VersionedCache};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
 use sqlx::PgPool;
-use std::sync::Arc;
 use std::time::Duration;
 
 /// A statement that writes a new version of conversation rows without
@@ -78,8 +77,9 @@ pub struct DetailCacheSettings {
 impl Default for DetailCacheSettings {
     fn default() -> Self {
         DetailCacheSettings {
-            // Some 600 conversations of 50 short messages (~13 KB each).
-            max_bytes: 8 << 20,
+            // Some 600 conversations of 50 short messages (~13 KB each, and
+            // as much again for their JSON).
+            max_bytes: 16 << 20,
             max_skips: 15,
         }
     }
@@ -95,11 +95,14 @@ struct DetailKey {
     limit: u32,
 }
 
+/// Every read of a held detail gets the same [`Shared`] one, so the HTTP
+/// layer renders it once.
 #[derive(Clone)]
-struct Held(Arc<ConversationDetail>);
+struct Held(Shared<ConversationDetail>);
 
 impl Cost for Held {
-    /// Roughly what the detail takes in memory.
+    /// Roughly what the detail takes in memory, counted twice: once
+    /// rendered, its JSON (kept with it, `Shared`) is about as large again.
     fn cost(&self) -> usize {
         let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
         let conversation = &self.0.conversation;
@@ -109,7 +112,7 @@ impl Cost for Held {
             .iter()
             .map(|m| 200 + m.content.len() + text(&m.translated_content))
             .sum();
-        300 + text(&conversation.visitor_name) + text(&conversation.visitor_email) + messages
+        2 * (300 + text(&conversation.visitor_name) + text(&conversation.visitor_email) + messages)
     }
 }
 
@@ -163,7 +166,7 @@ impl DetailCache {
         tenant: TenantId,
         id: ConversationId,
         limit: u32,
-    ) -> StoreResult<Option<ConversationDetail>> {
+    ) -> StoreResult<Option<Shared<ConversationDetail>>> {
         let key = DetailKey {
             tenant,
             conversation: id,
@@ -178,7 +181,7 @@ impl DetailCache {
                 match now {
                     Some(now) if now == version => {
                         self.details.hit(&key);
-                        return Ok(Some(ConversationDetail::clone(&value.0)));
+                        return Ok(Some(value.0));
                     }
                     Some(_) => self.details.stale(&key),
                     None => {
@@ -192,9 +195,9 @@ impl DetailCache {
         let Some((version, detail)) = read(pool, tenant, id, limit).await? else {
             return Ok(None);
         };
+        let detail = Shared::new(detail);
         if let (true, Some(version)) = (self.details.enabled(), version) {
-            self.details
-                .fill(key, version, Held(Arc::new(detail.clone())));
+            self.details.fill(key, version, Held(detail.clone()));
         }
         Ok(Some(detail))
     }

@@ -508,9 +508,11 @@ impl Store for PostgresStore {
         filter: &ConversationFilter,
         limit: u32,
         offset: u64,
-    ) -> StoreResult<Vec<Conversation>> {
+    ) -> StoreResult<Shared<Vec<Conversation>>> {
         if self.lists.settings().is_deep(offset) {
-            deep_pages::list_deep(&self.pool, &self.lists, tenant, filter, limit, offset).await
+            deep_pages::list_deep(&self.pool, &self.lists, tenant, filter, limit, offset)
+                .await
+                .map(Shared::new)
         } else {
             self.pages
                 .list(&self.pool, tenant, filter, limit, offset)
@@ -547,7 +549,7 @@ impl Store for PostgresStore {
         tenant: TenantId,
         id: ConversationId,
         limit: u32,
-    ) -> StoreResult<Option<ConversationDetail>> {
+    ) -> StoreResult<Option<Shared<ConversationDetail>>> {
         self.details.get(&self.pool, tenant, id, limit).await
     }
 

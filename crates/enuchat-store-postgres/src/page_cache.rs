@@ -30,7 +30,6 @@ use enuchat_domain::deep_pages::ListShape;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
 use sqlx::PgPool;
-use std::sync::Arc;
 
 /// How much an instance keeps and how it backs off from lists that change
 /// all the time.
@@ -46,7 +45,8 @@ pub struct PageCacheSettings {
 impl Default for PageCacheSettings {
     fn default() -> Self {
         PageCacheSettings {
-            // About 300 bytes each: some 6 MiB.
+            // About 300 bytes each, and about as much again for the page's
+            // JSON once the HTTP layer rendered it: some 12 MiB.
             max_rows: 20_000,
             max_skips: 15,
         }
@@ -61,8 +61,10 @@ struct PageKey {
     offset: u64,
 }
 
+/// Every read of a held page gets the same [`Shared`] page, so the HTTP
+/// layer renders it once (`shared.rs` in the domain crate).
 #[derive(Clone)]
-struct Page(Arc<[Conversation]>);
+struct Page(Shared<Vec<Conversation>>);
 
 impl Cost for Page {
     fn cost(&self) -> usize {
@@ -105,7 +107,7 @@ impl PageCache {
         filter: &ConversationFilter,
         limit: u32,
         offset: u64,
-    ) -> StoreResult<Vec<Conversation>> {
+    ) -> StoreResult<Shared<Vec<Conversation>>> {
         let key = PageKey {
             tenant,
             shape: ListShape {
@@ -123,16 +125,15 @@ impl PageCache {
                     .await?;
                 if now == version {
                     self.pages.hit(&key);
-                    return Ok(value.0.to_vec());
+                    return Ok(value.0);
                 }
                 self.pages.stale(&key);
             }
         }
         let read = deep_pages::plain(pool, tenant, filter, limit, offset).await?;
-        let page = all(read.rows, ConversationRow::into_model)?;
+        let page = Shared::new(all(read.rows, ConversationRow::into_model)?);
         if self.pages.enabled() {
-            self.pages
-                .fill(key, read.version, Page(page.as_slice().into()));
+            self.pages.fill(key, read.version, Page(page.clone()));
         }
         Ok(page)
     }

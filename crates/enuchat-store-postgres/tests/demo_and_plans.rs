@@ -260,7 +260,7 @@ async fn list_conversations_pages_come_from_an_index_without_sorting() {
             .await
             .expect("list");
         assert_eq!(page1.len(), 50);
-        assert_eq!([page1, page2].concat(), all);
+        assert_eq!([page1.into_value(), page2.into_value()].concat(), *all);
         assert!(all
             .windows(2)
             .all(|p| (p[0].last_message_at, p[0].id) > (p[1].last_message_at, p[1].id)));

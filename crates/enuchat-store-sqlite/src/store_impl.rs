@@ -268,9 +268,10 @@ impl Store for SqliteStore {
         filter: &ConversationFilter,
         limit: u32,
         offset: u64,
-    ) -> StoreResult<Vec<Conversation>> {
+    ) -> StoreResult<Shared<Vec<Conversation>>> {
         self.list_conversations_impl(tenant, filter, limit, offset)
             .await
+            .map(Shared::new)
     }
 
     async fn update_conversation(
@@ -304,7 +305,7 @@ impl Store for SqliteStore {
         tenant: TenantId,
         id: ConversationId,
         limit: u32,
-    ) -> StoreResult<Option<ConversationDetail>> {
+    ) -> StoreResult<Option<Shared<ConversationDetail>>> {
         // Independent reads (the messages' read is scoped to the tenant too,
         // so it finds nothing for another account's conversation), side by
         // side on two read connections.
@@ -312,9 +313,11 @@ impl Store for SqliteStore {
             self.get_conversation_impl(tenant, id),
             self.recent_messages_impl(tenant, id, limit),
         )?;
-        Ok(conversation.map(|conversation| ConversationDetail {
-            conversation,
-            messages,
+        Ok(conversation.map(|conversation| {
+            Shared::new(ConversationDetail {
+                conversation,
+                messages,
+            })
         }))
     }
 

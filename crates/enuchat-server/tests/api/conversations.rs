@@ -13,6 +13,7 @@ both_backends!(
     patch_changes_status_and_assignment,
     patch_refuses_bad_input_and_changes_nothing,
     other_tenants_conversations_are_not_found,
+    held_answers_are_sent_again_only_while_unchanged,
 );
 
 fn ids(reply: &Reply) -> Vec<String> {
@@ -421,4 +422,59 @@ async fn other_tenants_conversations_are_not_found(backend: Backend) {
         .await
         .unwrap()
         .is_empty());
+}
+
+/// PostgreSQL serves repeated list and detail reads from memory and sends the
+/// JSON it rendered for the first of them (`Shared` in the domain crate); any
+/// change must reach the next read's body. SQLite reads afresh every time;
+/// the same answers are expected.
+async fn held_answers_are_sent_again_only_while_unchanged(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    let first = acme.conversation.id;
+    let second = app.conversation(&acme.tenant, &acme.widget).await.id;
+    say(&app, &acme, first, "one").await;
+    let detail_path = format!("/conversations/{first}?limit=5");
+
+    // Several reads of an unchanged list and detail send the same JSON.
+    let list = app.get("/conversations", &acme.key).await;
+    let detail = app.get(&detail_path, &acme.key).await;
+    for _ in 0..3 {
+        let again = app.get("/conversations", &acme.key).await;
+        assert_eq!(again.headers["content-type"], "application/json");
+        assert_eq!(again.body, list.body);
+        let again = app.get(&detail_path, &acme.key).await;
+        assert_eq!(again.headers["content-type"], "application/json");
+        assert_eq!(again.body, detail.body);
+    }
+    assert_eq!(ids(&list), vec![first.to_string(), second.to_string()]);
+
+    // A message moves its conversation up and shows in its detail.
+    say(&app, &acme, second, "two").await;
+    assert_eq!(
+        ids(&app.get("/conversations", &acme.key).await),
+        vec![second.to_string(), first.to_string()]
+    );
+    say(&app, &acme, first, "three").await;
+    let messages = &app.get(&detail_path, &acme.key).await.body["data"]["messages"];
+    assert_eq!(messages[1]["content"], "three");
+
+    // So does a change of status, in the list and the detail.
+    let patched = app
+        .patch(
+            &format!("/conversations/{first}"),
+            &acme.key,
+            json!({"status": "closed"}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK);
+    let list = app.get("/conversations", &acme.key).await;
+    assert_eq!(list.body["data"][0]["id"], first.to_string());
+    assert_eq!(list.body["data"][0]["status"], "closed");
+    assert_eq!(
+        app.get(&detail_path, &acme.key).await.body["data"]["status"],
+        "closed"
+    );
 }

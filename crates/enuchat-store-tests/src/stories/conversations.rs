@@ -206,7 +206,8 @@ pub async fn conversations_list_order_and_filters(store: SharedStore) {
         let got = ids(store
             .list_conversations(t.id, &filter, 100, 0)
             .await
-            .unwrap());
+            .unwrap()
+            .into_value());
         assert_eq!(got, want, "filter {filter:?}");
     }
     let pending = ConversationFilter {
@@ -265,7 +266,7 @@ pub async fn conversation_paging_is_stable_with_ties(store: SharedStore) {
             .await
             .unwrap();
         assert!(got.len() <= 3);
-        paged.extend(got);
+        paged.extend(got.into_value());
     }
     assert_eq!(paged, expected, "pages neither skip nor repeat rows");
     let past_end = store.list_conversations(t.id, &all(), 3, 12).await.unwrap();

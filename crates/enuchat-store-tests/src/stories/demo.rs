@@ -122,7 +122,7 @@ pub async fn demo_batches_round_trip(store: SharedStore) {
             .await
             .unwrap();
         let end = expected.len().min(offset + 20);
-        assert_eq!(page, expected[offset..end], "page at offset {offset}");
+        assert_eq!(page[..], expected[offset..end], "page at offset {offset}");
     }
 
     let closed = ConversationFilter {

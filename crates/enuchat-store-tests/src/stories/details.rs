@@ -38,7 +38,7 @@ pub async fn a_detail_is_the_conversation_and_its_newest_messages(store: SharedS
         );
         assert_eq!(detail.conversation.last_seq, 3);
         assert_eq!(
-            Some(detail.conversation),
+            Some(detail.conversation.clone()),
             store
                 .get_conversation(t.id, empty.conversation.id)
                 .await

@@ -74,7 +74,8 @@ pub async fn get(
             .store
             .conversation_detail(tenant, id, limit + 1)
             .await?
-            .ok_or(ApiError::NotFound("Conversation"))?;
+            .ok_or(ApiError::NotFound("Conversation"))?
+            .into_value();
         (detail.conversation, detail.messages)
     } else {
         let conversation = state

@@ -1,6 +1,8 @@
 //! `GET /conversations`, `GET /conversations/{id}`, `PATCH /conversations/{id}`
 
-use super::views::{ConversationDetailView, ConversationView, Data, MessageView};
+use super::views::{
+    shared_data, ConversationDetailView, ConversationView, Data, MessageView, RenderedJson,
+};
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::path::parse_id;
 use crate::extract::{ApiJson, QueryParams, TenantContext};
@@ -52,7 +54,7 @@ pub async fn list_conversations(
     State(state): State<AppState>,
     tenant: TenantContext,
     mut query: QueryParams,
-) -> ApiResult<Json<Data<Vec<ConversationView>>>> {
+) -> ApiResult<RenderedJson> {
     let filter = ConversationFilter {
         status: query.optional("status", "one of open, pending, closed")?,
         widget_id: query.optional::<WidgetId>("widgetId", "a widget UUID")?,
@@ -65,9 +67,11 @@ pub async fn list_conversations(
         .store
         .list_conversations(tenant.tenant_id, &filter, limit, offset)
         .await?;
-    Ok(Json(Data::new(
-        page.into_iter().map(ConversationView::from).collect(),
-    )))
+    shared_data(page, |rows| {
+        rows.into_iter()
+            .map(ConversationView::from)
+            .collect::<Vec<_>>()
+    })
 }
 
 #[derive(IntoParams)]
@@ -98,7 +102,7 @@ pub async fn get_conversation(
     tenant: TenantContext,
     Path(id): Path<String>,
     mut query: QueryParams,
-) -> ApiResult<Json<Data<ConversationDetailView>>> {
+) -> ApiResult<RenderedJson> {
     let limit = query.integer("limit", 1, 200, 50)? as u32;
     query.finish()?;
     let id: ConversationId = parse_id(&id, "id")?;
@@ -107,10 +111,10 @@ pub async fn get_conversation(
         .conversation_detail(tenant.tenant_id, id, limit)
         .await?
         .ok_or(ApiError::NotFound("Conversation"))?;
-    Ok(Json(Data::new(ConversationDetailView {
+    shared_data(detail, |detail| ConversationDetailView {
         conversation: detail.conversation.into(),
         messages: detail.messages.into_iter().map(MessageView::from).collect(),
-    })))
+    })
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
