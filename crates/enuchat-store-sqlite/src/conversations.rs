@@ -1,6 +1,7 @@
 //! Conversations, always read joined with their visitor.
 
 use crate::list_anchors::{anchor_at, is_anchor, DeepRead, ListShape, SortKey};
+use crate::page_cache::PageKey;
 use crate::rows::{all, conversation_columns, ConversationRow};
 use crate::{db, now_us, sql_int, write_err, SqliteStore};
 use enuchat_domain::store::{ConversationFilter, StoreResult};
@@ -351,6 +352,39 @@ impl SqliteStore {
     }
 
     pub(crate) async fn list_conversations_impl(
+        &self,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+        limit: u32,
+        offset: u64,
+    ) -> StoreResult<Shared<Vec<Conversation>>> {
+        let shape = ListShape {
+            status: filter.status,
+            widget: filter.widget_id,
+        };
+        if self.pages.enabled() && !self.lists.is_deep(offset) {
+            let key = PageKey {
+                tenant,
+                shape,
+                limit,
+                offset,
+            };
+            // Taken before the read begins (why: `page_cache.rs`).
+            let epoch = self.pages.epoch().await?;
+            if let Some(page) = self.pages.get(&key, epoch) {
+                return Ok(page);
+            }
+            let page = Shared::new(self.read_page(tenant, filter, limit, offset).await?);
+            self.pages.put(key, epoch, page.clone());
+            return Ok(page);
+        }
+        self.read_page(tenant, filter, limit, offset)
+            .await
+            .map(Shared::new)
+    }
+
+    /// The page read from the database.
+    async fn read_page(
         &self,
         tenant: TenantId,
         filter: &ConversationFilter,

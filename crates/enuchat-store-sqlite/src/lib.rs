@@ -38,6 +38,7 @@ mod jobs;
 mod knowledge;
 mod list_anchors;
 mod messages;
+mod page_cache;
 #[cfg(test)]
 mod plan_tests;
 mod rate_limits;
@@ -55,6 +56,8 @@ pub use enuchat_domain::deep_pages::{AnchorSettings, DeepPageReads};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{StoreError, TenantId, Timestamp};
 use list_anchors::ListAnchors;
+use page_cache::PageCache;
+pub use page_cache::{PageCacheReads, PageCacheSettings};
 use read_pool::ReadPool;
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
@@ -85,6 +88,8 @@ pub struct SqliteStore {
     appender: Appender,
     /// Where deep pages of the Tenant API's conversation lists start.
     lists: Arc<ListAnchors>,
+    /// Shallow list pages, held until the next commit (`page_cache.rs`).
+    pages: Arc<PageCache>,
     /// Deletes a throwaway database's files once the last clone is dropped.
     _throwaway: Option<Arc<ThrowawayFile>>,
 }
@@ -140,6 +145,10 @@ impl SqliteStore {
         // Migrate before any reader opens, so readers never see a half-built schema.
         migrate(&writer).await?;
         let reads = ReadPool::new(options.get_filename().to_owned(), MAX_READERS as usize);
+        let pages = Arc::new(PageCache::new(
+            options.get_filename().to_owned(),
+            PageCacheSettings::default(),
+        ));
         // Opened when first needed: a server nobody pages deep has none.
         let deep_reads = ReadPool::mapped(options.get_filename().to_owned(), MAX_READERS as usize);
         let turn = WriteTurn::new();
@@ -176,6 +185,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             appender,
             lists,
+            pages,
             writer: Writer::new(writer, turn),
             reader,
             reads,
@@ -202,6 +212,7 @@ impl SqliteStore {
         }
         self.reads.close();
         self.deep_reads.close();
+        self.pages.close();
         self.reader.close().await;
         self.writer.pool.close().await;
     }
@@ -223,6 +234,20 @@ impl SqliteStore {
     fn pool_counts(pool: &SqlitePool) -> (u32, u32) {
         let idle = u32::try_from(pool.num_idle()).unwrap_or(u32::MAX);
         (pool.size().saturating_sub(idle), idle)
+    }
+
+    /// The same store holding list pages as `settings` say (tests turn it
+    /// off, or compare it with a store that keeps nothing).
+    pub fn with_page_cache(mut self, settings: PageCacheSettings) -> Self {
+        let path = self.reads.path().to_owned();
+        self.pages.close();
+        self.pages = Arc::new(PageCache::new(path, settings));
+        self
+    }
+
+    /// How the Tenant API's shallow conversation pages were read so far.
+    pub fn page_cache_reads(&self) -> PageCacheReads {
+        self.pages.reads()
     }
 
     /// How the Tenant API's deep conversation pages were read so far.

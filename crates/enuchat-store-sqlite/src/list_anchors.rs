@@ -149,6 +149,12 @@ impl ListAnchors {
         }
     }
 
+    /// Whether a page at `offset` is read as a deep one (the others are
+    /// shallow: `page_cache.rs`).
+    pub(crate) fn is_deep(&self, offset: u64) -> bool {
+        self.settings.is_deep(offset)
+    }
+
     pub(crate) fn spacing(&self) -> u64 {
         self.settings.spacing
     }

@@ -99,6 +99,11 @@ impl ReadPool {
         }
     }
 
+    /// The database file this pool reads.
+    pub(crate) fn path(&self) -> &std::path::Path {
+        &self.inner.path
+    }
+
     /// Runs `read` on this thread. Only for reads bounded by what they return.
     pub(crate) async fn read<T>(
         &self,

@@ -271,7 +271,6 @@ impl Store for SqliteStore {
     ) -> StoreResult<Shared<Vec<Conversation>>> {
         self.list_conversations_impl(tenant, filter, limit, offset)
             .await
-            .map(Shared::new)
     }
 
     async fn update_conversation(

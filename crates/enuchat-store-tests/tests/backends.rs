@@ -161,6 +161,41 @@ async fn sqlite_deep_pages_are_read_from_anchors() {
     assert!(reads.built > 0 && reads.anchored > reads.built, "{reads:?}");
 }
 
+/// SQLite holds shallow list pages until the next commit by any connection:
+/// the shallow-pages story with its changes made through the reading store,
+/// then through another store on the same file (as another process would
+/// write it), checked against a store that keeps nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_shallow_pages_follow_every_commit() {
+    use enuchat_store_sqlite::{PageCacheSettings, SqliteStore};
+    use std::sync::Arc;
+    for separate_writer in [false, true] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("enuchat.db").display());
+        let open = || async { SqliteStore::connect(&url).await.expect("open SQLite store") };
+        let reader = Arc::new(open().await);
+        let writer = if separate_writer {
+            Arc::new(open().await)
+        } else {
+            reader.clone()
+        };
+        let reference = Arc::new(
+            open()
+                .await
+                .with_page_cache(PageCacheSettings { max_rows: 0 }),
+        );
+        enuchat_store_tests::stories::shallow_pages::shallow_pages_follow_another_instances_writes(
+            reader.clone(),
+            writer,
+            reference.clone(),
+        )
+        .await;
+        let reads = reader.page_cache_reads();
+        assert!(reads.hits > 0 && reads.misses > 0, "{reads:?}");
+        assert_eq!(reference.page_cache_reads(), Default::default());
+    }
+}
+
 /// The deep-pages story on PostgreSQL with anchors every 3 rows, built on a
 /// list's first deep read: every change it makes must move the list version
 /// on, or a page read from stale anchors fails it.

@@ -1,0 +1,316 @@
+//! Shallow pages of the conversation lists kept in memory until anything at
+//! all is committed to the database.
+//!
+//! A page costs SQLite an index walk, then a conversation and its visitor
+//! looked up by primary key per row: at 9,000 lists/s that was 40% of the
+//! server's time (`bench/profiles/README.md`, session 23). Learning whether
+//! anything was committed since a page was read costs one
+//! `PRAGMA data_version` on a connection kept for that question: SQLite
+//! changes the value it returns whenever another connection committed since
+//! that connection last asked, whether the commit came from this process
+//! (the appender, the writer) or another one (`enuchat demo` on the same
+//! file). So this needs no bookkeeping in the writers and sees every writer.
+//! It is coarse: any commit, of any tenant, drops every page held, which is
+//! right for a list read far more often than written and costs one pragma
+//! where lists change all the time.
+//!
+//! Why a held page is what a read would return now: the *epoch* moves on
+//! each time the detector sees a new `data_version`, and a page is held with
+//! the epoch seen just before its read began. Take a commit C and a later
+//! read R that finds the epoch unchanged since a page P was read. R's own
+//! question comes after C, so if the detector had not seen C before, R's
+//! question sees it and moves the epoch: R misses. If the detector saw C
+//! earlier, that sight moved the epoch, so P's epoch came after it, and P's
+//! read, begun after P's epoch was taken, started after C was committed and
+//! shows it. Either way a page never hides a commit from a read that began
+//! after the commit (a message acknowledged with a 2xx was committed before
+//! the acknowledgement).
+
+use crate::read_pool::ReadPool;
+use enuchat_domain::deep_pages::ListShape;
+use enuchat_domain::store::StoreResult;
+use enuchat_domain::{Conversation, Shared, TenantId};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+/// How many conversations an instance keeps in list pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageCacheSettings {
+    /// Conversations held at most, over all pages; 0 keeps nothing.
+    pub max_rows: usize,
+}
+
+impl Default for PageCacheSettings {
+    fn default() -> Self {
+        PageCacheSettings {
+            // About 300 bytes each and as much again for a page's JSON once
+            // the HTTP layer rendered it: some 12 MiB.
+            max_rows: 20_000,
+        }
+    }
+}
+
+/// How list pages were read so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PageCacheReads {
+    /// Served from memory.
+    pub hits: u64,
+    /// Read from the database (and held, if nothing was committed meanwhile).
+    pub misses: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct PageKey {
+    pub(crate) tenant: TenantId,
+    pub(crate) shape: ListShape,
+    pub(crate) limit: u32,
+    pub(crate) offset: u64,
+}
+
+pub(crate) struct PageCache {
+    max_rows: usize,
+    /// One connection, asked `PRAGMA data_version` and nothing else.
+    detector: ReadPool,
+    epoch: Mutex<Epoch>,
+    pages: Mutex<Pages>,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+struct Epoch {
+    /// What the detector's connection last answered.
+    seen: Option<i64>,
+    number: u64,
+}
+
+/// Every page held was read at `epoch`.
+#[derive(Default)]
+struct Pages {
+    epoch: u64,
+    rows: usize,
+    held: HashMap<PageKey, Shared<Vec<Conversation>>>,
+}
+
+impl Pages {
+    fn start_over(&mut self, epoch: u64) {
+        self.epoch = epoch;
+        self.rows = 0;
+        self.held.clear();
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Each critical section leaves its state whole at every step.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl PageCache {
+    pub(crate) fn new(path: PathBuf, settings: PageCacheSettings) -> PageCache {
+        PageCache {
+            max_rows: settings.max_rows,
+            detector: ReadPool::new(path, 1),
+            epoch: Mutex::new(Epoch {
+                seen: None,
+                number: 0,
+            }),
+            pages: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn enabled(&self) -> bool {
+        self.max_rows > 0
+    }
+
+    pub(crate) fn reads(&self) -> PageCacheReads {
+        PageCacheReads {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.detector.close();
+    }
+
+    /// The epoch now: asks the database whether anything was committed since
+    /// the last time.
+    pub(crate) async fn epoch(&self) -> StoreResult<u64> {
+        self.detector
+            .read(|connection| {
+                let version: i64 = connection
+                    .prepare_cached("PRAGMA data_version")?
+                    .query_row([], |row| row.get(0))?;
+                // Under the detector's one connection: answers are taken in
+                // the order SQLite gave them.
+                let mut epoch = lock(&self.epoch);
+                if epoch.seen != Some(version) {
+                    epoch.seen = Some(version);
+                    epoch.number += 1;
+                }
+                Ok(epoch.number)
+            })
+            .await
+    }
+
+    /// The page held for `key` if it was read at `epoch`.
+    pub(crate) fn get(&self, key: &PageKey, epoch: u64) -> Option<Shared<Vec<Conversation>>> {
+        let mut pages = lock(&self.pages);
+        if epoch > pages.epoch {
+            pages.start_over(epoch);
+        }
+        let held = (pages.epoch == epoch)
+            .then(|| pages.held.get(key).cloned())
+            .flatten();
+        let counter = if held.is_some() {
+            &self.hits
+        } else {
+            &self.misses
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        held
+    }
+
+    /// Holds `page`, read after the epoch was `epoch`, unless something was
+    /// committed since. When the pages held would pass `max_rows`, the others
+    /// are dropped first: all of them go at the next commit anyway.
+    pub(crate) fn put(&self, key: PageKey, epoch: u64, page: Shared<Vec<Conversation>>) {
+        let cost = page.len().max(1);
+        let mut pages = lock(&self.pages);
+        if epoch < pages.epoch || cost > self.max_rows {
+            return;
+        }
+        if epoch > pages.epoch || pages.rows + cost > self.max_rows {
+            pages.start_over(epoch);
+        }
+        if let Some(replaced) = pages.held.insert(key, page) {
+            pages.rows -= replaced.len().max(1);
+        }
+        pages.rows += cost;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use uuid::Uuid;
+
+    fn key(offset: u64) -> PageKey {
+        PageKey {
+            tenant: TenantId(Uuid::nil()),
+            shape: ListShape {
+                status: None,
+                widget: None,
+            },
+            limit: 20,
+            offset,
+        }
+    }
+
+    fn page(rows: usize) -> Shared<Vec<Conversation>> {
+        let conversation = Conversation {
+            id: enuchat_domain::ConversationId(Uuid::nil()),
+            tenant_id: TenantId(Uuid::nil()),
+            widget_id: enuchat_domain::WidgetId(Uuid::nil()),
+            visitor_id: enuchat_domain::VisitorId::parse("v-1").expect("visitor id"),
+            visitor_name: None,
+            visitor_email: None,
+            visitor_language: None,
+            status: enuchat_domain::ConversationStatus::Open,
+            assigned_to: None,
+            last_message_at: chrono::Utc::now(),
+            started_at: chrono::Utc::now(),
+            last_seq: 0,
+            handed_off_at: None,
+        };
+        Shared::new(vec![conversation; rows])
+    }
+
+    fn database() -> (tempfile::TempDir, PathBuf, rusqlite::Connection) {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("pages.db");
+        let writer = rusqlite::Connection::open(&path).expect("open");
+        writer
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (x INTEGER);")
+            .expect("setup");
+        (dir, path, writer)
+    }
+
+    #[tokio::test]
+    async fn the_epoch_moves_on_with_every_commit_of_another_connection() {
+        let (_dir, path, writer) = database();
+        let cache = PageCache::new(path, PageCacheSettings::default());
+        let first = cache.epoch().await.expect("epoch");
+        assert_eq!(
+            cache.epoch().await.expect("epoch"),
+            first,
+            "nothing committed"
+        );
+        writer
+            .execute("INSERT INTO t VALUES (1)", [])
+            .expect("insert");
+        let second = cache.epoch().await.expect("epoch");
+        assert!(second > first);
+        assert_eq!(cache.epoch().await.expect("epoch"), second);
+        // A transaction still open is not a commit.
+        writer
+            .execute_batch("BEGIN; INSERT INTO t VALUES (2);")
+            .expect("begin");
+        assert_eq!(cache.epoch().await.expect("epoch"), second);
+        writer.execute_batch("COMMIT").expect("commit");
+        assert!(cache.epoch().await.expect("epoch") > second);
+    }
+
+    #[tokio::test]
+    async fn pages_are_served_only_at_the_epoch_they_were_read_at() {
+        let (_dir, path, writer) = database();
+        let cache = PageCache::new(path, PageCacheSettings::default());
+        let before = cache.epoch().await.expect("epoch");
+        let held = page(3);
+        cache.put(key(0), before, held.clone());
+        let got = cache.get(&key(0), before).expect("held");
+        assert!(Shared::same(&got, &held));
+        assert!(cache.get(&key(1), before).is_none(), "another page");
+
+        writer
+            .execute("INSERT INTO t VALUES (1)", [])
+            .expect("insert");
+        let after = cache.epoch().await.expect("epoch");
+        assert!(cache.get(&key(0), after).is_none(), "dropped at the commit");
+        // A page read before the commit but put after it is not held.
+        cache.put(key(0), before, page(3));
+        assert!(cache.get(&key(0), after).is_none());
+        cache.put(key(0), after, page(3));
+        assert!(cache.get(&key(0), after).is_some());
+        assert_eq!(cache.reads(), PageCacheReads { hits: 2, misses: 3 });
+    }
+
+    #[tokio::test]
+    async fn held_rows_stay_within_the_bound() {
+        let (_dir, path, _writer) = database();
+        let cache = PageCache::new(path, PageCacheSettings { max_rows: 5 });
+        let epoch = cache.epoch().await.expect("epoch");
+        cache.put(key(0), epoch, page(3));
+        cache.put(key(0), epoch, page(2));
+        cache.put(key(1), epoch, page(3));
+        assert!(cache.get(&key(0), epoch).is_some(), "2 + 3 rows fit");
+        assert!(cache.get(&key(1), epoch).is_some());
+        cache.put(key(2), epoch, page(1));
+        assert!(cache.get(&key(2), epoch).is_some());
+        assert!(cache.get(&key(0), epoch).is_none(), "started over");
+        assert!(cache.get(&key(1), epoch).is_none());
+        cache.put(key(3), epoch, page(6));
+        assert!(cache.get(&key(3), epoch).is_none(), "larger than the bound");
+
+        let off = PageCache::new(
+            _dir.path().join("pages.db"),
+            PageCacheSettings { max_rows: 0 },
+        );
+        assert!(!off.enabled());
+    }
+}
