@@ -369,14 +369,21 @@ impl SqliteStore {
                 limit,
                 offset,
             };
-            // Taken before the read begins (why: `page_cache.rs`).
-            let epoch = self.pages.epoch().await?;
-            if let Some(page) = self.pages.get(&key, epoch) {
-                return Ok(page);
+            // Taken before the read begins (why: `page_cache.rs`). Without
+            // it the page is read as if nothing were held.
+            match self.pages.epoch().await {
+                Ok(epoch) => {
+                    if let Some(page) = self.pages.get(&key, epoch) {
+                        return Ok(page);
+                    }
+                    let page = Shared::new(self.read_page(tenant, filter, limit, offset).await?);
+                    self.pages.put(key, epoch, page.clone());
+                    return Ok(page);
+                }
+                Err(err) => {
+                    tracing::warn!(%err, "could not ask SQLite for changes; list read afresh")
+                }
             }
-            let page = Shared::new(self.read_page(tenant, filter, limit, offset).await?);
-            self.pages.put(key, epoch, page.clone());
-            return Ok(page);
         }
         self.read_page(tenant, filter, limit, offset)
             .await

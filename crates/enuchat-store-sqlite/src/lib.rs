@@ -239,8 +239,8 @@ impl SqliteStore {
     /// The same store holding list pages as `settings` say (tests turn it
     /// off, or compare it with a store that keeps nothing).
     pub fn with_page_cache(mut self, settings: PageCacheSettings) -> Self {
+        // Clones made before keep the pages they share.
         let path = self.reads.path().to_owned();
-        self.pages.close();
         self.pages = Arc::new(PageCache::new(path, settings));
         self
     }

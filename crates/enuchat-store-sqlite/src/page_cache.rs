@@ -141,7 +141,8 @@ impl PageCache {
     /// The epoch now: asks the database whether anything was committed since
     /// the last time.
     pub(crate) async fn epoch(&self) -> StoreResult<u64> {
-        self.detector
+        let asked = self
+            .detector
             .read(|connection| {
                 let version: i64 = connection
                     .prepare_cached("PRAGMA data_version")?
@@ -155,7 +156,13 @@ impl PageCache {
                 }
                 Ok(epoch.number)
             })
-            .await
+            .await;
+        if asked.is_err() {
+            // The next answer may come from a new connection, whose values
+            // start over: whatever it says then moves the epoch on.
+            lock(&self.epoch).seen = None;
+        }
+        asked
     }
 
     /// The page held for `key` if it was read at `epoch`.
@@ -180,18 +187,22 @@ impl PageCache {
     /// committed since. When the pages held would pass `max_rows`, the others
     /// are dropped first: all of them go at the next commit anyway.
     pub(crate) fn put(&self, key: PageKey, epoch: u64, page: Shared<Vec<Conversation>>) {
-        let cost = page.len().max(1);
+        let cost = |page: &Shared<Vec<Conversation>>| page.len().max(1);
         let mut pages = lock(&self.pages);
-        if epoch < pages.epoch || cost > self.max_rows {
+        if epoch < pages.epoch || cost(&page) > self.max_rows {
             return;
         }
-        if epoch > pages.epoch || pages.rows + cost > self.max_rows {
+        if epoch > pages.epoch {
             pages.start_over(epoch);
         }
-        if let Some(replaced) = pages.held.insert(key, page) {
-            pages.rows -= replaced.len().max(1);
+        if let Some(replaced) = pages.held.remove(&key) {
+            pages.rows -= cost(&replaced);
         }
-        pages.rows += cost;
+        if pages.rows + cost(&page) > self.max_rows {
+            pages.start_over(epoch);
+        }
+        pages.rows += cost(&page);
+        pages.held.insert(key, page);
     }
 }
 
@@ -306,6 +317,13 @@ mod tests {
         assert!(cache.get(&key(1), epoch).is_none());
         cache.put(key(3), epoch, page(6));
         assert!(cache.get(&key(3), epoch).is_none(), "larger than the bound");
+
+        // Holding a page again counts it once.
+        let epoch = cache.epoch().await.expect("epoch");
+        cache.put(key(0), epoch, page(3));
+        cache.put(key(1), epoch, page(2));
+        cache.put(key(0), epoch, page(3));
+        assert!(cache.get(&key(1), epoch).is_some(), "3 + 2 rows still fit");
 
         let off = PageCache::new(
             _dir.path().join("pages.db"),
