@@ -99,12 +99,6 @@ impl<T> Deref for Shared<T> {
     }
 }
 
-impl<T> From<T> for Shared<T> {
-    fn from(value: T) -> Self {
-        Shared::new(value)
-    }
-}
-
 /// Equal when the values are (whether or not they are the same held one).
 impl<T: PartialEq> PartialEq for Shared<T> {
     fn eq(&self, other: &Self) -> bool {

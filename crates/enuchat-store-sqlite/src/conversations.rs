@@ -376,7 +376,8 @@ impl SqliteStore {
                     if let Some(page) = self.pages.get(&key, epoch) {
                         return Ok(page);
                     }
-                    let page = Shared::new(self.read_page(tenant, filter, limit, offset).await?);
+                    let page =
+                        Shared::new(self.read_page(tenant, shape, filter, limit, offset).await?);
                     self.pages.put(key, epoch, page.clone());
                     return Ok(page);
                 }
@@ -385,7 +386,7 @@ impl SqliteStore {
                 }
             }
         }
-        self.read_page(tenant, filter, limit, offset)
+        self.read_page(tenant, shape, filter, limit, offset)
             .await
             .map(Shared::new)
     }
@@ -394,6 +395,7 @@ impl SqliteStore {
     async fn read_page(
         &self,
         tenant: TenantId,
+        shape: ListShape,
         filter: &ConversationFilter,
         limit: u32,
         offset: u64,
@@ -411,10 +413,6 @@ impl SqliteStore {
         if let Some(widget) = filter.widget_id {
             filters.push(Value::from(widget.0.as_bytes().to_vec()));
         }
-        let shape = ListShape {
-            status: filter.status,
-            widget: filter.widget_id,
-        };
         let page = Page {
             filters,
             limit,
