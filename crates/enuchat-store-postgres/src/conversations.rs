@@ -311,14 +311,23 @@ pub(crate) async fn get(
 
 /// One page of the list, given a WHERE clause whose equality columns match
 /// one of the `conversations_tenant_*_recent_idx` indexes. $1 is the tenant,
-/// $2 / $3 the limit / offset, then the filter values.
+/// $2 / $3 the limit / offset, then the filter values. `whole` is the
+/// unfiltered list, `filtered` any other.
 ///
 /// The page is cut first, from the index alone: the innermost subquery
 /// selects only columns the index holds, so it is an index-only scan that
-/// skips the offset's rows without visiting the table (selecting `*` there
-/// fetched every skipped row's heap tuple: at offset 90,000 of 100,000 that
-/// was the whole cost of a deep page). Its ids, in page order, become an
-/// array, and only they read their conversation and visitor, by primary key.
+/// skips the offset's rows without visiting the table (selecting a column
+/// the index lacks fetched every skipped row's heap tuple: at offset 90,000
+/// of 100,000 that was the whole cost of a deep page).
+/// - `whole`: the unfiltered list's index includes every column of a list
+///   row (migration 20261201000000), so the cut carries the rows
+///   themselves, and only the visitors are looked up, from an index that
+///   includes their name and email. A deep page read 168 buffers before
+///   (20 conversations and 20 visitors by primary key, each an index and a
+///   heap page) and 67 this way.
+/// - `filtered`: the cut carries ids, and the page's rows are looked up by
+///   primary key. (Including the columns in every filter's index too would
+///   widen four index entries per message instead of one.)
 ///
 /// Why an array: the store's statements run with generic plans (see
 /// `SESSION_SETTINGS` in lib.rs), which cannot know LIMIT and OFFSET and
@@ -326,11 +335,31 @@ pub(crate) async fn get(
 /// conversations and visitors would be hash-joined whole. Unnesting an array
 /// of unknown length is planned for a handful of rows: per-row index look-ups
 /// in nested loops, which keep the array's order; `WITH ORDINALITY` tells
-/// the planner that order, so `ORDER BY page.n` needs no Sort. (`page_n` is
+/// the planner that order, so `ORDER BY c.n` needs no Sort. (`page_n` is
 /// selected for `deep_pages.rs`, which joins such a page to the list's
 /// version.)
 macro_rules! list_sql {
-    ($where:literal) => {
+    (whole, $where:literal) => {
+        concat!(
+            "SELECT ",
+            conversation_columns!(),
+            ", c.n AS page_n FROM unnest(( \
+               SELECT array_agg(ROW(",
+            list_row_columns!(),
+            ")::conversation_list_row ORDER BY last_message_at DESC, id DESC) \
+               FROM (SELECT ",
+            list_row_columns!(),
+            " FROM conversations WHERE ",
+            $where,
+            " ORDER BY last_message_at DESC, id DESC LIMIT $2 OFFSET $3) cut \
+             )) WITH ORDINALITY AS c(",
+            list_row_columns!(),
+            ", n) \
+             JOIN visitors v ON v.id = c.visitor_id \
+             ORDER BY c.n"
+        )
+    };
+    (filtered, $where:literal) => {
         concat!(
             "SELECT ",
             conversation_columns!(),
@@ -347,6 +376,17 @@ macro_rules! list_sql {
     };
 }
 
+/// The conversation columns of a list row, in the order of the
+/// `conversation_list_row` type: those of `conversation_columns!` that are
+/// not the visitor's, all of them in `conversations_tenant_recent_idx`.
+macro_rules! list_row_columns {
+    () => {
+        "id, tenant_id, widget_id, visitor_id, visitor_language, status, assigned_to, \
+         last_message_at, started_at, last_seq, handed_off_at"
+    };
+}
+pub(crate) use list_row_columns;
+
 pub(crate) use list_sql;
 
 /// `$sql!(where)` for the WHERE clause of `$filter`'s combination: the
@@ -357,10 +397,13 @@ pub(crate) use list_sql;
 macro_rules! by_filter {
     ($filter:expr, $sql:ident) => {
         match ($filter.status.is_some(), $filter.widget_id.is_some()) {
-            (false, false) => $sql!("tenant_id = $1"),
-            (true, false) => $sql!("tenant_id = $1 AND status = $4"),
-            (false, true) => $sql!("tenant_id = $1 AND widget_id = $4"),
-            (true, true) => $sql!("tenant_id = $1 AND status = $4 AND widget_id = $5"),
+            (false, false) => $sql!(whole, "tenant_id = $1"),
+            (true, false) => $sql!(filtered, "tenant_id = $1 AND status = $4"),
+            (false, true) => $sql!(filtered, "tenant_id = $1 AND widget_id = $4"),
+            (true, true) => $sql!(
+                filtered,
+                "tenant_id = $1 AND status = $4 AND widget_id = $5"
+            ),
         }
     };
 }

@@ -5,7 +5,9 @@
 //! Every statement here selects the tenant's list version together with what
 //! it reads, so both come from one snapshot.
 
-use crate::conversations::{bind_filter, bind_list, by_filter, explain_list_args, list_sql};
+use crate::conversations::{
+    bind_filter, bind_list, by_filter, explain_list_args, list_row_columns, list_sql,
+};
 use crate::error::db_err;
 use crate::explain::explain_prepared;
 use crate::list_anchors::{DeepRead, ListAnchors, SortKey};
@@ -31,12 +33,12 @@ pub(crate) use list_version_sql;
 /// empty at: every row carries the version, and the page's rows have their
 /// conversation columns set.
 macro_rules! versioned_page_sql {
-    ($where:literal) => {
+    ($kind:ident, $where:literal) => {
         concat!(
             "SELECT lv.list_version, p.* FROM (SELECT ",
             list_version_sql!(),
             " AS list_version) lv LEFT JOIN (",
-            list_sql!($where),
+            list_sql!($kind, $where),
             ") p ON true ORDER BY p.page_n"
         )
     };
@@ -53,16 +55,20 @@ fn plain_query(filter: &ConversationFilter) -> &'static str {
 /// `tests/demo_and_plans.rs`), so the walk starts at the anchor.
 fn from_anchor_query(filter: &ConversationFilter) -> &'static str {
     match (filter.status.is_some(), filter.widget_id.is_some()) {
-        (false, false) => {
-            versioned_page_sql!("tenant_id = $1 AND (last_message_at, id) <= ($4, $5)")
-        }
+        (false, false) => versioned_page_sql!(
+            whole,
+            "tenant_id = $1 AND (last_message_at, id) <= ($4, $5)"
+        ),
         (true, false) => versioned_page_sql!(
+            filtered,
             "tenant_id = $1 AND status = $4 AND (last_message_at, id) <= ($5, $6)"
         ),
         (false, true) => versioned_page_sql!(
+            filtered,
             "tenant_id = $1 AND widget_id = $4 AND (last_message_at, id) <= ($5, $6)"
         ),
         (true, true) => versioned_page_sql!(
+            filtered,
             "tenant_id = $1 AND status = $4 AND widget_id = $5 \
              AND (last_message_at, id) <= ($6, $7)"
         ),
@@ -74,7 +80,7 @@ fn from_anchor_query(filter: &ConversationFilter) -> &'static str {
 /// the most anchors to send (it also keeps the filters at `$4` / `$5`, as in
 /// the other statements).
 macro_rules! anchors_sql {
-    ($where:literal) => {
+    ($kind:ident, $where:literal) => {
         concat!(
             "SELECT ",
             list_version_sql!(),

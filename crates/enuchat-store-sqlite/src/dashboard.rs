@@ -81,18 +81,37 @@ impl InboxRow {
 /// "unread" is a range scan of the same index after the operator's marker
 /// that stops at the first visitor message. Parameters, in order: operator,
 /// tenant, then status, widget and assignee when filtered, limit, offset.
+/// The index whose order and equality columns are exactly this filter's, if
+/// there is one. Named in the query because `conversations_recent` holds
+/// every filter column too (migration 20261201000000), and without
+/// statistics SQLite would walk it and filter rather than seek the filter's
+/// own index. Combinations without an index of their own are left to SQLite.
+fn inbox_index(filter: &InboxFilter) -> Option<&'static str> {
+    let status = filter.status.is_some();
+    Some(match (filter.widget_id.is_some(), filter.assignee) {
+        (false, AssigneeFilter::Anyone) if status => "conversations_status_recent",
+        (false, AssigneeFilter::Anyone) => "conversations_recent",
+        (true, AssigneeFilter::Anyone) if status => "conversations_widget_status_recent",
+        (true, AssigneeFilter::Anyone) => "conversations_widget_recent",
+        (false, _) if status => "conversations_assignee_status_recent",
+        (false, _) => "conversations_assignee_recent",
+        (true, _) => return None,
+    })
+}
+
 pub(crate) fn inbox_sql(filter: &InboxFilter) -> String {
     let mut sql = format!(
         "SELECT {}, lm.role AS last_role, substr(lm.content, 1, {}) AS last_content, \
            lm.created_at AS last_created_at, \
            EXISTS (SELECT 1 FROM messages m WHERE m.conversation_id = c.id \
                    AND m.seq > COALESCE(r.last_read_seq, 0) AND m.role = 'visitor') AS unread \
-         FROM conversations c JOIN visitors v ON v.id = c.visitor_id \
+         FROM conversations c{} JOIN visitors v ON v.id = c.visitor_id \
          LEFT JOIN messages lm ON lm.conversation_id = c.id AND lm.seq = c.last_seq \
          LEFT JOIN conversation_reads r ON r.operator_id = ? AND r.conversation_id = c.id \
          WHERE c.tenant_id = ?",
         conversation_columns!(),
-        PREVIEW_CHARS
+        PREVIEW_CHARS,
+        inbox_index(filter).map_or(String::new(), |index| format!(" INDEXED BY {index}"))
     );
     if filter.status.is_some() {
         sql.push_str(" AND c.status = ?");

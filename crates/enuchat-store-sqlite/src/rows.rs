@@ -207,6 +207,13 @@ pub(crate) struct ConversationRow {
 }
 
 impl ConversationRow {
+    /// Where the row sorts in a conversation list, ascending (lists show
+    /// the greatest first): `last_message_at`, then `id` as SQLite compares
+    /// BLOBs, byte by byte.
+    pub(crate) fn list_order(&self) -> (i64, Uuid) {
+        (self.last_message_at, self.id)
+    }
+
     pub(crate) fn into_model(self) -> StoreResult<Conversation> {
         Ok(Conversation {
             id: self.id.into(),

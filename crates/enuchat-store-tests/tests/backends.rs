@@ -64,6 +64,7 @@ store_tests! {
         conversation_create_get_and_references,
         conversations_list_order_and_filters,
         conversation_paging_is_stable_with_ties,
+        listed_rows_are_the_stored_rows,
     }
     deep_pages {
         deep_pages_follow_every_change,
