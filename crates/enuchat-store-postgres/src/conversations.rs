@@ -322,9 +322,9 @@ pub(crate) async fn get(
 /// - `whole`: the unfiltered list's index includes every column of a list
 ///   row (migration 20261201000000), so the cut carries the rows
 ///   themselves, and only the visitors are looked up, from an index that
-///   includes their name and email. A deep page read 168 buffers before
-///   (20 conversations and 20 visitors by primary key, each an index and a
-///   heap page) and 67 this way.
+///   includes their name and email. A deep page read about 170 buffers
+///   before (20 conversations and 20 visitors by primary key, each an index
+///   and a heap page) and 67 this way.
 /// - `filtered`: the cut carries ids, and the page's rows are looked up by
 ///   primary key. (Including the columns in every filter's index too would
 ///   widen four index entries per message instead of one.)
@@ -389,9 +389,10 @@ pub(crate) use list_row_columns;
 
 pub(crate) use list_sql;
 
-/// `$sql!(where)` for the WHERE clause of `$filter`'s combination: the
+/// `$sql!(kind, where)` for the WHERE clause of `$filter`'s combination: the
 /// tenant at `$1`, then the filter values from `$4` on (in `bind_filter`'s
-/// order). A separate statement per filter combination rather than one with
+/// order); `kind` is `whole` for the unfiltered list, else `filtered`
+/// (`list_sql!`). A separate statement per filter combination rather than one with
 /// `($4 IS NULL OR status = $4)`: each then has a plan of its own that reads
 /// its index in order.
 macro_rules! by_filter {

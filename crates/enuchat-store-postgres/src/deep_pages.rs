@@ -78,7 +78,8 @@ fn from_anchor_query(filter: &ConversationFilter) -> &'static str {
 /// Every `$2`-th sort key of the list and the list's version, in one row:
 /// one walk of the list's index in order, sending only the anchors. `$3` is
 /// the most anchors to send (it also keeps the filters at `$4` / `$5`, as in
-/// the other statements).
+/// the other statements). The walk reads sort keys only, so every list kind
+/// is read the same way.
 macro_rules! anchors_sql {
     ($kind:ident, $where:literal) => {
         concat!(

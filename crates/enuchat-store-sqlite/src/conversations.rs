@@ -33,15 +33,15 @@ macro_rules! conversation_select {
 // (migration 20261201000000), so that page touches no table at all.
 //
 // `CROSS JOIN` keeps the subquery as the outer loop, so rows come out in
-// its order.
+// its order. An outer `ORDER BY` would sort every page in a temporary
+// B-tree; `Page::rows` puts the rows in list order instead, which costs one
+// pass over rows that already are.
 //
 // `INDEXED BY` names each shape's index: `conversations_recent` holds the
 // filter columns too, and without statistics SQLite would rather walk it
 // and filter than seek the filter's own index (a rare status would then
 // walk the whole list); and it would look visitors up by their primary
-// key's index, which is not covering, rather than `visitors_list`. An outer `ORDER BY` would sort every page in a temporary
-// B-tree; `Page::rows` puts the rows in list order instead, which costs
-// one pass over rows that already are.
+// key's index, which is not covering, rather than `visitors_list`.
 macro_rules! list_page {
     ($index:literal, $filter:literal) => {
         list_page!($index, $filter, "")

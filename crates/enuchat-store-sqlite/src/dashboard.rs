@@ -76,11 +76,6 @@ impl InboxRow {
     }
 }
 
-/// The inbox query for one filter shape. The newest message is one look-up
-/// on the `(conversation_id, seq)` unique index per row (`seq = last_seq`);
-/// "unread" is a range scan of the same index after the operator's marker
-/// that stops at the first visitor message. Parameters, in order: operator,
-/// tenant, then status, widget and assignee when filtered, limit, offset.
 /// The index whose order and equality columns are exactly this filter's, if
 /// there is one. Named in the query because `conversations_recent` holds
 /// every filter column too (migration 20261201000000), and without
@@ -99,6 +94,11 @@ fn inbox_index(filter: &InboxFilter) -> Option<&'static str> {
     })
 }
 
+/// The inbox query for one filter shape. The newest message is one look-up
+/// on the `(conversation_id, seq)` unique index per row (`seq = last_seq`);
+/// "unread" is a range scan of the same index after the operator's marker
+/// that stops at the first visitor message. Parameters, in order: operator,
+/// tenant, then status, widget and assignee when filtered, limit, offset.
 pub(crate) fn inbox_sql(filter: &InboxFilter) -> String {
     let mut sql = format!(
         "SELECT {}, lm.role AS last_role, substr(lm.content, 1, {}) AS last_content, \
