@@ -55,7 +55,7 @@ async fn visitor_conversation_uses_the_unique_visitor_index() {
         plan[0],
         "SEARCH c USING INDEX conversations_visitor (visitor_id=?)"
     );
-    assert!(plan[1].starts_with("SEARCH v USING "), "{plan:?}");
+    assert!(plan[1].starts_with("SEARCH v USING INDEX"), "{plan:?}");
 }
 
 #[tokio::test]
