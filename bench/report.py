@@ -277,11 +277,23 @@ for b in backends:
     p99_us = a["total"]["p99Ns"] / 1000
     mean_us = a["total"]["meanNs"] / 1000
     list_peak = med(peak(l) for l in results[(b, "list")].values())
-    loss = mean_us * list_peak / (notes.get("cores", 2) * 1e6) if list_peak else None
+    cores = notes.get("cores", 2)
+    # Lease statements run off the request path; their cost per second
+    # (statements/s x one statement's time) is about the same at any request
+    # rate, as leases grow with use.
+    stmt = a.get("leaseStatement")
+    background_us = (a["leaseStatements"] / a["timedSeconds"]) * stmt["meanNs"] / 1000 if stmt else 0.0
+    loss = (mean_us * list_peak + background_us) / (cores * 1e6) if list_peak else None
     ok = p99_us <= 10 and loss is not None and loss <= 0.01
+    if "keyLookup" in a:  # results of the tool before it timed admit() as one call
+        parts = f"key lookup p99 {a['keyLookup']['p99Ns'] / 1000:.1f} µs, limiter p99 {a['limiter']['p99Ns'] / 1000:.1f} µs"
+    else:
+        parts = f"mean {mean_us:.2f} µs"
+        if stmt:
+            parts += (f"; {a['leaseStatements'] / a['timedSeconds']:.0f} lease statements/s of "
+                      f"{stmt['meanNs'] / 1000:.0f} µs off the request path")
     w(
-        f"| 6 | Key check + limiter added per request (key lookup p99 {a['keyLookup']['p99Ns'] / 1000:.1f} µs, "
-        f"limiter p99 {a['limiter']['p99Ns'] / 1000:.1f} µs) | {b} | – | est. loss {'–' if loss is None else f'{loss:.1%}'} | "
+        f"| 6 | Key check + limiter added per request ({parts}) | {b} | – | est. loss {'–' if loss is None else f'{loss:.1%}'} | "
         f"{p99_us:.1f} µs | ≤ 10 µs p99, ≤ 1% throughput | {'**pass**' if ok else '**FAIL**'} |"
     )
 growth_rows(w)
@@ -292,12 +304,15 @@ if realtime:
 
 if auth:
     w("Scenario 6 method: the server cannot switch its limiter off, so two HTTP runs would not isolate it. "
-      "`enuchat-bench auth-overhead` calls the functions the `require_api_key` middleware itself calls, in order, on "
-      "the real database: `auth::authenticate_key` (SHA-256 of the key, then the in-process key cache, falling back "
-      "to `Store::find_api_key_by_hash` on a miss) and `RateLimiter::check` (in memory for SQLite; for PostgreSQL "
-      "the lease limiter, which spends leased requests in memory and takes new leases from the shared bucket), one "
-      "request at a time, keys rotating. A key's first use misses the cache; `keyLookupUncached` in the raw results "
-      "keeps what a miss costs. The throughput loss is an estimate: mean added time × the `list` peak rate / cores. "
+      "`enuchat-bench auth-overhead` times `auth::KeyGate::admit`, the call the `require_api_key` middleware makes, on "
+      "the real database: the key header, SHA-256 of the key, the in-process key cache (falling back to "
+      "`Store::find_api_key_by_hash` on a miss), the key's rate-limit bucket held in the cache entry (in memory for "
+      "SQLite; for PostgreSQL the lease limiter, which spends leased requests in memory and takes new leases from the "
+      "shared bucket) and the `last_used_at` bookkeeping, one request at a time, keys rotating. Between timed calls it "
+      "looks a key up with the cache off (`keyLookupUncached` in the raw results: what a miss costs), so timed calls "
+      "run with caches as cold as a real request's. The throughput loss is an estimate: (mean added time × the `list` "
+      "peak rate + lease statements per second × one statement's round trip) / cores; the second term counts the "
+      "leases taken off the request path, whose number per second depends on the keys in use, not on the rate. "
       "In-memory limiter state:\n")
     for b, a in sorted(auth.items()):
         m = a["memoryLimiter"]

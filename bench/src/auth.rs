@@ -3,20 +3,25 @@
 //!
 //! The server cannot switch its limiter off, so comparing two HTTP runs would
 //! not isolate it. Instead this calls what the `require_api_key` middleware
-//! calls, the same public functions, in the same order, against a real
-//! enuchat database: `auth::authenticate_key` (SHA-256 of the presented key,
-//! then the server's key cache, or `Store::find_api_key_by_hash` on a miss)
-//! and `RateLimiter::check` on `auth::key_bucket` (in memory for SQLite, the
-//! database for PostgreSQL), timing each part. The key check is measured
-//! twice: with the server's default cache TTL (what requests pay) and with
-//! the cache off (every request reads the database: what a miss costs).
-//! Then it fills an in-memory limiter with 100,000 keys to show what its
-//! state costs and that pruning bounds it.
+//! calls, `auth::KeyGate::admit`, against a real enuchat database: the key
+//! header, SHA-256 of the key, the server's key cache (or
+//! `Store::find_api_key_by_hash` on a miss), the key's rate-limit bucket (in
+//! memory for SQLite; PostgreSQL's lease limiter, which spends leased
+//! requests in memory and takes new leases from the shared bucket) and the
+//! `last_used_at` bookkeeping, timing each call. A key's first use misses the
+//! cache; what a miss costs is measured apart, with the cache off, between
+//! the timed calls (so the timed calls run with caches as cold as a real
+//! request's, not in a tight loop). The lease statements that run off the
+//! request path are counted and one is timed, so the report can add their
+//! cost. Then it fills an in-memory limiter with 100,000 keys to show what
+//! its state costs and that pruning bounds it.
 
 use anyhow::Context;
+use axum::http::{HeaderMap, HeaderValue};
 use enuchat_domain::rate_limit::RateLimit;
-use enuchat_server::auth;
+use enuchat_server::auth::{self, KeyGate};
 use enuchat_server::key_cache::{KeyCache, DEFAULT_CAPACITY};
+use enuchat_server::key_use::KeyUseTracker;
 use enuchat_server::lease_limiter::LeaseLimiter;
 use enuchat_server::limiter::{MemoryLimiter, RateLimiter};
 use enuchat_server::settings::Settings;
@@ -48,34 +53,75 @@ pub async fn run(
             RateLimiter::Shared(LeaseLimiter::new(store.clone()))
         }
     };
-    let ttl = Duration::from_secs(Settings::default().api_key_cache_secs);
+    let settings = Settings::default();
+    let ttl = Duration::from_secs(settings.api_key_cache_secs);
     let cached = KeyCache::new(ttl, DEFAULT_CAPACITY);
     let uncached = KeyCache::new(Duration::ZERO, DEFAULT_CAPACITY);
+    let key_use = KeyUseTracker::new(Duration::from_secs(auth::LAST_USED_GRANULARITY_SECS as u64));
     // As raised for the load runs, so every check admits.
     let limit = RateLimit::per_minute(60_000_000);
-    let (mut lookup, mut miss, mut limiting, mut total) = (hist(), hist(), hist(), hist());
-    for i in 0..iterations + iterations / 10 {
-        let key = &keys[i % keys.len()];
+    let gate = KeyGate {
+        store: store.as_ref(),
+        cache: &cached,
+        limiter: &limiter,
+        key_use: &key_use,
+        limit,
+    };
+    let miss = KeyGate {
+        cache: &uncached,
+        ..gate
+    };
+    let headers: Vec<HeaderMap> = keys
+        .iter()
+        .map(|key| {
+            let mut headers = HeaderMap::new();
+            headers.insert(auth::API_KEY_HEADER, HeaderValue::from_str(key)?);
+            Ok(headers)
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let statements = |limiter: &RateLimiter| match limiter {
+        RateLimiter::Shared(leases) => leases.statements(),
+        RateLimiter::Memory(_) => 0,
+    };
+    let (mut total, mut uncached_lookup) = (hist(), hist());
+    let warm_up = iterations / 10;
+    let (mut timed_from, mut statements_before) = (Instant::now(), 0);
+    for i in 0..iterations + warm_up {
+        if i == warm_up {
+            // The first tenth warms caches and pools.
+            timed_from = Instant::now();
+            statements_before = statements(&limiter);
+        }
+        let headers = &headers[i % headers.len()];
         let t0 = Instant::now();
-        let context = auth::authenticate_key(store.as_ref(), &cached, key)
+        let admission = gate
+            .admit(headers)
             .await
             .map_err(|e| anyhow::anyhow!("a key from the keys file was refused: {e:?}"))?;
         let t1 = Instant::now();
-        let decision = limiter
-            .check(&auth::key_bucket(context.api_key_id), limit)
-            .await?;
-        let t2 = Instant::now();
-        anyhow::ensure!(decision.allowed, "the raised limit refused a request");
-        auth::authenticate_key(store.as_ref(), &uncached, key)
+        anyhow::ensure!(
+            admission.decision.allowed,
+            "the raised limit refused a request"
+        );
+        miss.authenticate(keys[i % keys.len()].as_str(), t1)
             .await
             .map_err(|e| anyhow::anyhow!("a key from the keys file was refused: {e:?}"))?;
-        let t3 = Instant::now();
-        if i >= iterations / 10 {
-            // The first tenth warms caches and pools.
-            lookup.saturating_record((t1 - t0).as_nanos() as u64);
-            limiting.saturating_record((t2 - t1).as_nanos() as u64);
-            total.saturating_record((t2 - t0).as_nanos() as u64);
-            miss.saturating_record((t3 - t2).as_nanos() as u64);
+        let t2 = Instant::now();
+        if i >= warm_up {
+            total.saturating_record((t1 - t0).as_nanos() as u64);
+            uncached_lookup.saturating_record((t2 - t1).as_nanos() as u64);
+        }
+    }
+    let timed_seconds = timed_from.elapsed().as_secs_f64();
+    let lease_statements = statements(&limiter) - statements_before;
+    // What one lease statement costs (wall time of a round trip: at least
+    // the CPU it takes on both sides, as nothing else runs meanwhile).
+    let mut lease = hist();
+    if let RateLimiter::Shared(_) = limiter {
+        for _ in 0..200 {
+            let t = Instant::now();
+            store.lease_rate_limit("bench:lease", limit, 100).await?;
+            lease.saturating_record(t.elapsed().as_nanos() as u64);
         }
     }
 
@@ -104,10 +150,11 @@ pub async fn run(
         "iterations": iterations,
         "keys": keys.len(),
         "keyCacheSeconds": ttl.as_secs(),
-        "keyLookup": summary(&lookup),
-        "keyLookupUncached": summary(&miss),
-        "limiter": summary(&limiting),
+        "keyLookupUncached": summary(&uncached_lookup),
         "total": summary(&total),
+        "timedSeconds": timed_seconds,
+        "leaseStatements": lease_statements,
+        "leaseStatement": if lease.is_empty() { serde_json::Value::Null } else { summary(&lease) },
         "memoryLimiter": {
             "keys": limiter_keys,
             "check": summary(&checks),

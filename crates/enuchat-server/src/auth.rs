@@ -6,14 +6,17 @@
 use crate::error::ApiError;
 use crate::extract::TenantContext;
 use crate::key_cache::{CachedKey, KeyCache};
+use crate::key_use::KeyUseTracker;
+use crate::limiter::{Bucket, RateLimiter};
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use enuchat_domain::rate_limit::RateDecision;
+use enuchat_domain::rate_limit::{RateDecision, RateLimit};
 use enuchat_domain::{secret, ApiKeyId, Store};
+use std::time::Instant;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
 /// `last_used_at` is written at most this often per key.
@@ -24,15 +27,18 @@ pub async fn require_api_key(
     mut req: Request,
     next: Next,
 ) -> Response {
-    let context = match authenticate(&state, req.headers()).await {
-        Ok(context) => context,
+    let gate = KeyGate {
+        store: state.store.as_ref(),
+        cache: &state.key_cache,
+        limiter: &state.limiter,
+        key_use: &state.key_use,
+        limit: state.limits.api_key,
+    };
+    let admission = match gate.admit(req.headers()).await {
+        Ok(admission) => admission,
         Err(err) => return err.into_response(),
     };
-    let bucket = key_bucket(context.api_key_id);
-    let decision = match state.limiter.check(&bucket, state.limits.api_key).await {
-        Ok(decision) => decision,
-        Err(err) => return ApiError::from(err).into_response(),
-    };
+    let decision = admission.decision;
     if !decision.allowed {
         state.metrics.rate_limited.inc();
         let mut response = ApiError::RateLimited {
@@ -44,8 +50,10 @@ pub async fn require_api_key(
         add_rate_headers(response.headers_mut(), &decision);
         return response;
     }
-    record_use(&state, context);
-    req.extensions_mut().insert(context);
+    if admission.record_use {
+        record_use(&state, admission.context);
+    }
+    req.extensions_mut().insert(admission.context);
     let mut response = next.run(req).await;
     add_rate_headers(response.headers_mut(), &decision);
     response
@@ -56,62 +64,98 @@ pub fn key_bucket(key: ApiKeyId) -> String {
     format!("key:{key}")
 }
 
-async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<TenantContext, ApiError> {
-    let presented = headers
-        .get(API_KEY_HEADER)
-        .map(|v| v.to_str().map(str::trim).unwrap_or_default())
-        .filter(|v| !v.is_empty())
-        .ok_or(ApiError::ApiKeyMissing)?;
-    authenticate_key(state.store.as_ref(), &state.key_cache, presented).await
+/// Everything that admitting a Tenant API request needs, borrowed from the
+/// server's state (or set up by the benchmark, which measures exactly
+/// [`KeyGate::admit`]).
+pub struct KeyGate<'a> {
+    pub store: &'a dyn Store,
+    pub cache: &'a KeyCache,
+    pub limiter: &'a RateLimiter,
+    pub key_use: &'a KeyUseTracker,
+    pub limit: RateLimit,
 }
 
-/// Checks a presented key (the header's value): from the cache when it holds
-/// the key, else from the database (then cached). Public so that the
-/// benchmark measures exactly what requests pay.
-pub async fn authenticate_key(
-    store: &dyn Store,
-    cache: &KeyCache,
-    presented: &str,
-) -> Result<TenantContext, ApiError> {
-    if !secret::looks_like_api_key(presented) {
-        return Err(ApiError::ApiKeyInvalid);
+/// A known, usable key and what its rate limit decided.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    pub context: TenantContext,
+    pub decision: RateDecision,
+    /// This use of the key is to be written to `last_used_at` (only when
+    /// the request is allowed).
+    pub record_use: bool,
+}
+
+impl KeyGate<'_> {
+    /// Finds the presented key (see [`KeyGate::authenticate`]) and spends one
+    /// request from its bucket. A refused request is still `Ok`, with the
+    /// decision that refused it, for the `429`'s headers.
+    pub async fn admit(&self, headers: &HeaderMap) -> Result<Admission, ApiError> {
+        let presented = headers
+            .get(API_KEY_HEADER)
+            .map(|v| v.to_str().map(str::trim).unwrap_or_default())
+            .filter(|v| !v.is_empty())
+            .ok_or(ApiError::ApiKeyMissing)?;
+        // One clock reading serves the cache's TTL, the limiter and the use
+        // record.
+        let now = Instant::now();
+        let (context, bucket) = self.authenticate(presented, now).await?;
+        let decision = self.limiter.check_bucket(&bucket, self.limit, now).await?;
+        let record_use = decision.allowed && self.key_use.should_record(context.api_key_id, now);
+        Ok(Admission {
+            context,
+            decision,
+            record_use,
+        })
     }
-    let hash = secret::hash(presented);
-    let key = match cache.get(&hash) {
-        Some(key) => key,
-        None => {
-            let generation = cache.generation();
-            let key = store
-                .find_api_key_by_hash(&hash)
-                .await?
-                // The index found it by hash; compare again in constant time so
-                // that no code path depends on a byte-by-byte comparison of
-                // secrets.
-                .filter(|key| secret::hashes_match(&key.key_hash, &hash))
-                .ok_or(ApiError::ApiKeyInvalid)?;
-            let key = CachedKey::from(&key);
-            cache.insert(generation, hash, key);
-            key
+
+    /// Checks a presented key (the header's value): from the cache when it
+    /// holds the key, else from the database (then cached with its rate-limit
+    /// bucket). Returns the key's tenant and its bucket.
+    pub async fn authenticate(
+        &self,
+        presented: &str,
+        now: Instant,
+    ) -> Result<(TenantContext, Bucket), ApiError> {
+        if !secret::looks_like_api_key(presented) {
+            return Err(ApiError::ApiKeyInvalid);
         }
-    };
-    if key.revoked {
-        return Err(ApiError::ApiKeyRevoked);
+        let hash = secret::hash(presented);
+        let (key, bucket) = match self.cache.get(&hash, now) {
+            Some(found) => found,
+            None => {
+                let generation = self.cache.generation();
+                let key = self
+                    .store
+                    .find_api_key_by_hash(&hash)
+                    .await?
+                    // The index found it by hash; compare again in constant
+                    // time so that no code path depends on a byte-by-byte
+                    // comparison of secrets.
+                    .filter(|key| secret::hashes_match(&key.key_hash, &hash))
+                    .ok_or(ApiError::ApiKeyInvalid)?;
+                let key = CachedKey::from(&key);
+                let bucket = self.limiter.bucket(&key_bucket(key.id));
+                self.cache.insert(generation, hash, key, bucket.clone());
+                (key, bucket)
+            }
+        };
+        if key.revoked {
+            return Err(ApiError::ApiKeyRevoked);
+        }
+        if key.expires_at.is_some_and(|at| at <= Utc::now()) {
+            return Err(ApiError::ApiKeyExpired);
+        }
+        let context = TenantContext {
+            tenant_id: key.tenant_id,
+            api_key_id: key.id,
+        };
+        Ok((context, bucket))
     }
-    if key.expires_at.is_some_and(|at| at <= Utc::now()) {
-        return Err(ApiError::ApiKeyExpired);
-    }
-    Ok(TenantContext {
-        tenant_id: key.tenant_id,
-        api_key_id: key.id,
-    })
 }
 
 /// Updates `last_used_at` off the request path: a failed bookkeeping write
 /// must not fail the caller's request.
 fn record_use(state: &AppState, context: TenantContext) {
-    if !state.key_use.should_record(context.api_key_id) {
-        return;
-    }
     let store = state.store.clone();
     tokio::spawn(async move {
         if let Err(err) = store

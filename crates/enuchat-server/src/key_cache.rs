@@ -13,18 +13,22 @@
 //! Expiry is still compared with the clock on every request, from the cached
 //! `expires_at`.
 //!
+//! Each entry also holds the key's rate-limit bucket handle, so a request
+//! with a cached key finds its key and its limiter state in one look-up.
+//!
 //! Unknown keys are not cached: random keys never repeat, so caching them
 //! saves nothing and a flood of them would push out the keys in real use.
 //! Each unknown key costs one indexed lookup, as before.
 
+use crate::limiter::Bucket;
 use enuchat_domain::{ApiKey, ApiKeyId, TenantId, Timestamp};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::RwLock;
 use std::time::{Duration, Instant};
 
-/// Keys kept at most (about 100 bytes each with the map's overhead, so
-/// around 10 MB when full).
+/// Keys kept at most (about 150 bytes each with the map's overhead and the
+/// bucket handle's state, so around 15 MB when full).
 pub const DEFAULT_CAPACITY: usize = 100_000;
 
 /// What authentication needs from a stored key.
@@ -47,10 +51,16 @@ impl From<&ApiKey> for CachedKey {
     }
 }
 
+struct Entry {
+    key: CachedKey,
+    bucket: Bucket,
+    read_at: Instant,
+}
+
 pub struct KeyCache {
     ttl: Duration,
     capacity: usize,
-    entries: RwLock<HashMap<[u8; 32], (CachedKey, Instant)>>,
+    entries: RwLock<HashMap<[u8; 32], Entry>>,
     /// Bumped by every eviction, so that a lookup that started before an
     /// eviction cannot put the evicted (stale) row back afterwards.
     generation: AtomicU64,
@@ -76,14 +86,16 @@ impl KeyCache {
         !self.ttl.is_zero() && self.capacity > 0
     }
 
-    /// The cached key for this hash, if it was read within the TTL.
-    pub fn get(&self, hash: &[u8; 32]) -> Option<CachedKey> {
+    /// The cached key for this hash and its bucket, if it was read within the
+    /// TTL before `now`.
+    pub fn get(&self, hash: &[u8; 32], now: Instant) -> Option<(CachedKey, Bucket)> {
         if !self.enabled() {
             return None;
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
-        let (key, at) = entries.get(hash)?;
-        (at.elapsed() < self.ttl).then_some(*key)
+        let entry = entries.get(hash)?;
+        (now.saturating_duration_since(entry.read_at) < self.ttl)
+            .then(|| (entry.key, entry.bucket.clone()))
     }
 
     pub fn generation(&self) -> Generation {
@@ -92,7 +104,7 @@ impl KeyCache {
 
     /// Remembers a key read from the database, unless something was evicted
     /// since `seen` was taken (the row read may predate that eviction).
-    pub fn insert(&self, seen: Generation, hash: [u8; 32], key: CachedKey) {
+    pub fn insert(&self, seen: Generation, hash: [u8; 32], key: CachedKey, bucket: Bucket) {
         if !self.enabled() {
             return;
         }
@@ -104,13 +116,21 @@ impl KeyCache {
         if entries.len() >= self.capacity && !entries.contains_key(&hash) {
             self.make_room(&mut entries);
         }
-        entries.insert(hash, (key, Instant::now()));
+        let read_at = Instant::now();
+        entries.insert(
+            hash,
+            Entry {
+                key,
+                bucket,
+                read_at,
+            },
+        );
     }
 
     /// Drops stale entries, then, if still full, an arbitrary eighth of the
     /// rest, so that filling up costs one pass per `capacity / 8` inserts.
-    fn make_room(&self, entries: &mut HashMap<[u8; 32], (CachedKey, Instant)>) {
-        entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+    fn make_room(&self, entries: &mut HashMap<[u8; 32], Entry>) {
+        entries.retain(|_, entry| entry.read_at.elapsed() < self.ttl);
         if entries.len() >= self.capacity {
             let drop = (self.capacity / 8).max(1);
             let victims: Vec<[u8; 32]> = entries.keys().take(drop).copied().collect();
@@ -134,10 +154,11 @@ impl KeyCache {
         entries.clear();
     }
 
-    /// Drops entries past their TTL, which would be read again anyway.
+    /// Drops entries past their TTL, which would be read again anyway (and
+    /// lets the limiter forget their buckets once those are full again).
     pub fn prune(&self) {
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
-        entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+        entries.retain(|_, entry| entry.read_at.elapsed() < self.ttl);
     }
 
     pub fn len(&self) -> usize {
@@ -152,6 +173,11 @@ impl KeyCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limiter::MemoryLimiter;
+
+    fn bucket() -> Bucket {
+        Bucket::Memory(MemoryLimiter::new().bucket("key:test"))
+    }
 
     fn key() -> CachedKey {
         CachedKey {
@@ -160,6 +186,10 @@ mod tests {
             revoked: false,
             expires_at: None,
         }
+    }
+
+    fn get(cache: &KeyCache, n: u32) -> Option<CachedKey> {
+        cache.get(&hash(n), Instant::now()).map(|(key, _)| key)
     }
 
     fn hash(n: u32) -> [u8; 32] {
@@ -172,13 +202,13 @@ mod tests {
     fn serves_what_was_inserted_until_evicted() {
         let cache = KeyCache::new(Duration::from_secs(60), 10);
         let k = key();
-        assert_eq!(cache.get(&hash(1)), None);
-        cache.insert(cache.generation(), hash(1), k);
-        assert_eq!(cache.get(&hash(1)), Some(k));
+        assert_eq!(get(&cache, 1), None);
+        cache.insert(cache.generation(), hash(1), k, bucket());
+        assert_eq!(get(&cache, 1), Some(k));
         cache.evict(&hash(1));
-        assert_eq!(cache.get(&hash(1)), None);
-        cache.insert(cache.generation(), hash(1), k);
-        cache.insert(cache.generation(), hash(2), k);
+        assert_eq!(get(&cache, 1), None);
+        cache.insert(cache.generation(), hash(1), k, bucket());
+        cache.insert(cache.generation(), hash(2), k, bucket());
         cache.clear();
         assert!(cache.is_empty());
     }
@@ -189,28 +219,28 @@ mod tests {
         let before = cache.generation();
         // Revoked (elsewhere) while this lookup read the old row.
         cache.evict(&hash(1));
-        cache.insert(before, hash(1), key());
-        assert_eq!(cache.get(&hash(1)), None);
+        cache.insert(before, hash(1), key(), bucket());
+        assert_eq!(get(&cache, 1), None);
         let before = cache.generation();
         cache.clear();
-        cache.insert(before, hash(1), key());
+        cache.insert(before, hash(1), key(), bucket());
         assert!(cache.is_empty());
     }
 
     #[test]
     fn entries_live_for_the_ttl_and_zero_turns_caching_off() {
         let cache = KeyCache::new(Duration::from_millis(30), 10);
-        cache.insert(cache.generation(), hash(1), key());
-        assert!(cache.get(&hash(1)).is_some());
+        cache.insert(cache.generation(), hash(1), key(), bucket());
+        assert!(get(&cache, 1).is_some());
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(cache.get(&hash(1)), None);
+        assert_eq!(get(&cache, 1), None);
         cache.prune();
         assert!(cache.is_empty());
 
         let off = KeyCache::new(Duration::ZERO, 10);
         assert!(!off.enabled());
-        off.insert(off.generation(), hash(1), key());
-        assert_eq!(off.get(&hash(1)), None);
+        off.insert(off.generation(), hash(1), key(), bucket());
+        assert_eq!(get(&off, 1), None);
         assert!(off.is_empty());
     }
 
@@ -218,14 +248,14 @@ mod tests {
     fn size_stays_within_capacity() {
         let cache = KeyCache::new(Duration::from_secs(60), 64);
         for n in 0..1000 {
-            cache.insert(cache.generation(), hash(n), key());
+            cache.insert(cache.generation(), hash(n), key(), bucket());
             assert!(cache.len() <= 64);
         }
         // The newest key is always kept.
-        assert!(cache.get(&hash(999)).is_some());
+        assert!(get(&cache, 999).is_some());
         // Re-inserting a present key at capacity does not evict others.
         let len = cache.len();
-        cache.insert(cache.generation(), hash(999), key());
+        cache.insert(cache.generation(), hash(999), key(), bucket());
         assert_eq!(cache.len(), len);
     }
 }

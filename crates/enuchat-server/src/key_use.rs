@@ -21,9 +21,9 @@ impl KeyUseTracker {
         }
     }
 
-    /// True when this use should be written (and notes that it will be).
-    pub fn should_record(&self, key: ApiKeyId) -> bool {
-        let now = Instant::now();
+    /// True when this use, at `now`, should be written (and notes that it
+    /// will be).
+    pub fn should_record(&self, key: ApiKeyId, now: Instant) -> bool {
         let mut map = self.last_recorded.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(&key) {
             Some(at) if now.duration_since(*at) < self.interval => false,
@@ -51,12 +51,14 @@ mod tests {
     fn records_once_per_interval_per_key() {
         let tracker = KeyUseTracker::new(Duration::from_secs(60));
         let (a, b) = (ApiKeyId::new(), ApiKeyId::new());
-        assert!(tracker.should_record(a));
-        assert!(!tracker.should_record(a));
-        assert!(tracker.should_record(b));
+        let now = Instant::now();
+        assert!(tracker.should_record(a, now));
+        assert!(!tracker.should_record(a, now));
+        assert!(tracker.should_record(b, now));
+        assert!(tracker.should_record(a, now + Duration::from_secs(60)));
         let zero = KeyUseTracker::new(Duration::ZERO);
-        assert!(zero.should_record(a));
-        assert!(zero.should_record(a));
+        assert!(zero.should_record(a, now));
+        assert!(zero.should_record(a, now));
         zero.prune();
         assert!(zero.last_recorded.lock().unwrap().is_empty());
     }

@@ -24,7 +24,8 @@
 use enuchat_domain::rate_limit::{RateDecision, RateLimit};
 use enuchat_domain::{Store, StoreError};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long leased requests may wait to be spent, also the window in which
@@ -33,11 +34,23 @@ pub const LEASE_LIFETIME: Duration = Duration::from_secs(1);
 /// A lease is at most this fraction of the burst.
 pub const CAP_FRACTION: u32 = 50;
 
-type Leases = Arc<Mutex<HashMap<String, Lease>>>;
-
 pub struct LeaseLimiter {
     store: Arc<dyn Store>,
-    leases: Leases,
+    buckets: Mutex<HashMap<Arc<str>, Arc<LeaseCell>>>,
+    /// Lease statements sent, for the benchmark's account of their cost.
+    statements: Arc<AtomicU64>,
+}
+
+/// One bucket on this instance: its name in the database and its lease.
+pub struct LeaseCell {
+    name: Arc<str>,
+    lease: Mutex<Lease>,
+}
+
+impl LeaseCell {
+    fn lock(&self) -> MutexGuard<'_, Lease> {
+        self.lease.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 #[derive(Debug)]
@@ -45,7 +58,8 @@ struct Lease {
     /// Requests leased and not yet spent.
     tokens: u32,
     expires: Instant,
-    /// The bucket's state after the last lease, for the headers.
+    /// The bucket's state after the last lease, for the headers (read only
+    /// once a lease was added).
     last: RateDecision,
     /// Use counted in the current window, and in the one before.
     window_start: Instant,
@@ -55,11 +69,17 @@ struct Lease {
 }
 
 impl Lease {
-    fn new(now: Instant, limit: RateLimit) -> Self {
+    fn new(now: Instant) -> Self {
         Self {
             tokens: 0,
             expires: now,
-            last: limit.describe(true, 0, 0),
+            last: RateDecision {
+                allowed: true,
+                limit: 0,
+                remaining: 0,
+                reset_secs: 0,
+                retry_after_secs: 0,
+            },
             window_start: now,
             uses: 0,
             previous_uses: 0,
@@ -68,7 +88,7 @@ impl Lease {
     }
 
     fn count_use(&mut self, now: Instant) {
-        let elapsed = now.duration_since(self.window_start);
+        let elapsed = now.saturating_duration_since(self.window_start);
         if elapsed >= LEASE_LIFETIME {
             self.previous_uses = if elapsed >= 2 * LEASE_LIFETIME {
                 0
@@ -103,28 +123,56 @@ impl Lease {
             ..self.last
         }
     }
+
+    /// Nothing leased, nothing on its way and no recent use: the same as no
+    /// state here.
+    fn idle(&self, now: Instant) -> bool {
+        !self.refilling
+            && self.expires <= now
+            && now.saturating_duration_since(self.window_start) >= 2 * LEASE_LIFETIME
+    }
 }
 
 impl LeaseLimiter {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
-            leases: Arc::new(Mutex::new(HashMap::new())),
+            buckets: Mutex::new(HashMap::new()),
+            statements: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    fn lock(leases: &Leases) -> std::sync::MutexGuard<'_, HashMap<String, Lease>> {
-        leases.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<LeaseCell>>> {
+        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn bucket(&self, name: &str) -> Arc<LeaseCell> {
+        let mut buckets = self.lock();
+        if let Some(cell) = buckets.get(name) {
+            return cell.clone();
+        }
+        let name: Arc<str> = name.into();
+        let cell = Arc::new(LeaseCell {
+            name: name.clone(),
+            lease: Mutex::new(Lease::new(Instant::now())),
+        });
+        buckets.insert(name, cell.clone());
+        cell
     }
 
     pub async fn check(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, StoreError> {
-        let now = Instant::now();
+        self.check_cell(&self.bucket(bucket), limit, Instant::now())
+            .await
+    }
+
+    pub async fn check_cell(
+        &self,
+        cell: &Arc<LeaseCell>,
+        limit: RateLimit,
+        now: Instant,
+    ) -> Result<RateDecision, StoreError> {
         let want = {
-            let mut leases = Self::lock(&self.leases);
-            if !leases.contains_key(bucket) {
-                leases.insert(bucket.to_owned(), Lease::new(now, limit));
-            }
-            let lease = leases.get_mut(bucket).expect("inserted above");
+            let mut lease = cell.lock();
             lease.count_use(now);
             if lease.tokens > 0 {
                 lease.tokens -= 1;
@@ -132,7 +180,7 @@ impl LeaseLimiter {
                 let size = lease.size(limit);
                 if size >= 4 && lease.tokens <= size / 4 && !lease.refilling {
                     lease.refilling = true;
-                    self.refill(bucket.to_owned(), limit, size);
+                    self.refill(cell.clone(), limit, size);
                 }
                 return Ok(decision);
             }
@@ -145,34 +193,39 @@ impl LeaseLimiter {
             }
         };
         // Nothing leased: this request waits for a lease.
-        let mut decision = self.store.lease_rate_limit(bucket, limit, want).await?;
+        let mut decision = self.lease(&cell.name, limit, want).await?;
         let mut granted = if decision.allowed { want } else { 0 };
         if granted == 0 && want > 1 && decision.remaining >= 1 {
             // Less than asked for still fits.
             let fits = decision.remaining.min(want);
-            decision = self.store.lease_rate_limit(bucket, limit, fits).await?;
+            decision = self.lease(&cell.name, limit, fits).await?;
             granted = if decision.allowed { fits } else { 0 };
         }
         if granted == 0 {
             return Ok(decision);
         }
-        let mut leases = Self::lock(&self.leases);
-        let lease = leases
-            .entry(bucket.to_owned())
-            .or_insert_with(|| Lease::new(now, limit));
+        let mut lease = cell.lock();
         lease.add(granted - 1, decision, Instant::now());
         Ok(lease.estimate())
     }
 
+    async fn lease(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+        n: u32,
+    ) -> Result<RateDecision, StoreError> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.store.lease_rate_limit(bucket, limit, n).await
+    }
+
     /// Takes the next lease off the request path.
-    fn refill(&self, bucket: String, limit: RateLimit, size: u32) {
-        let (store, leases) = (self.store.clone(), self.leases.clone());
+    fn refill(&self, cell: Arc<LeaseCell>, limit: RateLimit, size: u32) {
+        let (store, statements) = (self.store.clone(), self.statements.clone());
         tokio::spawn(async move {
-            let result = store.lease_rate_limit(&bucket, limit, size).await;
-            let mut leases = Self::lock(&leases);
-            let Some(lease) = leases.get_mut(&bucket) else {
-                return;
-            };
+            statements.fetch_add(1, Ordering::Relaxed);
+            let result = store.lease_rate_limit(&cell.name, limit, size).await;
+            let mut lease = cell.lock();
             lease.refilling = false;
             match result {
                 Ok(decision) if decision.allowed => lease.add(size, decision, Instant::now()),
@@ -185,30 +238,35 @@ impl LeaseLimiter {
 
     /// What `check` would decide, without spending anything.
     pub async fn peek(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, StoreError> {
-        {
-            let leases = Self::lock(&self.leases);
-            if let Some(lease) = leases.get(bucket) {
-                if lease.tokens > 0 && lease.expires > Instant::now() {
-                    return Ok(lease.estimate());
-                }
+        let cell = self.lock().get(bucket).cloned();
+        if let Some(cell) = cell {
+            let lease = cell.lock();
+            if lease.tokens > 0 && lease.expires > Instant::now() {
+                return Ok(lease.estimate());
             }
         }
         self.store.peek_rate_limit(bucket, limit).await
     }
 
-    /// Forgets idle buckets here and full ones in the database.
+    /// Forgets idle buckets here (unless a handle on them is kept) and full
+    /// ones in the database.
     pub async fn prune(&self) -> Result<u64, StoreError> {
         let now = Instant::now();
-        Self::lock(&self.leases).retain(|_, lease| {
-            lease.refilling
-                || lease.expires > now
-                || now.duration_since(lease.window_start) < 2 * LEASE_LIFETIME
-        });
+        // Under the map's lock no new handle can be taken, so a cell only the
+        // map holds cannot be in use (a refill in flight holds it too).
+        self.lock()
+            .retain(|_, cell| Arc::strong_count(cell) > 1 || !cell.lock().idle(now));
         self.store.prune_rate_limits().await
     }
 
     pub fn tracked_buckets(&self) -> usize {
-        Self::lock(&self.leases).len()
+        self.lock().len()
+    }
+
+    /// Lease statements sent so far (each one a database round trip, most of
+    /// them off the request path).
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 }
 
@@ -220,7 +278,7 @@ mod tests {
     fn leases_grow_with_use_up_to_the_cap() {
         let limit = RateLimit::per_minute(6000);
         let start = Instant::now();
-        let mut lease = Lease::new(start, limit);
+        let mut lease = Lease::new(start);
         lease.count_use(start);
         assert_eq!(lease.size(limit), 1);
         for _ in 0..50 {
@@ -242,7 +300,7 @@ mod tests {
     fn unspent_requests_expire_and_the_estimate_counts_them() {
         let limit = RateLimit::per_minute(60);
         let start = Instant::now();
-        let mut lease = Lease::new(start, limit);
+        let mut lease = Lease::new(start);
         lease.add(3, limit.describe(true, 20_000_000, 0), start);
         assert_eq!(lease.estimate().remaining, 40 + 3);
         lease.count_use(start + LEASE_LIFETIME);

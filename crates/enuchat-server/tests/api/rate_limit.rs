@@ -1,7 +1,10 @@
 use crate::helpers::*;
 use reqwest::StatusCode;
 
-both_backends!(a_burst_of_sixty_passes_then_429_per_key);
+both_backends!(
+    a_burst_of_sixty_passes_then_429_per_key,
+    a_key_read_again_after_its_cache_entry_expired_keeps_its_bucket
+);
 
 async fn a_burst_of_sixty_passes_then_429_per_key(backend: Backend) {
     let Some(app) = spawn_app_with_limit(backend, 60).await else {
@@ -66,6 +69,39 @@ async fn a_burst_of_sixty_passes_then_429_per_key(backend: Backend) {
     // After the advertised wait, the key works again.
     tokio::time::sleep(std::time::Duration::from_secs(retry)).await;
     assert_eq!(app.get("/widgets", &acme.key).await.status, StatusCode::OK);
+}
+
+/// The key cache holds each key's rate-limit bucket; when the entry expires
+/// and the key is read from the database again, the request must land in
+/// the same bucket, not a fresh, full one.
+async fn a_key_read_again_after_its_cache_entry_expired_keeps_its_bucket(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| {
+        s.rate_limit_per_minute = 60;
+        s.api_key_cache_secs = 1;
+    })
+    .await
+    else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    let started = std::time::Instant::now();
+    for i in 0..40 {
+        let reply = app.get("/widgets", &acme.key).await;
+        assert_eq!(reply.status, StatusCode::OK, "request {i}");
+    }
+    // Past the cache's TTL: the next request reads the key again.
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
+    let mut allowed = 40;
+    while app.get("/widgets", &acme.key).await.status == StatusCode::OK {
+        allowed += 1;
+        assert!(allowed <= 100, "the bucket was refilled from scratch");
+    }
+    // 60 in the burst, plus one per second refilled meanwhile.
+    let refilled = started.elapsed().as_secs() as u32 + 1;
+    assert!(
+        (60..=60 + refilled).contains(&allowed),
+        "allowed {allowed} with {refilled} refilled"
+    );
 }
 
 /// Two instances on one PostgreSQL database share one limit.
