@@ -79,7 +79,7 @@ elif [ "$quick" = 1 ]; then
 else
   keys=100
   storage_rows=$conversations
-  auth_iterations=20000
+  auth_iterations=60000
   idle_connections=10000
   peak_args=(--step-seconds 1.5 --hold-seconds 4 --start-rps 300 --max-steps 14)
   : "${growth:=1}" "${rt_visitors:=10000}"
