@@ -53,8 +53,7 @@ pub async fn run(
             RateLimiter::Shared(LeaseLimiter::new(store.clone()))
         }
     };
-    let settings = Settings::default();
-    let ttl = Duration::from_secs(settings.api_key_cache_secs);
+    let ttl = Duration::from_secs(Settings::default().api_key_cache_secs);
     let cached = KeyCache::new(ttl, DEFAULT_CAPACITY);
     let uncached = KeyCache::new(Duration::ZERO, DEFAULT_CAPACITY);
     let key_use = KeyUseTracker::new(Duration::from_secs(auth::LAST_USED_GRANULARITY_SECS as u64));

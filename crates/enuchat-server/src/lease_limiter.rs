@@ -21,9 +21,9 @@
 //! - `X-RateLimit-Remaining` is an estimate: what the bucket had left after
 //!   this instance's last lease, plus what is left of that lease.
 
+use crate::limiter::Buckets;
 use enuchat_domain::rate_limit::{RateDecision, RateLimit};
 use enuchat_domain::{Store, StoreError};
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -36,7 +36,7 @@ pub const CAP_FRACTION: u32 = 50;
 
 pub struct LeaseLimiter {
     store: Arc<dyn Store>,
-    buckets: Mutex<HashMap<Arc<str>, Arc<LeaseCell>>>,
+    buckets: Buckets<LeaseCell>,
     /// Lease statements sent, for the benchmark's account of their cost.
     statements: Arc<AtomicU64>,
 }
@@ -137,27 +137,16 @@ impl LeaseLimiter {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
             store,
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Buckets::new(),
             statements: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Arc<LeaseCell>>> {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
     pub fn bucket(&self, name: &str) -> Arc<LeaseCell> {
-        let mut buckets = self.lock();
-        if let Some(cell) = buckets.get(name) {
-            return cell.clone();
-        }
-        let name: Arc<str> = name.into();
-        let cell = Arc::new(LeaseCell {
-            name: name.clone(),
+        self.buckets.get_or_make(name, |name| LeaseCell {
+            name,
             lease: Mutex::new(Lease::new(Instant::now())),
-        });
-        buckets.insert(name, cell.clone());
-        cell
+        })
     }
 
     pub async fn check(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, StoreError> {
@@ -238,8 +227,7 @@ impl LeaseLimiter {
 
     /// What `check` would decide, without spending anything.
     pub async fn peek(&self, bucket: &str, limit: RateLimit) -> Result<RateDecision, StoreError> {
-        let cell = self.lock().get(bucket).cloned();
-        if let Some(cell) = cell {
+        if let Some(cell) = self.buckets.get(bucket) {
             let lease = cell.lock();
             if lease.tokens > 0 && lease.expires > Instant::now() {
                 return Ok(lease.estimate());
@@ -252,15 +240,13 @@ impl LeaseLimiter {
     /// ones in the database.
     pub async fn prune(&self) -> Result<u64, StoreError> {
         let now = Instant::now();
-        // Under the map's lock no new handle can be taken, so a cell only the
-        // map holds cannot be in use (a refill in flight holds it too).
-        self.lock()
-            .retain(|_, cell| Arc::strong_count(cell) > 1 || !cell.lock().idle(now));
+        // A refill in flight holds its cell, so it is kept too.
+        self.buckets.prune(|cell| !cell.lock().idle(now));
         self.store.prune_rate_limits().await
     }
 
     pub fn tracked_buckets(&self) -> usize {
-        self.lock().len()
+        self.buckets.len()
     }
 
     /// Lease statements sent so far (each one a database round trip, most of

@@ -91,6 +91,55 @@ impl RateLimiter {
     }
 }
 
+/// The buckets a limiter knows, by name: one map for both kinds of cell, so
+/// that handing out handles and forgetting unused cells follow one rule.
+pub(crate) struct Buckets<C> {
+    cells: Mutex<HashMap<Arc<str>, Arc<C>>>,
+}
+
+impl<C> Buckets<C> {
+    pub(crate) fn new() -> Self {
+        Self {
+            cells: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Arc<str>, Arc<C>>> {
+        self.cells.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The cell named `name`, made by `make` (given the name) on first use.
+    pub(crate) fn get_or_make(&self, name: &str, make: impl FnOnce(Arc<str>) -> C) -> Arc<C> {
+        let mut cells = self.lock();
+        if let Some(cell) = cells.get(name) {
+            return cell.clone();
+        }
+        let name: Arc<str> = name.into();
+        let cell = Arc::new(make(name.clone()));
+        cells.insert(name, cell.clone());
+        cell
+    }
+
+    /// The cell named `name`, if there is one (without making it).
+    pub(crate) fn get(&self, name: &str) -> Option<Arc<C>> {
+        self.lock().get(name).cloned()
+    }
+
+    /// Forgets the cells that nobody else holds and `in_use` says are idle;
+    /// returns how many. Under the map's lock no new handle can be taken, so
+    /// a cell only the map holds cannot be in use meanwhile.
+    pub(crate) fn prune(&self, in_use: impl Fn(&C) -> bool) -> u64 {
+        let mut cells = self.lock();
+        let before = cells.len();
+        cells.retain(|_, cell| Arc::strong_count(cell) > 1 || in_use(cell));
+        (before - cells.len()) as u64
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+}
+
 /// One bucket's TAT, in microseconds since the limiter's epoch;
 /// [`MemoryCell::FRESH`] until the first request.
 pub struct MemoryCell {
@@ -105,7 +154,7 @@ impl MemoryCell {
 
 pub struct MemoryLimiter {
     epoch: Instant,
-    buckets: Mutex<HashMap<Box<str>, Arc<MemoryCell>>>,
+    buckets: Buckets<MemoryCell>,
 }
 
 impl Default for MemoryLimiter {
@@ -118,12 +167,8 @@ impl MemoryLimiter {
     pub fn new() -> Self {
         Self {
             epoch: Instant::now(),
-            buckets: Mutex::new(HashMap::new()),
+            buckets: Buckets::new(),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Arc<MemoryCell>>> {
-        self.buckets.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn micros(&self, now: Instant) -> i64 {
@@ -131,15 +176,9 @@ impl MemoryLimiter {
     }
 
     pub fn bucket(&self, name: &str) -> Arc<MemoryCell> {
-        let mut buckets = self.lock();
-        if let Some(cell) = buckets.get(name) {
-            return cell.clone();
-        }
-        let cell = Arc::new(MemoryCell {
+        self.buckets.get_or_make(name, |_| MemoryCell {
             tat: AtomicI64::new(MemoryCell::FRESH),
-        });
-        buckets.insert(name.into(), cell.clone());
-        cell
+        })
     }
 
     pub fn check(&self, bucket: &str, limit: RateLimit) -> RateDecision {
@@ -171,7 +210,7 @@ impl MemoryLimiter {
     pub fn peek(&self, bucket: &str, limit: RateLimit) -> RateDecision {
         let now = self.micros(Instant::now());
         let tat = self
-            .lock()
+            .buckets
             .get(bucket)
             .map(|cell| cell.tat.load(Ordering::Acquire));
         limit.decide(tat, now).0
@@ -179,18 +218,12 @@ impl MemoryLimiter {
 
     pub fn prune(&self) -> u64 {
         let now = self.micros(Instant::now());
-        let mut buckets = self.lock();
-        let before = buckets.len();
-        // Under the map's lock no new handle can be taken, so a cell only the
-        // map holds cannot be in use.
-        buckets.retain(|_, cell| {
-            Arc::strong_count(cell) > 1 || cell.tat.load(Ordering::Acquire) > now
-        });
-        (before - buckets.len()) as u64
+        self.buckets
+            .prune(|cell| cell.tat.load(Ordering::Acquire) > now)
     }
 
     pub fn tracked_keys(&self) -> usize {
-        self.lock().len()
+        self.buckets.len()
     }
 }
 
