@@ -4,20 +4,22 @@
 //! n requests in one atomic statement (the bucket's TAT moves n intervals,
 //! or not at all if that would exceed the burst) and spends it in memory.
 //!
-//! n is this instance's use of the bucket in the last [`LEASE_LIFETIME`]:
-//! 1 for a key used about once a second or less, growing for busy keys up to
-//! 1/[`CAP_FRACTION`] of the burst (so always 1 below 100 per minute, e.g.
-//! the default 60: every request then costs one statement, exactly as
-//! without leases). A new lease is taken in the background when a quarter of
-//! the last one is left, so requests rarely wait for it.
+//! n is sized from this instance's use of the bucket per [`USE_WINDOW`]: 1
+//! for a key used about once a second or less (one statement per request,
+//! as without leases), otherwise [`LEASE_SPAN`] windows of that use, so a
+//! steadily busy key costs one statement per [`LEASE_SPAN`] seconds. A lease
+//! is at most 1/[`CAP_FRACTION`] of the burst (so always 1 below 100 per
+//! minute, e.g. the default 60). A new lease is taken in the background when
+//! a quarter of the last one is left, so requests rarely wait for it.
 //!
 //! What this changes:
 //! - requests leased but not spent within [`LEASE_LIFETIME`] are lost: the
 //!   bucket counted them, so a key may get slightly fewer requests than its
-//!   limit, never more in total;
+//!   limit (at most one lease, ≤ burst/50, per instance each time its use
+//!   drops), never more in total;
 //! - a request is counted when its lease is taken, up to the lease lifetime
 //!   before it is made; over a short span a key may see the requests of a
-//!   lease taken just before the span (at most one lease, ≤ burst/50);
+//!   lease taken just before the span (at most one lease per instance);
 //! - `X-RateLimit-Remaining` is an estimate: what the bucket had left after
 //!   this instance's last lease, plus what is left of that lease.
 
@@ -28,17 +30,41 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// How long leased requests may wait to be spent, also the window in which
-/// use is counted to size the next lease.
-pub const LEASE_LIFETIME: Duration = Duration::from_secs(1);
+/// The window in which use is counted to size the next lease.
+pub const USE_WINDOW: Duration = Duration::from_secs(1);
+/// A busy key's lease covers this many windows of its recent use: each
+/// lease statement (a database round trip, about 130-160 µs of CPU on the
+/// benchmark machine) then serves several seconds of requests.
+pub const LEASE_SPAN: u32 = 4;
+/// How long leased requests may wait to be spent: a lease's span, and one
+/// window more for a key whose use dips a little.
+pub const LEASE_LIFETIME: Duration = Duration::from_secs(LEASE_SPAN as u64 + 1);
 /// A lease is at most this fraction of the burst.
 pub const CAP_FRACTION: u32 = 50;
 
 pub struct LeaseLimiter {
-    store: Arc<dyn Store>,
+    ledger: Ledger,
     buckets: Buckets<LeaseCell>,
-    /// Lease statements sent, for the benchmark's account of their cost.
+}
+
+/// Sends lease statements and counts them (for the benchmark's account of
+/// their cost); cloned into background refills.
+#[derive(Clone)]
+struct Ledger {
+    store: Arc<dyn Store>,
     statements: Arc<AtomicU64>,
+}
+
+impl Ledger {
+    async fn lease(
+        &self,
+        bucket: &str,
+        limit: RateLimit,
+        n: u32,
+    ) -> Result<RateDecision, StoreError> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.store.lease_rate_limit(bucket, limit, n).await
+    }
 }
 
 /// One bucket on this instance: its name in the database and its lease.
@@ -89,8 +115,8 @@ impl Lease {
 
     fn count_use(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.window_start);
-        if elapsed >= LEASE_LIFETIME {
-            self.previous_uses = if elapsed >= 2 * LEASE_LIFETIME {
+        if elapsed >= USE_WINDOW {
+            self.previous_uses = if elapsed >= 2 * USE_WINDOW {
                 0
             } else {
                 self.uses
@@ -104,10 +130,16 @@ impl Lease {
         }
     }
 
-    /// Requests to lease: recent use, at least 1, at most the cap.
+    /// Requests to lease: 1 for a key used about once per window or less
+    /// (a bigger lease would mostly expire unspent), else [`LEASE_SPAN`]
+    /// windows of its recent use; at most the cap.
     fn size(&self, limit: RateLimit) -> u32 {
         let cap = (limit.burst / CAP_FRACTION).max(1);
-        self.previous_uses.max(self.uses).clamp(1, cap)
+        let recent = self.previous_uses.max(self.uses);
+        if recent <= 1 {
+            return 1;
+        }
+        recent.saturating_mul(LEASE_SPAN).min(cap)
     }
 
     fn add(&mut self, tokens: u32, after: RateDecision, now: Instant) {
@@ -129,16 +161,18 @@ impl Lease {
     fn idle(&self, now: Instant) -> bool {
         !self.refilling
             && self.expires <= now
-            && now.saturating_duration_since(self.window_start) >= 2 * LEASE_LIFETIME
+            && now.saturating_duration_since(self.window_start) >= 2 * USE_WINDOW
     }
 }
 
 impl LeaseLimiter {
     pub fn new(store: Arc<dyn Store>) -> Self {
         Self {
-            store,
+            ledger: Ledger {
+                store,
+                statements: Arc::new(AtomicU64::new(0)),
+            },
             buckets: Buckets::new(),
-            statements: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -182,12 +216,12 @@ impl LeaseLimiter {
             }
         };
         // Nothing leased: this request waits for a lease.
-        let mut decision = self.lease(&cell.name, limit, want).await?;
+        let mut decision = self.ledger.lease(&cell.name, limit, want).await?;
         let mut granted = if decision.allowed { want } else { 0 };
         if granted == 0 && want > 1 && decision.remaining >= 1 {
             // Less than asked for still fits.
             let fits = decision.remaining.min(want);
-            decision = self.lease(&cell.name, limit, fits).await?;
+            decision = self.ledger.lease(&cell.name, limit, fits).await?;
             granted = if decision.allowed { fits } else { 0 };
         }
         if granted == 0 {
@@ -198,22 +232,11 @@ impl LeaseLimiter {
         Ok(lease.estimate())
     }
 
-    async fn lease(
-        &self,
-        bucket: &str,
-        limit: RateLimit,
-        n: u32,
-    ) -> Result<RateDecision, StoreError> {
-        self.statements.fetch_add(1, Ordering::Relaxed);
-        self.store.lease_rate_limit(bucket, limit, n).await
-    }
-
     /// Takes the next lease off the request path.
     fn refill(&self, cell: Arc<LeaseCell>, limit: RateLimit, size: u32) {
-        let (store, statements) = (self.store.clone(), self.statements.clone());
+        let ledger = self.ledger.clone();
         tokio::spawn(async move {
-            statements.fetch_add(1, Ordering::Relaxed);
-            let result = store.lease_rate_limit(&cell.name, limit, size).await;
+            let result = ledger.lease(&cell.name, limit, size).await;
             let mut lease = cell.lock();
             lease.refilling = false;
             match result {
@@ -233,7 +256,7 @@ impl LeaseLimiter {
                 return Ok(lease.estimate());
             }
         }
-        self.store.peek_rate_limit(bucket, limit).await
+        self.ledger.store.peek_rate_limit(bucket, limit).await
     }
 
     /// Forgets idle buckets here (unless a handle on them is kept) and full
@@ -242,7 +265,7 @@ impl LeaseLimiter {
         let now = Instant::now();
         // A refill in flight holds its cell, so it is kept too.
         self.buckets.prune(|cell| !cell.lock().idle(now));
-        self.store.prune_rate_limits().await
+        self.ledger.store.prune_rate_limits().await
     }
 
     pub fn tracked_buckets(&self) -> usize {
@@ -252,7 +275,7 @@ impl LeaseLimiter {
     /// Lease statements sent so far (each one a database round trip, most of
     /// them off the request path).
     pub fn statements(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
+        self.ledger.statements.load(Ordering::Relaxed)
     }
 }
 
@@ -261,25 +284,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn leases_grow_with_use_up_to_the_cap() {
+    fn leases_cover_several_windows_of_use_up_to_the_cap() {
         let limit = RateLimit::per_minute(6000);
         let start = Instant::now();
         let mut lease = Lease::new(start);
         lease.count_use(start);
-        assert_eq!(lease.size(limit), 1);
-        for _ in 0..50 {
+        assert_eq!(lease.size(limit), 1, "a key used once a window leases one");
+        lease.count_use(start);
+        assert_eq!(lease.size(limit), 2 * LEASE_SPAN);
+        for _ in 0..9 {
             lease.count_use(start);
         }
-        assert_eq!(lease.size(limit), 51);
-        for _ in 0..200 {
+        assert_eq!(lease.size(limit), 11 * LEASE_SPAN);
+        for _ in 0..40 {
             lease.count_use(start);
         }
         assert_eq!(lease.size(limit), 120, "capped at 1/50 of the burst");
         // At the default 60/min the cap is 1: no leases.
         assert_eq!(lease.size(RateLimit::per_minute(60)), 1);
-        // A quiet window later, leases are back to one.
-        lease.count_use(start + 3 * LEASE_LIFETIME);
+        // The next window still sizes from the last one's use...
+        lease.count_use(start + USE_WINDOW);
+        assert_eq!(lease.size(limit), 120);
+        // ...and after a quiet window, leases are back to one.
+        lease.count_use(start + 4 * USE_WINDOW);
         assert_eq!(lease.size(limit), 1);
+    }
+
+    #[test]
+    fn a_lease_lasts_its_span() {
+        let limit = RateLimit::per_minute(6000);
+        let start = Instant::now();
+        let mut lease = Lease::new(start);
+        lease.add(40, limit.describe(true, 0, 0), start);
+        lease.count_use(start + USE_WINDOW * LEASE_SPAN);
+        assert_eq!(lease.tokens, 40, "still there after {LEASE_SPAN} windows");
     }
 
     #[test]
