@@ -11,6 +11,7 @@ use crate::conversations::{
 use crate::error::db_err;
 use crate::explain::explain_prepared;
 use crate::list_anchors::{DeepRead, ListAnchors, SortKey};
+use crate::page_cache::{DeepPage, PageCache};
 use crate::rows::*;
 use chrono::{DateTime, Utc};
 use enuchat_domain::deep_pages::{anchor_at, DeepReadCounts, ListShape};
@@ -165,7 +166,7 @@ pub(crate) async fn plain(
 }
 
 /// The page that starts `skip` rows after the row at `anchor`.
-async fn from_anchor(
+pub(crate) async fn from_anchor(
     pool: &PgPool,
     tenant: TenantId,
     filter: &ConversationFilter,
@@ -251,6 +252,7 @@ fn shape_of(filter: &ConversationFilter) -> ListShape {
 pub(crate) async fn list_deep(
     pool: &PgPool,
     lists: &ListAnchors,
+    pages: &PageCache,
     tenant: TenantId,
     filter: &ConversationFilter,
     limit: u32,
@@ -264,14 +266,21 @@ pub(crate) async fn list_deep(
             anchor,
             skip,
         } => {
-            let page = from_anchor(pool, tenant, filter, limit, anchor, skip).await?;
-            if page.version == version {
-                DeepReadCounts::count(&counts.anchored);
-                page
-            } else {
-                DeepReadCounts::count(&counts.retried);
-                lists.observed(tenant, shape, page.version);
-                plain_observed(pool, lists, tenant, filter, limit, offset).await?
+            let spacing = lists.settings().spacing;
+            let at = (offset - skip, anchor, skip);
+            match pages
+                .deep_page(pool, tenant, filter, limit, spacing, at, version)
+                .await?
+            {
+                DeepPage::Page(rows) => {
+                    DeepReadCounts::count(&counts.anchored);
+                    return Ok(rows);
+                }
+                DeepPage::Moved(seen) => {
+                    DeepReadCounts::count(&counts.retried);
+                    lists.observed(tenant, shape, seen);
+                    plain_observed(pool, lists, tenant, filter, limit, offset).await?
+                }
             }
         }
         DeepRead::Build => {

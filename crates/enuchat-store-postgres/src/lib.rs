@@ -102,7 +102,8 @@ pub struct PostgresStore {
     appender: appender::Appender,
     /// Where this instance's deep pages start (`list_anchors.rs`).
     lists: Arc<ListAnchors>,
-    /// Shallow pages served while their list version holds (`page_cache.rs`).
+    /// List pages (shallow ones, and deep ones' blocks) served while their
+    /// list version holds (`page_cache.rs`).
     pages: Arc<PageCache>,
     /// Conversation details served while their row version holds
     /// (`detail_cache.rs`).
@@ -195,6 +196,11 @@ impl PostgresStore {
     /// How this instance has served shallow list pages so far.
     pub fn page_cache_reads(&self) -> CacheReads {
         self.pages.reads()
+    }
+
+    /// How this instance has served the blocks that deep pages are cut from.
+    pub fn deep_block_reads(&self) -> CacheReads {
+        self.pages.block_reads()
     }
 
     /// The same store keeping conversation details in memory under
@@ -510,9 +516,17 @@ impl Store for PostgresStore {
         offset: u64,
     ) -> StoreResult<Shared<Vec<Conversation>>> {
         if self.lists.settings().is_deep(offset) {
-            deep_pages::list_deep(&self.pool, &self.lists, tenant, filter, limit, offset)
-                .await
-                .map(Shared::new)
+            deep_pages::list_deep(
+                &self.pool,
+                &self.lists,
+                &self.pages,
+                tenant,
+                filter,
+                limit,
+                offset,
+            )
+            .await
+            .map(Shared::new)
         } else {
             self.pages
                 .list(&self.pool, tenant, filter, limit, offset)

@@ -1,4 +1,4 @@
-//! Shallow pages of the conversation list kept in memory and served while the
+//! Pages of the conversation list kept in memory and served while the
 //! tenant's list version says they are still what PostgreSQL would answer.
 //!
 //! A list page costs PostgreSQL an index walk and two look-ups by primary key
@@ -16,6 +16,14 @@
 //! exactly what a read would return now if the version still reads V, on
 //! whichever instance the change was made.
 //!
+//! Deep pages are held the same way, a *block* at a time: the rows from one
+//! of the list's anchors (`list_anchors.rs`) to the next, and a largest page
+//! more, so that every page starting in the block is a slice of it. A block
+//! is read from its anchor in one statement, together with the version, and
+//! served while that version holds, exactly like a shallow page. Anchors
+//! exist only for lists read deep at one version twice in a row, so blocks
+//! are read only for lists that stay put long enough to be paged through.
+//!
 //! Backing off from lists that change all the time and the bound on memory
 //! are `versioned_cache.rs`'s; here a page costs its conversations (an empty
 //! page counts as one). All pages of a tenant check the same version, so
@@ -23,6 +31,7 @@
 
 use crate::deep_pages;
 use crate::error::db_err;
+use crate::list_anchors::SortKey;
 use crate::rows::*;
 use crate::shared_checks::SharedChecks;
 use crate::versioned_cache::{CacheReads, Cost, Limits, Plan, VersionedCache};
@@ -40,6 +49,8 @@ pub struct PageCacheSettings {
     /// Reads after stale checks in a row skip the check at most this many
     /// times (0: every read with a page held checks).
     pub max_skips: u32,
+    /// Conversations held at most in deep pages' blocks; 0 keeps none.
+    pub max_block_rows: usize,
 }
 
 impl Default for PageCacheSettings {
@@ -49,9 +60,17 @@ impl Default for PageCacheSettings {
             // JSON once the HTTP layer rendered it: some 12 MiB.
             max_rows: 20_000,
             max_skips: 15,
+            // 100 blocks at the default anchor spacing (256 rows and a
+            // largest page), about 10 MiB: the deepest tenth of a
+            // 250,000-conversation list.
+            max_block_rows: 100 * (256 + MAX_PAGE_ROWS as usize),
         }
     }
 }
+
+/// The largest page the Tenant API and the dashboard ask for: a block holds
+/// this many rows past the next anchor.
+pub(crate) const MAX_PAGE_ROWS: u32 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct PageKey {
@@ -75,21 +94,38 @@ impl Cost for Page {
 #[derive(Debug)]
 pub(crate) struct PageCache {
     pages: VersionedCache<PageKey, Page>,
+    /// Deep pages' blocks, keyed like a page (`limit` the block's length,
+    /// `offset` its anchor's position).
+    blocks: VersionedCache<PageKey, Page>,
     versions: SharedChecks<TenantId, i64>,
+}
+
+/// A deep page read through [`PageCache::deep_page`].
+pub(crate) enum DeepPage {
+    Page(Vec<Conversation>),
+    /// The list is no longer at the anchors' version (seen at the one given).
+    Moved(i64),
 }
 
 impl PageCache {
     pub(crate) fn new(settings: PageCacheSettings) -> PageCache {
+        let limits = |max_cost| Limits {
+            max_cost,
+            max_skips: settings.max_skips,
+            max_age: None,
+            // List versions only move forward.
+            ordered_versions: true,
+        };
         PageCache {
-            pages: VersionedCache::new(Limits {
-                max_cost: settings.max_rows,
-                max_skips: settings.max_skips,
-                max_age: None,
-                // List versions only move forward.
-                ordered_versions: true,
-            }),
+            pages: VersionedCache::new(limits(settings.max_rows)),
+            blocks: VersionedCache::new(limits(settings.max_block_rows)),
             versions: SharedChecks::default(),
         }
+    }
+
+    /// How deep pages' blocks were served.
+    pub(crate) fn block_reads(&self) -> CacheReads {
+        self.blocks.reads()
     }
 
     pub(crate) fn reads(&self) -> CacheReads {
@@ -136,6 +172,78 @@ impl PageCache {
             self.pages.fill(key, read.version, Page(page.clone()));
         }
         Ok(page)
+    }
+}
+
+impl PageCache {
+    /// The deep page `skip` rows past the anchor at `position` (`anchor`,
+    /// taken at list version `version`), as a slice of the anchor's block.
+    /// Without room for blocks, or for a page larger than a block allows,
+    /// the page is read from the anchor alone.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn deep_page(
+        &self,
+        pool: &PgPool,
+        tenant: TenantId,
+        filter: &ConversationFilter,
+        limit: u32,
+        spacing: u64,
+        (position, anchor, skip): (u64, SortKey, u64),
+        version: i64,
+    ) -> StoreResult<DeepPage> {
+        let length = u32::try_from(spacing)
+            .unwrap_or(u32::MAX)
+            .saturating_add(MAX_PAGE_ROWS);
+        let end = skip.saturating_add(u64::from(limit));
+        if !self.blocks.enabled() || end > u64::from(length) {
+            let read = deep_pages::from_anchor(pool, tenant, filter, limit, anchor, skip).await?;
+            return Ok(if read.version == version {
+                DeepPage::Page(all(read.rows, ConversationRow::into_model)?)
+            } else {
+                DeepPage::Moved(read.version)
+            });
+        }
+        let key = PageKey {
+            tenant,
+            shape: ListShape {
+                status: filter.status,
+                widget: filter.widget_id,
+            },
+            limit: length,
+            offset: position,
+        };
+        let slice = |block: &[Conversation]| {
+            let from = (skip as usize).min(block.len());
+            block[from..(end as usize).min(block.len())].to_vec()
+        };
+        if let Plan::Check {
+            version: held,
+            value,
+        } = self.blocks.plan(&key)
+        {
+            let now = self
+                .versions
+                .check(tenant, current_version(pool.clone(), tenant))
+                .await?;
+            if now == held {
+                self.blocks.hit(&key);
+                return Ok(DeepPage::Page(slice(&value.0)));
+            }
+            self.blocks.stale(&key);
+            if now != version {
+                // The anchors are stale too.
+                return Ok(DeepPage::Moved(now));
+            }
+        }
+        let read = deep_pages::from_anchor(pool, tenant, filter, length, anchor, 0).await?;
+        if read.version != version {
+            return Ok(DeepPage::Moved(read.version));
+        }
+        let block = all(read.rows, ConversationRow::into_model)?;
+        let page = slice(&block);
+        self.blocks
+            .fill(key, read.version, Page(Shared::new(block)));
+        Ok(DeepPage::Page(page))
     }
 }
 

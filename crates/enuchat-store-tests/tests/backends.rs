@@ -221,6 +221,10 @@ async fn postgres_deep_pages_are_read_from_anchors() {
             .await;
         let reads = store.deep_page_reads();
         assert!(reads.built > 0 && reads.anchored > reads.built, "{reads:?}");
+        // Anchored pages were cut from held blocks, and blocks were read
+        // again after changes.
+        let blocks = store.deep_block_reads();
+        assert!(blocks.hits > 0 && blocks.stale > 0, "{blocks:?}");
     })
     .await;
 }
@@ -241,6 +245,8 @@ async fn postgres_deep_pages_follow_another_instances_writes() {
         let reads = reader.deep_page_reads();
         // Anchors were used, and found stale after the writer's changes.
         assert!(reads.anchored > 0 && reads.retried > 0, "{reads:?}");
+        let blocks = reader.deep_block_reads();
+        assert!(blocks.hits > 0 && blocks.stale > 0, "{blocks:?}");
     })
     .await;
 }
@@ -259,6 +265,7 @@ async fn postgres_shallow_pages_follow_another_instances_writes() {
             let settings = PageCacheSettings {
                 max_rows,
                 max_skips: 0,
+                ..Default::default()
             };
             let store = harness::postgres_store(url, Default::default()).await;
             Arc::new(store.with_page_cache(settings))
