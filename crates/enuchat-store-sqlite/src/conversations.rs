@@ -1,9 +1,10 @@
 //! Conversations, always read joined with their visitor.
 
-use crate::list_anchors::{anchor_at, is_anchor, DeepRead, ListShape, SortKey};
-use crate::page_cache::PageKey;
+use crate::list_anchors::{anchor_at, is_anchor, DeepRead, ListShape, SortKey, Ticket};
+use crate::page_cache::{PageKey, MAX_PAGE_ROWS};
 use crate::rows::{all, conversation_columns, ConversationRow};
 use crate::{db, now_us, sql_int, write_err, SqliteStore};
+use enuchat_domain::deep_pages::DeepReadCounts;
 use enuchat_domain::store::{ConversationFilter, StoreResult};
 use enuchat_domain::*;
 use rusqlite::types::Value;
@@ -164,6 +165,25 @@ async fn fetch_for_visitor(
         .await
         .map_err(db)?;
     row.map(ConversationRow::into_model).transpose()
+}
+
+/// What [`SqliteStore::page_from_block`] made of a deep page.
+enum FromBlock {
+    Cut(Vec<Conversation>),
+    /// The list changed while the block was read: read the page the plain way.
+    Changed,
+    /// No block could be used: read the page from its anchor.
+    Unused(Ticket),
+}
+
+/// Where a deep page's block starts: the anchor at `position` of a list, and
+/// the epoch its anchors were read at (`list_anchors.rs`).
+struct BlockAt {
+    tenant: TenantId,
+    shape: ListShape,
+    position: u64,
+    anchor: SortKey,
+    epoch: Option<u64>,
 }
 
 /// One page of a Tenant API conversation list, read the plain way or from
@@ -465,22 +485,47 @@ impl SqliteStore {
                 ticket,
                 anchor,
                 skip,
+                epoch,
             } => {
-                let read = page.clone();
-                let rows = self
-                    .deep_reads
-                    .read(move |c| read.starting_at(c, queries, anchor, skip))
-                    .await?;
-                self.lists.finish(ticket, None).then_some(rows)
+                let block = BlockAt {
+                    tenant,
+                    shape,
+                    position: offset - skip,
+                    anchor,
+                    epoch,
+                };
+                match self
+                    .page_from_block(&page, queries, block, ticket, skip)
+                    .await?
+                {
+                    FromBlock::Cut(page) => return Ok(page),
+                    FromBlock::Changed => None,
+                    FromBlock::Unused(ticket) => {
+                        let read = page.clone();
+                        let rows = self
+                            .deep_reads
+                            .read(move |c| read.starting_at(c, queries, anchor, skip))
+                            .await?;
+                        self.lists.finish(ticket, None).then_some(rows)
+                    }
+                }
             }
             DeepRead::Build(ticket) => {
+                // Taken before the walk, so that blocks may be cut from its
+                // anchors while nothing is committed (`list_anchors.rs`).
+                let epoch = match self.pages.blocks_enabled() {
+                    true => self.pages.epoch().await.ok(),
+                    false => None,
+                };
                 let spacing = self.lists.spacing();
                 let read = page.clone();
                 let (anchors, rows) = self
                     .deep_reads
                     .read_off_thread(move |c| read.building_anchors(c, queries, spacing))
                     .await?;
-                self.lists.finish(ticket, Some(anchors)).then_some(rows)
+                self.lists
+                    .finish_with_epoch(ticket, Some(anchors), epoch)
+                    .then_some(rows)
             }
         };
         let rows = match rows {
@@ -495,6 +540,71 @@ impl SqliteStore {
             }
         };
         all(rows, ConversationRow::into_model)
+    }
+
+    /// The deep page `skip` rows past `block`'s anchor, cut from the block
+    /// held for it (read and held first if need be). Not used when no blocks
+    /// are kept, the page is larger than a block allows, or something was
+    /// committed since the anchors were read (a block would be no more exact
+    /// than they are).
+    async fn page_from_block(
+        &self,
+        page: &Page,
+        queries: &'static ListQueries,
+        block: BlockAt,
+        ticket: Ticket,
+        skip: u64,
+    ) -> StoreResult<FromBlock> {
+        let length = self.lists.spacing().saturating_add(MAX_PAGE_ROWS);
+        let end = skip.saturating_add(u64::from(page.limit));
+        let Some(anchors_epoch) = block.epoch else {
+            return Ok(FromBlock::Unused(ticket));
+        };
+        if !self.pages.blocks_enabled() || end > length {
+            return Ok(FromBlock::Unused(ticket));
+        }
+        // Asked before the block is read, as for a shallow page.
+        let Ok(epoch) = self.pages.epoch().await else {
+            return Ok(FromBlock::Unused(ticket));
+        };
+        if epoch != anchors_epoch {
+            return Ok(FromBlock::Unused(ticket));
+        }
+        let key = PageKey {
+            tenant: block.tenant,
+            shape: block.shape,
+            limit: u32::try_from(length).unwrap_or(u32::MAX),
+            offset: block.position,
+        };
+        let held = match self.pages.get_block(&key, epoch) {
+            Some(held) => {
+                DeepReadCounts::count(&self.lists.counts.anchored);
+                held
+            }
+            None => {
+                let read = Page {
+                    filters: page.filters.clone(),
+                    limit: key.limit,
+                    offset: block.position,
+                };
+                let anchor = block.anchor;
+                let rows = self
+                    .deep_reads
+                    .read(move |c| read.starting_at(c, queries, anchor, 0))
+                    .await?;
+                // A write of this process under way or committed meanwhile:
+                // the block may not match its anchor's position.
+                if !self.lists.finish(ticket, None) {
+                    return Ok(FromBlock::Changed);
+                }
+                let held = Shared::new(all(rows, ConversationRow::into_model)?);
+                self.pages.put_block(key, epoch, held.clone());
+                held
+            }
+        };
+        let from = usize::try_from(skip).unwrap_or(usize::MAX).min(held.len());
+        let to = usize::try_from(end).unwrap_or(usize::MAX).min(held.len());
+        Ok(FromBlock::Cut(held[from..to].to_vec()))
     }
 
     pub(crate) async fn update_conversation_impl(

@@ -250,6 +250,11 @@ impl SqliteStore {
         self.pages.reads()
     }
 
+    /// How the blocks that deep pages are cut from were read so far.
+    pub fn deep_block_reads(&self) -> PageCacheReads {
+        self.pages.block_reads()
+    }
+
     /// How the Tenant API's deep conversation pages were read so far.
     pub fn deep_page_reads(&self) -> DeepPageReads {
         self.lists.counts.snapshot()

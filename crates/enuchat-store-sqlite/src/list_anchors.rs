@@ -55,6 +55,8 @@ pub(crate) enum DeepRead {
         ticket: Ticket,
         anchor: SortKey,
         skip: u64,
+        /// The anchors' epoch (`Record::epoch`).
+        epoch: Option<u64>,
     },
 }
 
@@ -93,6 +95,11 @@ struct Record {
     since: Instant,
     /// `None`: read deep once, not anchored yet.
     anchors: Option<Arc<Vec<SortKey>>>,
+    /// The page cache's epoch taken before the anchors were read, if known.
+    /// While the epoch is still that, nothing at all was committed to the
+    /// file since, by this process or another, so the anchors are exact and
+    /// blocks read from them may be held (`page_cache.rs`).
+    epoch: Option<u64>,
     /// When a read set out to build anchors: the others meanwhile use the
     /// old ones or read the plain way, rather than all walking the list at
     /// once. A build not finished within `ttl` (its read failed or was
@@ -206,7 +213,7 @@ impl ListAnchors {
                 // this process (the generation says so); while one read
                 // builds them again the others go on using them.
                 if let Some(anchors) = record.anchors.as_ref().filter(|_| young || building) {
-                    return self.read_from_anchors(ticket, anchors, offset);
+                    return self.read_from_anchors(ticket, anchors, record.epoch, offset);
                 }
                 if building {
                     self.counts.plain.fetch_add(1, Ordering::Relaxed);
@@ -225,6 +232,7 @@ impl ListAnchors {
                         generation,
                         since: now,
                         anchors: None,
+                        epoch: None,
                         building_since: build.then_some(now),
                     },
                 );
@@ -241,12 +249,19 @@ impl ListAnchors {
         }
     }
 
-    fn read_from_anchors(&self, ticket: Ticket, anchors: &[SortKey], offset: u64) -> DeepRead {
+    fn read_from_anchors(
+        &self,
+        ticket: Ticket,
+        anchors: &[SortKey],
+        epoch: Option<u64>,
+        offset: u64,
+    ) -> DeepRead {
         match anchor_at(anchors, self.settings.spacing, offset) {
             Some((anchor, skip)) => DeepRead::From {
                 ticket,
                 anchor,
                 skip,
+                epoch,
             },
             // Shorter than one spacing: the plain walk is short.
             None => {
@@ -259,6 +274,17 @@ impl ListAnchors {
     /// Whether what was read under `ticket` is exact: nothing changed the
     /// tenant's lists since [`plan`](Self::plan). Keeps `built` anchors if so.
     pub(crate) fn finish(&self, ticket: Ticket, built: Option<Vec<SortKey>>) -> bool {
+        self.finish_with_epoch(ticket, built, None)
+    }
+
+    /// As [`finish`](Self::finish), for anchors read after the page cache's
+    /// epoch was `epoch`.
+    pub(crate) fn finish_with_epoch(
+        &self,
+        ticket: Ticket,
+        built: Option<Vec<SortKey>>,
+        epoch: Option<u64>,
+    ) -> bool {
         let mut state = self.lock();
         let current = state
             .tenants
@@ -286,6 +312,7 @@ impl ListAnchors {
                         generation: ticket.generation,
                         since: Instant::now(),
                         anchors: Some(Arc::new(anchors)),
+                        epoch,
                         building_since: None,
                     },
                 )

@@ -1,5 +1,7 @@
-//! Shallow pages of the conversation lists kept in memory until anything at
-//! all is committed to the database.
+//! Pages of the conversation lists kept in memory until anything at all is
+//! committed to the database: shallow pages, and the *blocks* that deep
+//! pages are cut from (the rows from one of a list's anchors to the next,
+//! and a largest page more; `conversations.rs`).
 //!
 //! A page costs SQLite an index walk, then a conversation and its visitor
 //! looked up by primary key per row: at 9,000 lists/s that was 40% of the
@@ -38,9 +40,16 @@ use std::sync::{Mutex, MutexGuard};
 /// How many conversations an instance keeps in list pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageCacheSettings {
-    /// Conversations held at most, over all pages; 0 keeps nothing.
+    /// Conversations held at most, over all shallow pages; 0 keeps none.
     pub max_rows: usize,
+    /// Conversations held at most in deep pages' blocks; 0 keeps none.
+    pub max_block_rows: usize,
 }
+
+/// The largest page the Tenant API and the dashboard ask for: a block holds
+/// this many rows past the next anchor, so every page starting in it is a
+/// slice of it.
+pub(crate) const MAX_PAGE_ROWS: u64 = 100;
 
 impl Default for PageCacheSettings {
     fn default() -> Self {
@@ -48,6 +57,9 @@ impl Default for PageCacheSettings {
             // About 300 bytes each and as much again for a page's JSON once
             // the HTTP layer rendered it: some 12 MiB.
             max_rows: 20_000,
+            // 100 blocks at the default anchor spacing (256 rows and a
+            // largest page), about 10 MiB.
+            max_block_rows: 100 * (256 + MAX_PAGE_ROWS as usize),
         }
     }
 }
@@ -70,10 +82,16 @@ pub(crate) struct PageKey {
 }
 
 pub(crate) struct PageCache {
-    max_rows: usize,
     /// One connection, asked `PRAGMA data_version` and nothing else.
     detector: ReadPool,
     epoch: Mutex<Epoch>,
+    pages: Held,
+    blocks: Held,
+}
+
+/// Pages of one kind (shallow pages, or deep pages' blocks) and their bound.
+struct Held {
+    max_rows: usize,
     pages: Mutex<Pages>,
     hits: AtomicU64,
     misses: AtomicU64,
@@ -111,27 +129,32 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 impl PageCache {
     pub(crate) fn new(path: PathBuf, settings: PageCacheSettings) -> PageCache {
         PageCache {
-            max_rows: settings.max_rows,
             detector: ReadPool::new(path, 1),
             epoch: Mutex::new(Epoch {
                 seen: None,
                 number: 0,
             }),
-            pages: Mutex::default(),
-            hits: AtomicU64::new(0),
-            misses: AtomicU64::new(0),
+            pages: Held::new(settings.max_rows),
+            blocks: Held::new(settings.max_block_rows),
         }
     }
 
+    /// Whether shallow pages are kept.
     pub(crate) fn enabled(&self) -> bool {
-        self.max_rows > 0
+        self.pages.max_rows > 0
+    }
+
+    /// Whether deep pages' blocks are kept.
+    pub(crate) fn blocks_enabled(&self) -> bool {
+        self.blocks.max_rows > 0
     }
 
     pub(crate) fn reads(&self) -> PageCacheReads {
-        PageCacheReads {
-            hits: self.hits.load(Ordering::Relaxed),
-            misses: self.misses.load(Ordering::Relaxed),
-        }
+        self.pages.reads()
+    }
+
+    pub(crate) fn block_reads(&self) -> PageCacheReads {
+        self.blocks.reads()
     }
 
     pub(crate) fn close(&self) {
@@ -167,6 +190,45 @@ impl PageCache {
 
     /// The page held for `key` if it was read at `epoch`.
     pub(crate) fn get(&self, key: &PageKey, epoch: u64) -> Option<Shared<Vec<Conversation>>> {
+        self.pages.get(key, epoch)
+    }
+
+    /// Holds `page`, read after the epoch was `epoch`, unless something was
+    /// committed since.
+    pub(crate) fn put(&self, key: PageKey, epoch: u64, page: Shared<Vec<Conversation>>) {
+        self.pages.put(key, epoch, page)
+    }
+
+    /// The block held for `key` (`limit` its length, `offset` the position of
+    /// its anchor) if it was read at `epoch`.
+    pub(crate) fn get_block(&self, key: &PageKey, epoch: u64) -> Option<Shared<Vec<Conversation>>> {
+        self.blocks.get(key, epoch)
+    }
+
+    /// Holds a block as [`put`](Self::put) holds a page.
+    pub(crate) fn put_block(&self, key: PageKey, epoch: u64, block: Shared<Vec<Conversation>>) {
+        self.blocks.put(key, epoch, block)
+    }
+}
+
+impl Held {
+    fn new(max_rows: usize) -> Held {
+        Held {
+            max_rows,
+            pages: Mutex::default(),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    fn reads(&self) -> PageCacheReads {
+        PageCacheReads {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    fn get(&self, key: &PageKey, epoch: u64) -> Option<Shared<Vec<Conversation>>> {
         let mut pages = lock(&self.pages);
         if epoch > pages.epoch {
             pages.start_over(epoch);
@@ -183,10 +245,9 @@ impl PageCache {
         held
     }
 
-    /// Holds `page`, read after the epoch was `epoch`, unless something was
-    /// committed since. When the pages held would pass `max_rows`, the others
-    /// are dropped first: all of them go at the next commit anyway.
-    pub(crate) fn put(&self, key: PageKey, epoch: u64, page: Shared<Vec<Conversation>>) {
+    /// When the pages held would pass `max_rows`, the others are dropped
+    /// first: all of them go at the next commit anyway.
+    fn put(&self, key: PageKey, epoch: u64, page: Shared<Vec<Conversation>>) {
         let cost = |page: &Shared<Vec<Conversation>>| page.len().max(1);
         let mut pages = lock(&self.pages);
         if epoch < pages.epoch || cost(&page) > self.max_rows {
@@ -304,7 +365,13 @@ mod tests {
     #[tokio::test]
     async fn held_rows_stay_within_the_bound() {
         let (_dir, path, _writer) = database();
-        let cache = PageCache::new(path, PageCacheSettings { max_rows: 5 });
+        let cache = PageCache::new(
+            path,
+            PageCacheSettings {
+                max_rows: 5,
+                max_block_rows: 0,
+            },
+        );
         let epoch = cache.epoch().await.expect("epoch");
         cache.put(key(0), epoch, page(3));
         cache.put(key(0), epoch, page(2));
@@ -327,7 +394,10 @@ mod tests {
 
         let off = PageCache::new(
             _dir.path().join("pages.db"),
-            PageCacheSettings { max_rows: 0 },
+            PageCacheSettings {
+                max_rows: 0,
+                max_block_rows: 0,
+            },
         );
         assert!(!off.enabled());
     }

@@ -160,6 +160,9 @@ async fn sqlite_deep_pages_are_read_from_anchors() {
     enuchat_store_tests::stories::deep_pages::deep_pages_follow_every_change(store.clone()).await;
     let reads = store.deep_page_reads();
     assert!(reads.built > 0 && reads.anchored > reads.built, "{reads:?}");
+    // Anchored pages were cut from held blocks, read again after changes.
+    let blocks = store.deep_block_reads();
+    assert!(blocks.hits > 0 && blocks.misses > 0, "{blocks:?}");
 }
 
 /// SQLite holds shallow list pages until the next commit by any connection:
@@ -180,11 +183,10 @@ async fn sqlite_shallow_pages_follow_every_commit() {
         } else {
             reader.clone()
         };
-        let reference = Arc::new(
-            open()
-                .await
-                .with_page_cache(PageCacheSettings { max_rows: 0 }),
-        );
+        let reference = Arc::new(open().await.with_page_cache(PageCacheSettings {
+            max_rows: 0,
+            max_block_rows: 0,
+        }));
         enuchat_store_tests::stories::shallow_pages::shallow_pages_follow_another_instances_writes(
             reader.clone(),
             writer,
