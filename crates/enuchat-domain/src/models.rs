@@ -182,6 +182,22 @@ pub struct ConversationDetail {
     pub messages: Vec<Message>,
 }
 
+impl ConversationDetail {
+    /// Roughly what the detail takes in memory while a store holds it,
+    /// counted twice: once rendered, its JSON (kept with it, `Shared`) is
+    /// about as large again. For bounding caches, not an exact size.
+    pub fn approximate_bytes(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let conversation = &self.conversation;
+        let messages: usize = self
+            .messages
+            .iter()
+            .map(|m| 200 + m.content.len() + text(&m.translated_content))
+            .sum();
+        2 * (300 + text(&conversation.visitor_name) + text(&conversation.visitor_email) + messages)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     pub role: MessageRole,

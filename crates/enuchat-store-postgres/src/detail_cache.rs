@@ -101,18 +101,8 @@ struct DetailKey {
 struct Held(Shared<ConversationDetail>);
 
 impl Cost for Held {
-    /// Roughly what the detail takes in memory, counted twice: once
-    /// rendered, its JSON (kept with it, `Shared`) is about as large again.
     fn cost(&self) -> usize {
-        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
-        let conversation = &self.0.conversation;
-        let messages: usize = self
-            .0
-            .messages
-            .iter()
-            .map(|m| 200 + m.content.len() + text(&m.translated_content))
-            .sum();
-        2 * (300 + text(&conversation.visitor_name) + text(&conversation.visitor_email) + messages)
+        self.0.approximate_bytes()
     }
 }
 

@@ -250,6 +250,11 @@ impl SqliteStore {
         self.pages.reads()
     }
 
+    /// How conversation details were read so far.
+    pub fn detail_cache_reads(&self) -> PageCacheReads {
+        self.pages.detail_reads()
+    }
+
     /// How the blocks that deep pages are cut from were read so far.
     pub fn deep_block_reads(&self) -> PageCacheReads {
         self.pages.block_reads()

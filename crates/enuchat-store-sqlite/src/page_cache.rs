@@ -1,7 +1,8 @@
-//! Pages of the conversation lists kept in memory until anything at all is
-//! committed to the database: shallow pages, and the *blocks* that deep
-//! pages are cut from (the rows from one of a list's anchors to the next,
-//! and a largest page more; `conversations.rs`).
+//! Reads kept in memory until anything at all is committed to the database:
+//! shallow pages of the conversation lists, the *blocks* that deep pages are
+//! cut from (the rows from one of a list's anchors to the next, and a
+//! largest page more; `conversations.rs`), and conversation details (a
+//! conversation with its newest messages).
 //!
 //! A page costs SQLite an index walk, then a conversation and its visitor
 //! looked up by primary key per row: at 9,000 lists/s that was 40% of the
@@ -31,8 +32,9 @@
 use crate::read_pool::ReadPool;
 use enuchat_domain::deep_pages::ListShape;
 use enuchat_domain::store::StoreResult;
-use enuchat_domain::{Conversation, Shared, TenantId};
+use enuchat_domain::{Conversation, ConversationDetail, ConversationId, Shared, TenantId};
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
@@ -44,6 +46,9 @@ pub struct PageCacheSettings {
     pub max_rows: usize,
     /// Conversations held at most in deep pages' blocks; 0 keeps none.
     pub max_block_rows: usize,
+    /// Bytes held at most in conversation details (counted as
+    /// [`ConversationDetail::approximate_bytes`]); 0 keeps none.
+    pub max_detail_bytes: usize,
 }
 
 /// The largest page the Tenant API and the dashboard ask for: a block holds
@@ -60,6 +65,8 @@ impl Default for PageCacheSettings {
             // 100 blocks at the default anchor spacing (256 rows and a
             // largest page), about 10 MiB.
             max_block_rows: 100 * (256 + MAX_PAGE_ROWS as usize),
+            // Some 600 conversations of 50 short messages.
+            max_detail_bytes: 16 << 20,
         }
     }
 }
@@ -71,6 +78,14 @@ pub struct PageCacheReads {
     pub hits: u64,
     /// Read from the database (and held, if nothing was committed meanwhile).
     pub misses: u64,
+}
+
+/// A conversation's detail with at most `limit` messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct DetailKey {
+    pub(crate) tenant: TenantId,
+    pub(crate) id: ConversationId,
+    pub(crate) limit: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,14 +100,36 @@ pub(crate) struct PageCache {
     /// One connection, asked `PRAGMA data_version` and nothing else.
     detector: ReadPool,
     epoch: Mutex<Epoch>,
-    pages: Held,
-    blocks: Held,
+    pages: Held<PageKey, Shared<Vec<Conversation>>>,
+    blocks: Held<PageKey, Shared<Vec<Conversation>>>,
+    details: Held<DetailKey, Shared<ConversationDetail>>,
 }
 
-/// Pages of one kind (shallow pages, or deep pages' blocks) and their bound.
-struct Held {
-    max_rows: usize,
-    pages: Mutex<Pages>,
+/// What a held answer counts against its kind's bound; at least 1, so that
+/// empty answers are bounded too.
+trait Cost {
+    fn cost(&self) -> usize;
+}
+
+impl Cost for Shared<Vec<Conversation>> {
+    /// Conversations.
+    fn cost(&self) -> usize {
+        self.len().max(1)
+    }
+}
+
+impl Cost for Shared<ConversationDetail> {
+    /// Bytes.
+    fn cost(&self) -> usize {
+        self.approximate_bytes()
+    }
+}
+
+/// Answers of one kind (shallow pages, deep pages' blocks, details) and
+/// their bound.
+struct Held<K, V> {
+    max_cost: usize,
+    pages: Mutex<Pages<K, V>>,
     hits: AtomicU64,
     misses: AtomicU64,
 }
@@ -103,18 +140,17 @@ struct Epoch {
     number: u64,
 }
 
-/// Every page held was read at `epoch`.
-#[derive(Default)]
-struct Pages {
+/// Every answer held was read at `epoch`.
+struct Pages<K, V> {
     epoch: u64,
-    rows: usize,
-    held: HashMap<PageKey, Shared<Vec<Conversation>>>,
+    cost: usize,
+    held: HashMap<K, V>,
 }
 
-impl Pages {
+impl<K, V> Pages<K, V> {
     fn start_over(&mut self, epoch: u64) {
         self.epoch = epoch;
-        self.rows = 0;
+        self.cost = 0;
         self.held.clear();
     }
 }
@@ -136,17 +172,27 @@ impl PageCache {
             }),
             pages: Held::new(settings.max_rows),
             blocks: Held::new(settings.max_block_rows),
+            details: Held::new(settings.max_detail_bytes),
         }
     }
 
     /// Whether shallow pages are kept.
     pub(crate) fn enabled(&self) -> bool {
-        self.pages.max_rows > 0
+        self.pages.max_cost > 0
     }
 
     /// Whether deep pages' blocks are kept.
     pub(crate) fn blocks_enabled(&self) -> bool {
-        self.blocks.max_rows > 0
+        self.blocks.max_cost > 0
+    }
+
+    /// Whether details are kept.
+    pub(crate) fn details_enabled(&self) -> bool {
+        self.details.max_cost > 0
+    }
+
+    pub(crate) fn detail_reads(&self) -> PageCacheReads {
+        self.details.reads()
     }
 
     pub(crate) fn reads(&self) -> PageCacheReads {
@@ -209,13 +255,36 @@ impl PageCache {
     pub(crate) fn put_block(&self, key: PageKey, epoch: u64, block: Shared<Vec<Conversation>>) {
         self.blocks.put(key, epoch, block)
     }
+
+    /// The detail held for `key` if it was read at `epoch`.
+    pub(crate) fn get_detail(
+        &self,
+        key: &DetailKey,
+        epoch: u64,
+    ) -> Option<Shared<ConversationDetail>> {
+        self.details.get(key, epoch)
+    }
+
+    /// Holds a detail as [`put`](Self::put) holds a page.
+    pub(crate) fn put_detail(
+        &self,
+        key: DetailKey,
+        epoch: u64,
+        detail: Shared<ConversationDetail>,
+    ) {
+        self.details.put(key, epoch, detail)
+    }
 }
 
-impl Held {
-    fn new(max_rows: usize) -> Held {
+impl<K: Eq + Hash, V: Clone + Cost> Held<K, V> {
+    fn new(max_cost: usize) -> Self {
         Held {
-            max_rows,
-            pages: Mutex::default(),
+            max_cost,
+            pages: Mutex::new(Pages {
+                epoch: 0,
+                cost: 0,
+                held: HashMap::new(),
+            }),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -228,7 +297,7 @@ impl Held {
         }
     }
 
-    fn get(&self, key: &PageKey, epoch: u64) -> Option<Shared<Vec<Conversation>>> {
+    fn get(&self, key: &K, epoch: u64) -> Option<V> {
         let mut pages = lock(&self.pages);
         if epoch > pages.epoch {
             pages.start_over(epoch);
@@ -245,24 +314,24 @@ impl Held {
         held
     }
 
-    /// When the pages held would pass `max_rows`, the others are dropped
+    /// When the answers held would pass `max_cost`, the others are dropped
     /// first: all of them go at the next commit anyway.
-    fn put(&self, key: PageKey, epoch: u64, page: Shared<Vec<Conversation>>) {
-        let cost = |page: &Shared<Vec<Conversation>>| page.len().max(1);
+    fn put(&self, key: K, epoch: u64, page: V) {
+        let cost = page.cost();
         let mut pages = lock(&self.pages);
-        if epoch < pages.epoch || cost(&page) > self.max_rows {
+        if epoch < pages.epoch || cost > self.max_cost {
             return;
         }
         if epoch > pages.epoch {
             pages.start_over(epoch);
         }
         if let Some(replaced) = pages.held.remove(&key) {
-            pages.rows -= cost(&replaced);
+            pages.cost -= replaced.cost();
         }
-        if pages.rows + cost(&page) > self.max_rows {
+        if pages.cost + cost > self.max_cost {
             pages.start_over(epoch);
         }
-        pages.rows += cost(&page);
+        pages.cost += cost;
         pages.held.insert(key, page);
     }
 }
@@ -369,7 +438,7 @@ mod tests {
             path,
             PageCacheSettings {
                 max_rows: 5,
-                max_block_rows: 0,
+                ..PageCacheSettings::default()
             },
         );
         let epoch = cache.epoch().await.expect("epoch");
@@ -396,7 +465,7 @@ mod tests {
             _dir.path().join("pages.db"),
             PageCacheSettings {
                 max_rows: 0,
-                max_block_rows: 0,
+                ..PageCacheSettings::default()
             },
         );
         assert!(!off.enabled());

@@ -1,5 +1,6 @@
 //! The `Store` trait, delegating to the per-area modules.
 
+use crate::page_cache::DetailKey;
 use crate::{db, SqliteStore};
 use async_trait::async_trait;
 use enuchat_domain::rate_limit::{RateDecision, RateLimit};
@@ -305,6 +306,22 @@ impl Store for SqliteStore {
         id: ConversationId,
         limit: u32,
     ) -> StoreResult<Option<Shared<ConversationDetail>>> {
+        // Held until the next commit, like list pages (`page_cache.rs`);
+        // the epoch is taken before the read begins.
+        let key = DetailKey { tenant, id, limit };
+        let epoch = match self.pages.details_enabled() {
+            true => match self.pages.epoch().await {
+                Ok(epoch) => Some(epoch),
+                Err(err) => {
+                    tracing::warn!(%err, "could not ask SQLite for changes; detail read afresh");
+                    None
+                }
+            },
+            false => None,
+        };
+        if let Some(held) = epoch.and_then(|epoch| self.pages.get_detail(&key, epoch)) {
+            return Ok(Some(held));
+        }
         // Independent reads (the messages' read is scoped to the tenant too,
         // so it finds nothing for another account's conversation), side by
         // side on two read connections.
@@ -312,12 +329,17 @@ impl Store for SqliteStore {
             self.get_conversation_impl(tenant, id),
             self.recent_messages_impl(tenant, id, limit),
         )?;
-        Ok(conversation.map(|conversation| {
-            Shared::new(ConversationDetail {
-                conversation,
-                messages,
-            })
-        }))
+        let Some(conversation) = conversation else {
+            return Ok(None);
+        };
+        let detail = Shared::new(ConversationDetail {
+            conversation,
+            messages,
+        });
+        if let Some(epoch) = epoch {
+            self.pages.put_detail(key, epoch, detail.clone());
+        }
+        Ok(Some(detail))
     }
 
     async fn add_credits(&self, tenant: TenantId, amount: i64) -> StoreResult<Option<LedgerEntry>> {

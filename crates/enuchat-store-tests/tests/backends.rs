@@ -165,6 +165,40 @@ async fn sqlite_deep_pages_are_read_from_anchors() {
     assert!(blocks.hits > 0 && blocks.misses > 0, "{blocks:?}");
 }
 
+/// SQLite holds conversation details until the next commit by any
+/// connection: the details story with its changes made through the reading
+/// store, then through another store on the same file (as another process
+/// would write it), checked against a store that keeps nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_details_follow_every_commit() {
+    use enuchat_store_sqlite::{PageCacheSettings, SqliteStore};
+    use std::sync::Arc;
+    for separate_writer in [false, true] {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("enuchat.db").display());
+        let open = || async { SqliteStore::connect(&url).await.expect("open SQLite store") };
+        let reader = Arc::new(open().await);
+        let writer = if separate_writer {
+            Arc::new(open().await)
+        } else {
+            reader.clone()
+        };
+        let reference = Arc::new(open().await.with_page_cache(PageCacheSettings {
+            max_detail_bytes: 0,
+            ..Default::default()
+        }));
+        enuchat_store_tests::stories::details::details_follow_another_instances_writes(
+            reader.clone(),
+            writer,
+            reference.clone(),
+        )
+        .await;
+        let reads = reader.detail_cache_reads();
+        assert!(reads.hits > 0 && reads.misses > 0, "{reads:?}");
+        assert_eq!(reference.detail_cache_reads(), Default::default());
+    }
+}
+
 /// SQLite holds shallow list pages until the next commit by any connection:
 /// the shallow-pages story with its changes made through the reading store,
 /// then through another store on the same file (as another process would
@@ -185,7 +219,7 @@ async fn sqlite_shallow_pages_follow_every_commit() {
         };
         let reference = Arc::new(open().await.with_page_cache(PageCacheSettings {
             max_rows: 0,
-            max_block_rows: 0,
+            ..Default::default()
         }));
         enuchat_store_tests::stories::shallow_pages::shallow_pages_follow_another_instances_writes(
             reader.clone(),
