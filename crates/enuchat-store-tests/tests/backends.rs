@@ -12,6 +12,8 @@
 
 mod harness;
 
+use enuchat_store_tests::stories::SharedStore;
+
 /// For each `area { story, ... }`, generates `sqlite::area::story` and
 /// `postgres::area::story`, both calling `stories::area::story`.
 macro_rules! store_tests {
@@ -165,72 +167,75 @@ async fn sqlite_deep_pages_are_read_from_anchors() {
     assert!(blocks.hits > 0 && blocks.misses > 0, "{blocks:?}");
 }
 
-/// SQLite holds conversation details until the next commit by any
-/// connection: the details story with its changes made through the reading
-/// store, then through another store on the same file (as another process
-/// would write it), checked against a store that keeps nothing.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sqlite_details_follow_every_commit() {
-    use enuchat_store_sqlite::{PageCacheSettings, SqliteStore};
+/// Runs a story of a reading, a writing and a reference store twice on a
+/// new SQLite file: with the writes made through the reading store, then
+/// through another store on the same file (as another process would write
+/// it). The reference store keeps what `reference` says; `check` looks at
+/// the reader and the reference afterwards.
+async fn sqlite_with_every_writer<Story, Fut>(
+    reference: enuchat_store_sqlite::PageCacheSettings,
+    story: Story,
+    check: impl Fn(&enuchat_store_sqlite::SqliteStore, &enuchat_store_sqlite::SqliteStore),
+) where
+    Story: Fn(SharedStore, SharedStore, SharedStore) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    use enuchat_store_sqlite::SqliteStore;
     use std::sync::Arc;
     for separate_writer in [false, true] {
         let dir = tempfile::tempdir().expect("temporary directory");
         let url = format!("sqlite://{}", dir.path().join("enuchat.db").display());
         let open = || async { SqliteStore::connect(&url).await.expect("open SQLite store") };
         let reader = Arc::new(open().await);
-        let writer = if separate_writer {
+        let writer: SharedStore = if separate_writer {
             Arc::new(open().await)
         } else {
             reader.clone()
         };
-        let reference = Arc::new(open().await.with_page_cache(PageCacheSettings {
-            max_detail_bytes: 0,
-            ..Default::default()
-        }));
-        enuchat_store_tests::stories::details::details_follow_another_instances_writes(
-            reader.clone(),
-            writer,
-            reference.clone(),
-        )
-        .await;
-        let reads = reader.detail_cache_reads();
-        assert!(reads.hits > 0 && reads.misses > 0, "{reads:?}");
-        assert_eq!(reference.detail_cache_reads(), Default::default());
+        let kept = Arc::new(open().await.with_page_cache(reference));
+        story(reader.clone(), writer, kept.clone()).await;
+        check(&reader, &kept);
     }
 }
 
+/// SQLite holds conversation details until the next commit by any
+/// connection: the details story, checked against a store that keeps none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_details_follow_every_commit() {
+    let keep_none = enuchat_store_sqlite::PageCacheSettings {
+        max_detail_bytes: 0,
+        ..Default::default()
+    };
+    sqlite_with_every_writer(
+        keep_none,
+        enuchat_store_tests::stories::details::details_follow_another_instances_writes,
+        |reader, reference| {
+            let reads = reader.detail_cache_reads();
+            assert!(reads.hits > 0 && reads.misses > 0, "{reads:?}");
+            assert_eq!(reference.detail_cache_reads(), Default::default());
+        },
+    )
+    .await;
+}
+
 /// SQLite holds shallow list pages until the next commit by any connection:
-/// the shallow-pages story with its changes made through the reading store,
-/// then through another store on the same file (as another process would
-/// write it), checked against a store that keeps nothing.
+/// the shallow-pages story, checked against a store that keeps none.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_shallow_pages_follow_every_commit() {
-    use enuchat_store_sqlite::{PageCacheSettings, SqliteStore};
-    use std::sync::Arc;
-    for separate_writer in [false, true] {
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let url = format!("sqlite://{}", dir.path().join("enuchat.db").display());
-        let open = || async { SqliteStore::connect(&url).await.expect("open SQLite store") };
-        let reader = Arc::new(open().await);
-        let writer = if separate_writer {
-            Arc::new(open().await)
-        } else {
-            reader.clone()
-        };
-        let reference = Arc::new(open().await.with_page_cache(PageCacheSettings {
-            max_rows: 0,
-            ..Default::default()
-        }));
-        enuchat_store_tests::stories::shallow_pages::shallow_pages_follow_another_instances_writes(
-            reader.clone(),
-            writer,
-            reference.clone(),
-        )
-        .await;
-        let reads = reader.page_cache_reads();
-        assert!(reads.hits > 0 && reads.misses > 0, "{reads:?}");
-        assert_eq!(reference.page_cache_reads(), Default::default());
-    }
+    let keep_none = enuchat_store_sqlite::PageCacheSettings {
+        max_rows: 0,
+        ..Default::default()
+    };
+    sqlite_with_every_writer(
+        keep_none,
+        enuchat_store_tests::stories::shallow_pages::shallow_pages_follow_another_instances_writes,
+        |reader, reference| {
+            let reads = reader.page_cache_reads();
+            assert!(reads.hits > 0 && reads.misses > 0, "{reads:?}");
+            assert_eq!(reference.page_cache_reads(), Default::default());
+        },
+    )
+    .await;
 }
 
 /// The deep-pages story on PostgreSQL with anchors every 3 rows, built on a
