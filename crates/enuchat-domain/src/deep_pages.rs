@@ -48,11 +48,35 @@ impl Default for AnchorSettings {
     }
 }
 
+/// The largest page the Tenant API and the dashboard ask for.
+pub const MAX_PAGE_ROWS: u64 = 100;
+
 impl AnchorSettings {
     /// Whether a page at `offset` is deep enough to be worth anchors.
     pub fn is_deep(&self, offset: u64) -> bool {
         offset >= self.min_offset && offset >= self.spacing
     }
+
+    /// Rows in a deep page's *block*, which a backend may hold to cut pages
+    /// from: from one anchor to the next, and a largest page more, so that
+    /// every page starting between the two is a slice of it.
+    pub fn block_length(&self) -> u64 {
+        self.spacing.saturating_add(MAX_PAGE_ROWS)
+    }
+
+    /// Whether the page of `limit` rows `skip` rows past an anchor lies
+    /// within that anchor's block.
+    pub fn in_block(&self, skip: u64, limit: u32) -> bool {
+        skip.saturating_add(u64::from(limit)) <= self.block_length()
+    }
+}
+
+/// The page of `limit` rows `skip` rows into `block` (shorter where the
+/// block, read at the end of its list, is).
+pub fn cut_from_block<T: Clone>(block: &[T], skip: u64, limit: u32) -> Vec<T> {
+    let from = usize::try_from(skip).unwrap_or(usize::MAX).min(block.len());
+    let to = from.saturating_add(limit as usize).min(block.len());
+    block[from..to].to_vec()
 }
 
 /// One list: a tenant's conversations under one filter.
@@ -135,6 +159,22 @@ mod tests {
         // Past the last anchor (or past the end): from the last one.
         assert_eq!(anchor_at(&built, 10, 57), Some((30, 27)));
         assert_eq!(anchor_at::<u32>(&[], 10, 57), None);
+    }
+
+    #[test]
+    fn a_block_holds_every_page_that_starts_before_the_next_anchor() {
+        let settings = AnchorSettings {
+            spacing: 10,
+            ..AnchorSettings::default()
+        };
+        assert_eq!(settings.block_length(), 110);
+        assert!(settings.in_block(9, 100));
+        assert!(!settings.in_block(11, 100));
+        let block: Vec<u32> = (0..110).collect();
+        assert_eq!(cut_from_block(&block, 9, 3), vec![9, 10, 11]);
+        // The list's end.
+        assert_eq!(cut_from_block(&block[..12], 9, 20), vec![9, 10, 11]);
+        assert!(cut_from_block(&block[..5], 9, 20).is_empty());
     }
 
     #[test]

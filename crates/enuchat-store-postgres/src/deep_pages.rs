@@ -266,10 +266,9 @@ pub(crate) async fn list_deep(
             anchor,
             skip,
         } => {
-            let spacing = lists.settings().spacing;
             let at = (offset - skip, anchor, skip);
             match pages
-                .deep_page(pool, tenant, filter, limit, spacing, at, version)
+                .deep_page(pool, tenant, filter, limit, lists.settings(), at, version)
                 .await?
             {
                 DeepPage::Page(rows) => {

@@ -35,7 +35,7 @@ use crate::list_anchors::SortKey;
 use crate::rows::*;
 use crate::shared_checks::SharedChecks;
 use crate::versioned_cache::{CacheReads, Cost, Limits, Plan, VersionedCache};
-use enuchat_domain::deep_pages::ListShape;
+use enuchat_domain::deep_pages::{cut_from_block, AnchorSettings, ListShape};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
 use sqlx::PgPool;
@@ -63,14 +63,10 @@ impl Default for PageCacheSettings {
             // 100 blocks at the default anchor spacing (256 rows and a
             // largest page), about 10 MiB: the deepest tenth of a
             // 250,000-conversation list.
-            max_block_rows: 100 * (256 + MAX_PAGE_ROWS as usize),
+            max_block_rows: 100 * AnchorSettings::default().block_length() as usize,
         }
     }
 }
-
-/// The largest page the Tenant API and the dashboard ask for: a block holds
-/// this many rows past the next anchor.
-pub(crate) const MAX_PAGE_ROWS: u32 = 100;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct PageKey {
@@ -187,15 +183,12 @@ impl PageCache {
         tenant: TenantId,
         filter: &ConversationFilter,
         limit: u32,
-        spacing: u64,
+        anchors: &AnchorSettings,
         (position, anchor, skip): (u64, SortKey, u64),
         version: i64,
     ) -> StoreResult<DeepPage> {
-        let length = u32::try_from(spacing)
-            .unwrap_or(u32::MAX)
-            .saturating_add(MAX_PAGE_ROWS);
-        let end = skip.saturating_add(u64::from(limit));
-        if !self.blocks.enabled() || end > u64::from(length) {
+        let length = u32::try_from(anchors.block_length()).unwrap_or(u32::MAX);
+        if !self.blocks.enabled() || !anchors.in_block(skip, limit) {
             let read = deep_pages::from_anchor(pool, tenant, filter, limit, anchor, skip).await?;
             return Ok(if read.version == version {
                 DeepPage::Page(all(read.rows, ConversationRow::into_model)?)
@@ -212,10 +205,7 @@ impl PageCache {
             limit: length,
             offset: position,
         };
-        let slice = |block: &[Conversation]| {
-            let from = (skip as usize).min(block.len());
-            block[from..(end as usize).min(block.len())].to_vec()
-        };
+        let slice = |block: &[Conversation]| cut_from_block(block, skip, limit);
         if let Plan::Check {
             version: held,
             value,

@@ -1,10 +1,10 @@
 //! Conversations, always read joined with their visitor.
 
 use crate::list_anchors::{anchor_at, is_anchor, DeepRead, ListShape, SortKey, Ticket};
-use crate::page_cache::{PageKey, MAX_PAGE_ROWS};
+use crate::page_cache::PageKey;
 use crate::rows::{all, conversation_columns, ConversationRow};
 use crate::{db, now_us, sql_int, write_err, SqliteStore};
-use enuchat_domain::deep_pages::DeepReadCounts;
+use enuchat_domain::deep_pages::{cut_from_block, DeepReadCounts};
 use enuchat_domain::store::{ConversationFilter, StoreResult};
 use enuchat_domain::*;
 use rusqlite::types::Value;
@@ -555,12 +555,11 @@ impl SqliteStore {
         ticket: Ticket,
         skip: u64,
     ) -> StoreResult<FromBlock> {
-        let length = self.lists.spacing().saturating_add(MAX_PAGE_ROWS);
-        let end = skip.saturating_add(u64::from(page.limit));
+        let anchors = self.lists.settings();
         let Some(anchors_epoch) = block.epoch else {
             return Ok(FromBlock::Unused(ticket));
         };
-        if !self.pages.blocks_enabled() || end > length {
+        if !self.pages.blocks_enabled() || !anchors.in_block(skip, page.limit) {
             return Ok(FromBlock::Unused(ticket));
         }
         // Asked before the block is read, as for a shallow page.
@@ -573,7 +572,7 @@ impl SqliteStore {
         let key = PageKey {
             tenant: block.tenant,
             shape: block.shape,
-            limit: u32::try_from(length).unwrap_or(u32::MAX),
+            limit: u32::try_from(anchors.block_length()).unwrap_or(u32::MAX),
             offset: block.position,
         };
         let held = match self.pages.get_block(&key, epoch) {
@@ -602,9 +601,7 @@ impl SqliteStore {
                 held
             }
         };
-        let from = usize::try_from(skip).unwrap_or(usize::MAX).min(held.len());
-        let to = usize::try_from(end).unwrap_or(usize::MAX).min(held.len());
-        Ok(FromBlock::Cut(held[from..to].to_vec()))
+        Ok(FromBlock::Cut(cut_from_block(&held, skip, page.limit)))
     }
 
     pub(crate) async fn update_conversation_impl(

@@ -162,6 +162,10 @@ impl ListAnchors {
         self.settings.is_deep(offset)
     }
 
+    pub(crate) fn settings(&self) -> &AnchorSettings {
+        &self.settings
+    }
+
     pub(crate) fn spacing(&self) -> u64 {
         self.settings.spacing
     }

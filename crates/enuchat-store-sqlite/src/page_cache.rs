@@ -30,7 +30,7 @@
 //! the acknowledgement).
 
 use crate::read_pool::ReadPool;
-use enuchat_domain::deep_pages::ListShape;
+use enuchat_domain::deep_pages::{AnchorSettings, ListShape};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{Conversation, ConversationDetail, ConversationId, Shared, TenantId};
 use std::collections::HashMap;
@@ -51,11 +51,6 @@ pub struct PageCacheSettings {
     pub max_detail_bytes: usize,
 }
 
-/// The largest page the Tenant API and the dashboard ask for: a block holds
-/// this many rows past the next anchor, so every page starting in it is a
-/// slice of it.
-pub(crate) const MAX_PAGE_ROWS: u64 = 100;
-
 impl Default for PageCacheSettings {
     fn default() -> Self {
         PageCacheSettings {
@@ -64,7 +59,7 @@ impl Default for PageCacheSettings {
             max_rows: 20_000,
             // 100 blocks at the default anchor spacing (256 rows and a
             // largest page), about 10 MiB.
-            max_block_rows: 100 * (256 + MAX_PAGE_ROWS as usize),
+            max_block_rows: 100 * AnchorSettings::default().block_length() as usize,
             // Some 600 conversations of 50 short messages.
             max_detail_bytes: 16 << 20,
         }
