@@ -60,7 +60,7 @@ pub async fn require_api_key(
 }
 
 /// The rate limiter's bucket for a key.
-pub fn key_bucket(key: ApiKeyId) -> String {
+fn key_bucket(key: ApiKeyId) -> String {
     format!("key:{key}")
 }
 

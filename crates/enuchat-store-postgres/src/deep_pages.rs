@@ -261,14 +261,9 @@ pub(crate) async fn list_deep(
     let shape = shape_of(filter);
     let counts = &lists.counts;
     let page = match lists.plan(tenant, shape, offset) {
-        DeepRead::From {
-            version,
-            anchor,
-            skip,
-        } => {
-            let at = (offset - skip, anchor, skip);
+        DeepRead::From(from) => {
             match pages
-                .deep_page(pool, tenant, filter, limit, lists.settings(), at, version)
+                .deep_page(pool, tenant, filter, limit, lists.settings(), &from)
                 .await?
             {
                 DeepPage::Page(rows) => {

@@ -89,13 +89,18 @@ pub(crate) enum DeepRead {
     /// Build the list's anchors first, then read from them; report the result
     /// to [`ListAnchors::built`].
     Build,
-    /// From the row at `anchor`, skipping `skip` rows; exact only if the
-    /// statement saw `version`.
-    From {
-        version: i64,
-        anchor: SortKey,
-        skip: u64,
-    },
+    /// From an anchor (see [`FromAnchor`]).
+    From(FromAnchor),
+}
+
+/// Where a deep page starts: `skip` rows past `anchor`, the row at `position`
+/// in the list. Exact only if the statement reading it saw `version`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct FromAnchor {
+    pub version: i64,
+    pub anchor: SortKey,
+    pub position: u64,
+    pub skip: u64,
 }
 
 struct Record {
@@ -171,11 +176,12 @@ impl ListAnchors {
         record.used = now;
         if let Some(anchors) = &record.anchors {
             return match anchor_at(anchors, self.settings.spacing, offset) {
-                Some((anchor, skip)) => DeepRead::From {
+                Some((anchor, skip)) => DeepRead::From(FromAnchor {
                     version: record.version,
                     anchor,
+                    position: offset - skip,
                     skip,
-                },
+                }),
                 // Shorter than one spacing: the plain walk is short.
                 None => DeepRead::Plain,
             };
@@ -300,8 +306,8 @@ mod tests {
                 lists.built(tenant, all(), version, anchors());
                 "built"
             }
-            DeepRead::From { version: v, .. } if v == version => "anchored",
-            DeepRead::From { .. } => {
+            DeepRead::From(from) if from.version == version => "anchored",
+            DeepRead::From(_) => {
                 lists.observed(tenant, all(), version);
                 "retried"
             }
@@ -317,7 +323,7 @@ mod tests {
         assert_eq!(read(&lists, tenant, 8), "plain");
         assert_eq!(read(&lists, tenant, 8), "built");
         assert_eq!(read(&lists, tenant, 8), "anchored");
-        let DeepRead::From { anchor, skip, .. } = lists.plan(tenant, all(), 55) else {
+        let DeepRead::From(FromAnchor { anchor, skip, .. }) = lists.plan(tenant, all(), 55) else {
             panic!("expected anchors");
         };
         assert_eq!((anchor, skip), (anchors()[4], 5));

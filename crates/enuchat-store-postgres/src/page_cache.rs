@@ -31,7 +31,7 @@
 
 use crate::deep_pages;
 use crate::error::db_err;
-use crate::list_anchors::SortKey;
+use crate::list_anchors::FromAnchor;
 use crate::rows::*;
 use crate::shared_checks::SharedChecks;
 use crate::versioned_cache::{CacheReads, Cost, Limits, Plan, VersionedCache};
@@ -172,11 +172,9 @@ impl PageCache {
 }
 
 impl PageCache {
-    /// The deep page `skip` rows past the anchor at `position` (`anchor`,
-    /// taken at list version `version`), as a slice of the anchor's block.
-    /// Without room for blocks, or for a page larger than a block allows,
-    /// the page is read from the anchor alone.
-    #[allow(clippy::too_many_arguments)]
+    /// The deep page that starts `from` an anchor, as a slice of the
+    /// anchor's block. Without room for blocks, or for a page larger than a
+    /// block allows, the page is read from the anchor alone.
     pub(crate) async fn deep_page(
         &self,
         pool: &PgPool,
@@ -184,9 +182,14 @@ impl PageCache {
         filter: &ConversationFilter,
         limit: u32,
         anchors: &AnchorSettings,
-        (position, anchor, skip): (u64, SortKey, u64),
-        version: i64,
+        from: &FromAnchor,
     ) -> StoreResult<DeepPage> {
+        let FromAnchor {
+            version,
+            anchor,
+            position,
+            skip,
+        } = *from;
         let length = u32::try_from(anchors.block_length()).unwrap_or(u32::MAX);
         if !self.blocks.enabled() || !anchors.in_block(skip, limit) {
             let read = deep_pages::from_anchor(pool, tenant, filter, limit, anchor, skip).await?;

@@ -430,21 +430,14 @@ impl SqliteStore {
                 limit,
                 offset,
             };
-            // Taken before the read begins (why: `page_cache.rs`). Without
-            // it the page is read as if nothing were held.
-            match self.pages.epoch().await {
-                Ok(epoch) => {
-                    if let Some(page) = self.pages.get(&key, epoch) {
-                        return Ok(page);
-                    }
-                    let page =
-                        Shared::new(self.read_page(tenant, shape, filter, limit, offset).await?);
-                    self.pages.put(key, epoch, page.clone());
+            // Taken before the read begins (why: `page_cache.rs`).
+            if let Some(epoch) = self.pages.epoch_for("a list page").await {
+                if let Some(page) = self.pages.get(&key, epoch) {
                     return Ok(page);
                 }
-                Err(err) => {
-                    tracing::warn!(%err, "could not ask SQLite for changes; list read afresh")
-                }
+                let page = Shared::new(self.read_page(tenant, shape, filter, limit, offset).await?);
+                self.pages.put(key, epoch, page.clone());
+                return Ok(page);
             }
         }
         self.read_page(tenant, shape, filter, limit, offset)
@@ -514,7 +507,7 @@ impl SqliteStore {
                 // Taken before the walk, so that blocks may be cut from its
                 // anchors while nothing is committed (`list_anchors.rs`).
                 let epoch = match self.pages.blocks_enabled() {
-                    true => self.pages.epoch().await.ok(),
+                    true => self.pages.epoch_for("a list's anchors").await,
                     false => None,
                 };
                 let spacing = self.lists.spacing();
@@ -563,7 +556,7 @@ impl SqliteStore {
             return Ok(FromBlock::Unused(ticket));
         }
         // Asked before the block is read, as for a shallow page.
-        let Ok(epoch) = self.pages.epoch().await else {
+        let Some(epoch) = self.pages.epoch_for("a deep page's block").await else {
             return Ok(FromBlock::Unused(ticket));
         };
         if epoch != anchors_epoch {

@@ -229,6 +229,19 @@ impl PageCache {
         asked
     }
 
+    /// The epoch for a read of `what` that may use or keep something held, or
+    /// `None` (logged) when SQLite could not be asked: the caller then reads
+    /// as if nothing were held, and keeps nothing.
+    pub(crate) async fn epoch_for(&self, what: &'static str) -> Option<u64> {
+        match self.epoch().await {
+            Ok(epoch) => Some(epoch),
+            Err(err) => {
+                tracing::warn!(%err, what, "could not ask SQLite for changes; read afresh");
+                None
+            }
+        }
+    }
+
     /// The page held for `key` if it was read at `epoch`.
     pub(crate) fn get(&self, key: &PageKey, epoch: u64) -> Option<Shared<Vec<Conversation>>> {
         self.pages.get(key, epoch)

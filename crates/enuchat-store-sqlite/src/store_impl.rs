@@ -310,13 +310,7 @@ impl Store for SqliteStore {
         // the epoch is taken before the read begins.
         let key = DetailKey { tenant, id, limit };
         let epoch = match self.pages.details_enabled() {
-            true => match self.pages.epoch().await {
-                Ok(epoch) => Some(epoch),
-                Err(err) => {
-                    tracing::warn!(%err, "could not ask SQLite for changes; detail read afresh");
-                    None
-                }
-            },
+            true => self.pages.epoch_for("a conversation's detail").await,
             false => None,
         };
         if let Some(held) = epoch.and_then(|epoch| self.pages.get_detail(&key, epoch)) {
