@@ -21,7 +21,6 @@ use axum::http::{HeaderMap, HeaderValue};
 use enuchat_domain::rate_limit::RateLimit;
 use enuchat_server::auth::{self, KeyGate};
 use enuchat_server::key_cache::{KeyCache, DEFAULT_CAPACITY};
-use enuchat_server::key_use::KeyUseTracker;
 use enuchat_server::lease_limiter::LeaseLimiter;
 use enuchat_server::limiter::{MemoryLimiter, RateLimiter};
 use enuchat_server::settings::Settings;
@@ -56,14 +55,12 @@ pub async fn run(
     let ttl = Duration::from_secs(Settings::default().api_key_cache_secs);
     let cached = KeyCache::new(ttl, DEFAULT_CAPACITY);
     let uncached = KeyCache::new(Duration::ZERO, DEFAULT_CAPACITY);
-    let key_use = KeyUseTracker::new(Duration::from_secs(auth::LAST_USED_GRANULARITY_SECS as u64));
     // As raised for the load runs, so every check admits.
     let limit = RateLimit::per_minute(60_000_000);
     let gate = KeyGate {
         store: store.as_ref(),
         cache: &cached,
         limiter: &limiter,
-        key_use: &key_use,
         limit,
     };
     let miss = KeyGate {

@@ -5,9 +5,8 @@
 
 use crate::error::ApiError;
 use crate::extract::TenantContext;
-use crate::key_cache::{CachedKey, KeyCache};
-use crate::key_use::KeyUseTracker;
-use crate::limiter::{Bucket, RateLimiter};
+use crate::key_cache::{CachedKey, KeyCache, KeyEntry};
+use crate::limiter::RateLimiter;
 use crate::state::AppState;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue};
@@ -16,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use enuchat_domain::rate_limit::{RateDecision, RateLimit};
 use enuchat_domain::{secret, ApiKeyId, Store};
+use std::sync::Arc;
 use std::time::Instant;
 
 pub const API_KEY_HEADER: &str = "x-api-key";
@@ -31,7 +31,6 @@ pub async fn require_api_key(
         store: state.store.as_ref(),
         cache: &state.key_cache,
         limiter: &state.limiter,
-        key_use: &state.key_use,
         limit: state.limits.api_key,
     };
     let admission = match gate.admit(req.headers()).await {
@@ -71,7 +70,6 @@ pub struct KeyGate<'a> {
     pub store: &'a dyn Store,
     pub cache: &'a KeyCache,
     pub limiter: &'a RateLimiter,
-    pub key_use: &'a KeyUseTracker,
     pub limit: RateLimit,
 }
 
@@ -98,9 +96,12 @@ impl KeyGate<'_> {
         // One clock reading serves the cache's TTL, the limiter and the use
         // record.
         let now = Instant::now();
-        let (context, bucket) = self.authenticate(presented, now).await?;
-        let decision = self.limiter.check_bucket(&bucket, self.limit, now).await?;
-        let record_use = decision.allowed && self.key_use.should_record(context.api_key_id, now);
+        let (context, entry) = self.authenticate(presented, now).await?;
+        let decision = self
+            .limiter
+            .check_bucket(&entry.bucket, self.limit, now)
+            .await?;
+        let record_use = decision.allowed && self.cache.claim_use(&entry, now);
         Ok(Admission {
             context,
             decision,
@@ -110,17 +111,17 @@ impl KeyGate<'_> {
 
     /// Checks a presented key (the header's value): from the cache when it
     /// holds the key, else from the database (then cached with its rate-limit
-    /// bucket). Returns the key's tenant and its bucket.
+    /// bucket). Returns the key's tenant and its entry (bucket and use clock).
     pub async fn authenticate(
         &self,
         presented: &str,
         now: Instant,
-    ) -> Result<(TenantContext, Bucket), ApiError> {
+    ) -> Result<(TenantContext, Arc<KeyEntry>), ApiError> {
         if !secret::looks_like_api_key(presented) {
             return Err(ApiError::ApiKeyInvalid);
         }
         let hash = secret::hash(presented);
-        let (key, bucket) = match self.cache.get(&hash, now) {
+        let entry = match self.cache.get(&hash, now) {
             Some(found) => found,
             None => {
                 let generation = self.cache.generation();
@@ -133,12 +134,15 @@ impl KeyGate<'_> {
                     // comparison of secrets.
                     .filter(|key| secret::hashes_match(&key.key_hash, &hash))
                     .ok_or(ApiError::ApiKeyInvalid)?;
-                let key = CachedKey::from(&key);
                 let bucket = self.limiter.bucket(&key_bucket(key.id));
-                self.cache.insert(generation, hash, key, bucket.clone());
-                (key, bucket)
+                let entry = self
+                    .cache
+                    .entry(CachedKey::from(&key), key.last_used_at, bucket);
+                self.cache.insert(generation, hash, entry.clone());
+                entry
             }
         };
+        let key = entry.key;
         if key.revoked {
             return Err(ApiError::ApiKeyRevoked);
         }
@@ -149,7 +153,7 @@ impl KeyGate<'_> {
             tenant_id: key.tenant_id,
             api_key_id: key.id,
         };
-        Ok((context, bucket))
+        Ok((context, entry))
     }
 }
 

@@ -7,7 +7,6 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod key_cache;
-pub mod key_use;
 pub mod lease_limiter;
 pub mod limiter;
 pub mod providers;
@@ -147,9 +146,6 @@ fn build_state(settings: &Settings, database: &Database) -> AppState {
                 settings.new_conversations_per_ip_per_minute,
             ),
         },
-        key_use: Arc::new(key_use::KeyUseTracker::new(Duration::from_secs(
-            auth::LAST_USED_GRANULARITY_SECS as u64,
-        ))),
         key_cache: Arc::new(key_cache::KeyCache::new(
             Duration::from_secs(settings.api_key_cache_secs),
             key_cache::DEFAULT_CAPACITY,
@@ -178,7 +174,6 @@ async fn prune_periodically(state: AppState) {
     let mut tick = tokio::time::interval(PRUNE_EVERY);
     loop {
         tick.tick().await;
-        state.key_use.prune();
         state.key_cache.prune();
         if let Err(err) = state
             .store

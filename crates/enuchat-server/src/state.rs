@@ -1,7 +1,6 @@
 //! What every handler can reach. Cheap to clone: one `Arc`.
 
 use crate::key_cache::KeyCache;
-use crate::key_use::KeyUseTracker;
 use crate::limiter::RateLimiter;
 use crate::realtime::hub::Hub;
 use crate::realtime::sockets::LiveSockets;
@@ -39,7 +38,6 @@ pub struct Shared {
     pub store: Arc<dyn Store>,
     pub limiter: Arc<RateLimiter>,
     pub limits: Limits,
-    pub key_use: Arc<KeyUseTracker>,
     /// Tenant API keys recently read, so busy keys skip the database.
     pub key_cache: Arc<KeyCache>,
     pub metrics: Arc<Metrics>,
