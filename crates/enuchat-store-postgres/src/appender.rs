@@ -29,17 +29,24 @@
 //!   change them before the appends, and one read serves the whole batch
 //!   instead of one per request. A later message of a conversation is
 //!   planned on the facts as the batch's earlier ones changed them.
-//! - A lone planned append reads the facts without a lock, then appends with
-//!   a statement that only matches while they are unchanged (two round trips,
-//!   as many as before plans existed); if they changed in between, it is
-//!   written again as a batch of one, under the lock.
+//! - A lone planned append plans on facts read without a lock, then appends
+//!   with a statement that only matches while they are unchanged; if they
+//!   changed in between, it is written again as a batch of one, under the
+//!   lock. The facts come from the writers' [`FactsCache`] when it holds the
+//!   conversation (what its last append here left), so a conversation that
+//!   is being written to needs one round trip per append, not two; only
+//!   when they are not cached are they read first.
 
 use crate::conversations::{self, lock_facts};
 use crate::error::db_err;
+use crate::facts_cache::FactsCache;
 use crate::messages::{append_on, Planned};
 use enuchat_domain::store::StoreResult;
-use enuchat_domain::{ConversationId, Message, NewMessage, StoreError, TenantId};
+use enuchat_domain::{
+    ConversationFacts, ConversationId, Message, NewMessage, StoreError, TenantId,
+};
 use sqlx::PgPool;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
@@ -73,8 +80,13 @@ impl Appender {
     pub(crate) fn start(pool: PgPool) -> Appender {
         let (queue, incoming) = mpsc::channel(QUEUE);
         let incoming = Arc::new(Mutex::new(incoming));
+        let facts = Arc::new(FactsCache::new());
         for _ in 0..WRITERS {
-            tokio::spawn(write_batches(pool.clone(), Arc::clone(&incoming)));
+            let writer = Writer {
+                pool: pool.clone(),
+                facts: Arc::clone(&facts),
+            };
+            tokio::spawn(writer.write_batches(Arc::clone(&incoming)));
         }
         Appender { queue }
     }
@@ -101,80 +113,160 @@ fn stopped() -> StoreError {
     StoreError::Database("the PostgreSQL message writer has stopped".into())
 }
 
-/// One writer: waits for its turn at the queue, takes what is there, writes
-/// it. Only the writer holding the lock waits on the queue; the others are
-/// busy writing or waiting for the lock.
-async fn write_batches(pool: PgPool, incoming: Arc<Mutex<mpsc::Receiver<Append>>>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    loop {
-        let taken = incoming.lock().await.recv_many(&mut batch, MAX_BATCH).await;
-        if taken == 0 {
-            return; // every handle is gone and the queue is empty
-        }
-        commit_batch(&pool, &mut batch).await;
-    }
+/// One writer task: what it writes with.
+struct Writer {
+    pool: PgPool,
+    /// Shared by the writers (see [`FactsCache`]).
+    facts: Arc<FactsCache>,
 }
 
-/// Writes and answers every append in `batch`, leaving it empty.
-async fn commit_batch(pool: &PgPool, batch: &mut Vec<Append>) {
-    if batch.len() == 1 {
-        let append = batch.pop().expect("one append");
-        let result = append_alone(pool, &append).await;
-        // The caller may have gone (client disconnected); the message is
-        // stored all the same.
-        let _ = append.reply.send(result);
-        return;
-    }
-    // Stable: one conversation's appends keep their queue order.
-    batch.sort_by_key(|append| append.conversation.0);
-    match write(pool, batch).await {
-        Ok(messages) => {
-            for (append, message) in batch.drain(..).zip(messages) {
-                let _ = append.reply.send(Ok(message));
-            }
-        }
-        Err(Failed::AtCommit(e)) => {
-            // The outcome is unknown (the connection broke during COMMIT):
-            // writing again could store the messages twice. Each caller
-            // hears what a lone append's caller would.
-            for append in batch.drain(..) {
-                let _ = append.reply.send(Err(e.clone()));
-            }
-        }
-        Err(Failed::BeforeCommit(e)) => {
-            tracing::debug!(error = %e, size = batch.len(), "append batch failed; retrying one by one");
-            for append in batch.drain(..) {
-                let result = append_alone(pool, &append).await;
-                let _ = append.reply.send(result);
-            }
-        }
-    }
-}
+/// Facts read and locked by a batch's transaction, by tenant and
+/// conversation, moved on past the batch's appends.
+type LockedFacts = HashMap<(TenantId, ConversationId), ConversationFacts>;
 
-/// Writes one append on its own, in its statement's transaction. With a
-/// plan, the facts are read first and the statement only matches while they
-/// still hold; when they changed in between, the append is written again as
-/// a batch of one (the facts read under the row lock).
-async fn append_alone(pool: &PgPool, append: &Append) -> StoreResult<Option<Message>> {
-    let (tenant, conversation, new) = (append.tenant, append.conversation, &append.new);
-    let Some(plan) = new.plan else {
-        let unplanned = Planned::default();
-        return append_on(pool, tenant, conversation, new, &unplanned, &[tenant.0]).await;
-    };
-    let Some(facts) = conversations::facts(pool, tenant, conversation).await? else {
-        return Ok(None); // not the tenant's conversation
-    };
-    let planned = Planned::unlocked(plan, &facts, new);
-    match append_on(pool, tenant, conversation, new, &planned, &[tenant.0]).await? {
-        Some(message) => Ok(Some(message)),
-        // Conversations are never deleted: their facts changed meanwhile.
-        None => {
-            tracing::debug!(%conversation, "facts changed before the append; planning under the lock");
-            match write(pool, std::slice::from_ref(append)).await {
-                Ok(mut messages) => Ok(messages.pop().flatten()),
-                Err(Failed::BeforeCommit(e) | Failed::AtCommit(e)) => Err(e),
+impl Writer {
+    /// Waits for its turn at the queue, takes what is there, writes it. Only
+    /// the writer holding the lock waits on the queue; the others are busy
+    /// writing or waiting for the lock.
+    async fn write_batches(self, incoming: Arc<Mutex<mpsc::Receiver<Append>>>) {
+        let mut batch = Vec::with_capacity(MAX_BATCH);
+        loop {
+            let taken = incoming.lock().await.recv_many(&mut batch, MAX_BATCH).await;
+            if taken == 0 {
+                return; // every handle is gone and the queue is empty
+            }
+            self.commit_batch(&mut batch).await;
+        }
+    }
+
+    /// Writes and answers every append in `batch`, leaving it empty.
+    async fn commit_batch(&self, batch: &mut Vec<Append>) {
+        if batch.len() == 1 {
+            let append = batch.pop().expect("one append");
+            let result = self.append_alone(&append).await;
+            // The caller may have gone (client disconnected); the message is
+            // stored all the same.
+            let _ = append.reply.send(result);
+            return;
+        }
+        // Stable: one conversation's appends keep their queue order.
+        batch.sort_by_key(|append| append.conversation.0);
+        match self.write(batch).await {
+            Ok(messages) => {
+                for (append, message) in batch.drain(..).zip(messages) {
+                    let _ = append.reply.send(Ok(message));
+                }
+            }
+            Err(Failed::AtCommit(e)) => {
+                // The outcome is unknown (the connection broke during COMMIT):
+                // writing again could store the messages twice. Each caller
+                // hears what a lone append's caller would.
+                for append in batch.drain(..) {
+                    self.facts.forget(append.tenant, append.conversation);
+                    let _ = append.reply.send(Err(e.clone()));
+                }
+            }
+            Err(Failed::BeforeCommit(e)) => {
+                tracing::debug!(error = %e, size = batch.len(), "append batch failed; retrying one by one");
+                for append in batch.drain(..) {
+                    let result = self.append_alone(&append).await;
+                    let _ = append.reply.send(result);
+                }
             }
         }
+    }
+
+    /// Writes one append on its own, in its statement's transaction. With a
+    /// plan, it is planned on the conversation's cached facts, or on facts
+    /// read first, and the statement only matches while they still hold;
+    /// when they do not (changed in between, or cached out of date), the
+    /// append is written again as a batch of one (the facts read under the
+    /// row lock).
+    async fn append_alone(&self, append: &Append) -> StoreResult<Option<Message>> {
+        let (tenant, conversation, new) = (append.tenant, append.conversation, &append.new);
+        let pool = &self.pool;
+        let Some(plan) = new.plan else {
+            let unplanned = Planned::default();
+            let message = append_on(pool, tenant, conversation, new, &unplanned, &[tenant.0]).await;
+            if let Ok(Some(_)) = message {
+                self.facts.advance(tenant, conversation, new);
+            }
+            return message;
+        };
+        let facts = match self.facts.get(tenant, conversation) {
+            Some(cached) => cached,
+            None => match conversations::facts(pool, tenant, conversation).await? {
+                Some(read) => read,
+                None => return Ok(None), // not the tenant's conversation
+            },
+        };
+        let planned = Planned::unlocked(plan, &facts, new);
+        match append_on(pool, tenant, conversation, new, &planned, &[tenant.0]).await? {
+            Some(message) => {
+                let mut facts = facts;
+                facts.after(new);
+                self.facts.put(tenant, conversation, facts);
+                Ok(Some(message))
+            }
+            // Conversations are never deleted: their facts changed (or the
+            // cached ones were out of date).
+            None => {
+                tracing::debug!(%conversation, "facts changed before the append; planning under the lock");
+                self.facts.forget(tenant, conversation);
+                match self.write(std::slice::from_ref(append)).await {
+                    Ok(mut messages) => Ok(messages.pop().flatten()),
+                    Err(Failed::BeforeCommit(e) | Failed::AtCommit(e)) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// Writes `batch` in one transaction: every append or none. Once it is
+    /// committed, the facts it read are cached as its appends left them.
+    async fn write(&self, batch: &[Append]) -> Result<Vec<Option<Message>>, Failed> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(|e| Failed::BeforeCommit(db_err(e)))?;
+        let (planned, locked) = plan_batch(&mut tx, batch)
+            .await
+            .map_err(Failed::BeforeCommit)?;
+        let tenants: Vec<uuid::Uuid> = batch.iter().map(|append| append.tenant.0).collect();
+        let mut messages = Vec::with_capacity(batch.len());
+        for (i, (append, planned)) in batch.iter().zip(&planned).enumerate() {
+            let last = i + 1 == batch.len();
+            // An append whose conversation is not its tenant's still runs (its
+            // statement matches nothing): the last one bumps the list versions.
+            let message = append_on(
+                &mut *tx,
+                append.tenant,
+                append.conversation,
+                &append.new,
+                planned, // on the facts the transaction holds locked
+                if last { &tenants } else { &[] },
+            )
+            .await
+            .map_err(Failed::BeforeCommit)?;
+            messages.push(message);
+        }
+        tx.commit().await.map_err(|e| Failed::AtCommit(db_err(e)))?;
+        match locked {
+            Some(locked) => {
+                for ((tenant, conversation), facts) in locked {
+                    self.facts.put(tenant, conversation, facts);
+                }
+            }
+            None => {
+                for (append, message) in batch.iter().zip(&messages) {
+                    if message.is_some() {
+                        self.facts
+                            .advance(append.tenant, append.conversation, &append.new);
+                    }
+                }
+            }
+        }
+        Ok(messages)
     }
 }
 
@@ -187,55 +279,26 @@ enum Failed {
     AtCommit(StoreError),
 }
 
-/// Writes `batch` in one transaction: every append or none.
-async fn write(pool: &PgPool, batch: &[Append]) -> Result<Vec<Option<Message>>, Failed> {
-    let mut tx = pool
-        .begin()
-        .await
-        .map_err(|e| Failed::BeforeCommit(db_err(e)))?;
-    let planned = plan_batch(&mut tx, batch)
-        .await
-        .map_err(Failed::BeforeCommit)?;
-    let tenants: Vec<uuid::Uuid> = batch.iter().map(|append| append.tenant.0).collect();
-    let mut messages = Vec::with_capacity(batch.len());
-    for (i, (append, planned)) in batch.iter().zip(&planned).enumerate() {
-        let last = i + 1 == batch.len();
-        // An append whose conversation is not its tenant's still runs (its
-        // statement matches nothing): the last one bumps the list versions.
-        let message = append_on(
-            &mut *tx,
-            append.tenant,
-            append.conversation,
-            &append.new,
-            planned, // on the facts the transaction holds locked
-            if last { &tenants } else { &[] },
-        )
-        .await
-        .map_err(Failed::BeforeCommit)?;
-        messages.push(message);
-    }
-    tx.commit().await.map_err(|e| Failed::AtCommit(db_err(e)))?;
-    Ok(messages)
-}
-
-/// What the plan of each append of `batch` decides, in order. With any plan in the
-/// batch, the facts of all its conversations are read and locked first in
-/// its transaction (all of them, so the locks are taken in id order), and
-/// for a conversation with several appends moved on as each one will change
-/// them.
+/// What the plan of each append of `batch` decides, in order, and the facts
+/// that were read for it. With any plan in the batch, the facts of all its
+/// conversations are read and locked first in its transaction (all of them,
+/// so the locks are taken in id order), and for a conversation with several
+/// appends moved on as each one will change them; without a plan, nothing
+/// is read (`None`).
 async fn plan_batch(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     batch: &[Append],
-) -> StoreResult<Vec<Planned<'static>>> {
+) -> StoreResult<(Vec<Planned<'static>>, Option<LockedFacts>)> {
     if batch.iter().all(|append| append.new.plan.is_none()) {
-        return Ok(batch.iter().map(|_| Planned::default()).collect());
+        let unplanned = batch.iter().map(|_| Planned::default()).collect();
+        return Ok((unplanned, None));
     }
     let conversations: Vec<(TenantId, ConversationId)> = batch
         .iter()
         .map(|append| (append.tenant, append.conversation))
         .collect();
     let mut facts = lock_facts(&mut **tx, &conversations).await?;
-    Ok(batch
+    let planned = batch
         .iter()
         .map(|append| {
             let key = (append.tenant, append.conversation);
@@ -246,5 +309,6 @@ async fn plan_batch(
             facts.after(&append.new);
             planned
         })
-        .collect())
+        .collect();
+    Ok((planned, Some(facts)))
 }

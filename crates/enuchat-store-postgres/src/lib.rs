@@ -22,6 +22,7 @@ mod api_keys;
 mod appender;
 mod conversations;
 mod credits;
+mod facts_cache;
 // Issue 6: the job queue and knowledge entries.
 mod dashboard;
 mod deep_pages;
