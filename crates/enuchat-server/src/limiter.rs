@@ -67,8 +67,12 @@ impl RateLimiter {
             (RateLimiter::Shared(limiter), Bucket::Shared(cell)) => {
                 limiter.check_cell(cell, limit, now).await
             }
-            // One server has one limiter and takes every handle from it.
-            _ => unreachable!("a bucket handle checked on another kind of limiter"),
+            // One server has one limiter and takes every handle from it, so
+            // this is a bug; it fails the request (logged as a 500) rather
+            // than the task serving it.
+            _ => Err(StoreError::Database(
+                "a rate-limit bucket was checked on another kind of limiter".into(),
+            )),
         }
     }
 

@@ -263,7 +263,7 @@ pub(crate) async fn list_deep(
     let page = match lists.plan(tenant, shape, offset) {
         DeepRead::From(from) => {
             match pages
-                .deep_page(pool, tenant, filter, limit, lists.settings(), &from)
+                .deep_page(pool, tenant, filter, limit, lists.settings(), from)
                 .await?
             {
                 DeepPage::Page(rows) => {

@@ -182,14 +182,14 @@ impl PageCache {
         filter: &ConversationFilter,
         limit: u32,
         anchors: &AnchorSettings,
-        from: &FromAnchor,
+        from: FromAnchor,
     ) -> StoreResult<DeepPage> {
         let FromAnchor {
             version,
             anchor,
             position,
             skip,
-        } = *from;
+        } = from;
         let length = u32::try_from(anchors.block_length()).unwrap_or(u32::MAX);
         if !self.blocks.enabled() || !anchors.in_block(skip, limit) {
             let read = deep_pages::from_anchor(pool, tenant, filter, limit, anchor, skip).await?;
