@@ -21,10 +21,12 @@ use sqlx::postgres::PgRow;
 use sqlx::{FromRow, PgPool, Row};
 use uuid::Uuid;
 
-/// The tenant's list version (`$1` is the tenant); 0 before its first change.
+/// The tenant's list version (`$1` is the tenant): the sum of its stripes
+/// (at most 8 rows, read from the primary key); 0 before its first change.
 macro_rules! list_version_sql {
     () => {
-        "coalesce((SELECT version FROM conversation_list_versions WHERE tenant_id = $1), 0)"
+        "coalesce((SELECT sum(version) FROM conversation_list_versions \
+                   WHERE tenant_id = $1)::bigint, 0)"
     };
 }
 pub(crate) use list_version_sql;

@@ -11,17 +11,19 @@
 //! Other instances write the same lists, so no in-process guard can say when
 //! anchors went stale. Instead every change to a tenant's lists (their order,
 //! which conversations they hold, and any field their rows show, for the
-//! shallow pages of `page_cache.rs`) moves the tenant's row of
+//! shallow pages of `page_cache.rs`) moves the tenant's version in
 //! `conversation_list_versions` on, in the change's own transaction (see
-//! [`bump_list_versions_sql`]), and every deep read selects
+//! [`bump_list_versions_sql`]; the version is the sum of a few stripes, each
+//! change adding one to its connection's), and every deep read selects
 //! that version in the same statement as its page, hence from the same
 //! snapshot:
 //! - anchors are built together with the version they were read at;
 //! - a page read from anchors is used only if the statement saw that same
-//!   version. Bumps of one tenant are serialized by the row's lock, so a
-//!   later snapshot that sees the same version sees the same committed
-//!   changes, whoever made them. Otherwise the page is read again the plain
-//!   way;
+//!   version. Every change adds to the sum, and of two snapshots one sees
+//!   every committed change the other sees (PostgreSQL's snapshots take
+//!   commits in one order), so a later snapshot that sees the same version
+//!   sees the same committed changes, whoever made them. Otherwise the page
+//!   is read again the plain way;
 //! - anchors are built only when two deep reads in a row saw the same
 //!   version: a list that keeps changing is read the plain way and never pays
 //!   for a walk it cannot reuse. One read per list builds at a time.
@@ -45,17 +47,20 @@ pub(crate) type SortKey = (DateTime<Utc>, Uuid);
 
 /// A data-modifying CTE, named `list_versions`, that moves on the list
 /// version of every tenant in `$rows` (a `FROM` item with a `tenant_id`
-/// column, optionally followed by a `WHERE`). Tenants are locked in id order,
-/// so two transactions bumping the same tenants cannot deadlock.
+/// column, optionally followed by a `WHERE`): it adds one to the tenant's
+/// stripe of this connection (migration 20261206000000), so changes made on
+/// different connections do not wait for each other's commits here. Stripes
+/// are locked in tenant order, so two transactions bumping the same stripes
+/// cannot deadlock.
 macro_rules! bump_list_versions_sql {
     ($rows:literal) => {
         concat!(
             "list_versions AS ( \
-               INSERT INTO conversation_list_versions (tenant_id, version) \
-               SELECT DISTINCT tenant_id, 1 FROM ",
+               INSERT INTO conversation_list_versions (tenant_id, stripe, version) \
+               SELECT DISTINCT tenant_id, (pg_backend_pid() % 8)::smallint, 1 FROM ",
             $rows,
             " ORDER BY tenant_id \
-               ON CONFLICT (tenant_id) DO UPDATE \
+               ON CONFLICT (tenant_id, stripe) DO UPDATE \
                SET version = conversation_list_versions.version + 1)"
         )
     };

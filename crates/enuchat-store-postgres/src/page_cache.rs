@@ -4,14 +4,14 @@
 //! A list page costs PostgreSQL an index walk and two look-ups by primary key
 //! per row (about 285 µs of its CPU per request, `bench/profiles/README.md`,
 //! session 12), and the server decoding 20 rows. Checking that a page read
-//! earlier is still current costs one look-up of the tenant's row in
-//! `conversation_list_versions`. That row moves on in the same transaction as
-//! every change to anything a list shows (see `list_anchors.rs`): appends,
-//! new conversations, status, assignee and hand-off changes, visitors' names
-//! and emails, operators leaving, demo imports. Bumps of one tenant are
-//! serialized by the row's lock, and a transaction's commit is visible before
-//! its locks are released, so a snapshot that sees version V sees every
-//! change committed with a version up to V and none after. A page read in one
+//! earlier is still current costs one read of the tenant's version in
+//! `conversation_list_versions` (the sum of its few stripes). It moves on in
+//! the same transaction as every change to anything a list shows (see
+//! `list_anchors.rs`): appends, new conversations, status, assignee and
+//! hand-off changes, visitors' names and emails, operators leaving, demo
+//! imports. Every such change adds to it, and of two snapshots one sees
+//! every committed change the other sees, so two snapshots that read the
+//! same version see the same changes. A page read in one
 //! statement together with version V (`deep_pages::plain`) is therefore
 //! exactly what a read would return now if the version still reads V, on
 //! whichever instance the change was made.

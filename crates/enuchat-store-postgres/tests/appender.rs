@@ -20,6 +20,23 @@ async fn writing_transactions(store: &enuchat_store_postgres::PostgresStore, t: 
         .expect("count transactions")
 }
 
+/// The tenant's list version as readers compute it: the sum of its stripes
+/// (and the stripes, which each connection picks by its process id).
+async fn list_version(
+    store: &enuchat_store_postgres::PostgresStore,
+    t: TenantId,
+) -> (i64, Vec<i16>) {
+    let stripes: Vec<(i16, i64)> = sqlx::query_as(
+        "SELECT stripe, version FROM conversation_list_versions WHERE tenant_id = $1",
+    )
+    .bind(t.0)
+    .fetch_all(store.pool())
+    .await
+    .expect("list version");
+    let sum = stripes.iter().map(|(_, version)| version).sum();
+    (sum, stripes.into_iter().map(|(stripe, _)| stripe).collect())
+}
+
 #[tokio::test]
 async fn concurrent_appends_share_transactions_and_keep_gapless_seqs() {
     let Some(db) = TestDb::create().await else {
@@ -36,6 +53,8 @@ async fn concurrent_appends_share_transactions_and_keep_gapless_seqs() {
     let other = tenant(&store, "Other").await;
     let other_widget = widget(&store, other.id, "Elsewhere").await;
     let foreign = conversation(&store, other.id, other_widget.id).await;
+
+    let (version_before, _) = list_version(&store, t.id).await;
 
     let appends = (0..200).map(|i| {
         let store = store.clone();
@@ -110,6 +129,20 @@ async fn concurrent_appends_share_transactions_and_keep_gapless_seqs() {
     assert!(
         transactions < 100,
         "196 appends in {transactions} transactions"
+    );
+    // Each of those moved the tenant's list version on once, whichever
+    // writer's stripe it added to; so did each append to the other tenant's
+    // conversation that was written alone (it matched nothing, and there are
+    // four of them).
+    let (version_after, stripes) = list_version(&store, t.id).await;
+    let bumps = version_after - version_before;
+    assert!(
+        (transactions..=transactions + 4).contains(&bumps),
+        "{transactions} transactions moved the version on {bumps} times"
+    );
+    assert!(
+        stripes.iter().all(|stripe| (0..8).contains(stripe)),
+        "{stripes:?}"
     );
 }
 
