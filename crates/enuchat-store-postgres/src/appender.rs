@@ -15,6 +15,11 @@
 //!
 //! - A caller is answered only after the commit, so an acknowledged message
 //!   is as durable as before.
+//! - A batch whose appends all go to different conversations (the usual case
+//!   under load) is written in one statement (`batch_append.rs`), after its
+//!   conversations' rows are locked: one round trip and one executor
+//!   start-up for the batch instead of one per append. A batch with two
+//!   appends to one conversation writes them one statement each, in order.
 //! - If any append of a batch fails, the batch is rolled back and each of its
 //!   appends is written again in its own transaction, so one bad request
 //!   cannot fail its neighbours.
@@ -37,6 +42,7 @@
 //!   is being written to needs one round trip per append, not two; only
 //!   when they are not cached are they read first.
 
+use crate::batch_append::{append_batch_on, fits_one_statement, BatchAppend};
 use crate::conversations::{self, lock_facts};
 use crate::error::db_err;
 use crate::facts_cache::FactsCache;
@@ -51,8 +57,14 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 /// Writer tasks, so appends of different conversations also run side by
-/// side (a batch's statements run one after another on one connection).
-const WRITERS: usize = 2;
+/// side. A writer spends much of its time waiting for round trips, so with
+/// 2 a saturated server left a quarter of the benchmark machine's 2 cores
+/// idle. With one statement per append, 4 raised the POST peak from
+/// 3,135-4,065 to 4,978-4,989/s; with one statement per batch, 4 still
+/// reached the most (10,380-11,626/s against 9,226-10,428 with 2 and
+/// 9,192-10,318 with 8, whose batches are smaller; bench/profiles/README.md,
+/// session 29). Each writer takes a pooled connection only while it writes.
+const WRITERS: usize = 4;
 /// The most appends in one transaction: bounds how long a batch holds its
 /// conversations' row locks.
 const MAX_BATCH: usize = 32;
@@ -229,27 +241,32 @@ impl Writer {
             .begin()
             .await
             .map_err(|e| Failed::BeforeCommit(db_err(e)))?;
-        let (planned, locked) = plan_batch(&mut tx, batch)
+        let one_statement = fits_one_statement(batch.iter().map(|append| append.conversation));
+        // The one statement relies on the rows being locked in id order
+        // before it runs, so its batch reads (and locks) facts even when no
+        // append has a plan.
+        let (planned, locked) = plan_batch(&mut tx, batch, one_statement)
             .await
             .map_err(Failed::BeforeCommit)?;
-        let tenants: Vec<uuid::Uuid> = batch.iter().map(|append| append.tenant.0).collect();
-        let mut messages = Vec::with_capacity(batch.len());
-        for (i, (append, planned)) in batch.iter().zip(&planned).enumerate() {
-            let last = i + 1 == batch.len();
-            // An append whose conversation is not its tenant's still runs (its
-            // statement matches nothing): the last one bumps the list versions.
-            let message = append_on(
-                &mut *tx,
-                append.tenant,
-                append.conversation,
-                &append.new,
-                planned, // on the facts the transaction holds locked
-                if last { &tenants } else { &[] },
-            )
-            .await
-            .map_err(Failed::BeforeCommit)?;
-            messages.push(message);
-        }
+        let messages = if one_statement {
+            let appends: Vec<BatchAppend> = batch
+                .iter()
+                .zip(&planned)
+                .map(|(append, planned)| BatchAppend {
+                    tenant: append.tenant,
+                    conversation: append.conversation,
+                    new: &append.new,
+                    planned,
+                })
+                .collect();
+            append_batch_on(&mut tx, &appends)
+                .await
+                .map_err(Failed::BeforeCommit)?
+        } else {
+            append_each(&mut tx, batch, &planned)
+                .await
+                .map_err(Failed::BeforeCommit)?
+        };
         tx.commit().await.map_err(|e| Failed::AtCommit(db_err(e)))?;
         match locked {
             Some(locked) => {
@@ -270,6 +287,32 @@ impl Writer {
     }
 }
 
+/// Writes `batch`'s appends one statement each, in order, on `tx`.
+async fn append_each(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    batch: &[Append],
+    planned: &[Planned<'_>],
+) -> StoreResult<Vec<Option<Message>>> {
+    let tenants: Vec<uuid::Uuid> = batch.iter().map(|append| append.tenant.0).collect();
+    let mut messages = Vec::with_capacity(batch.len());
+    for (i, (append, planned)) in batch.iter().zip(planned).enumerate() {
+        let last = i + 1 == batch.len();
+        // An append whose conversation is not its tenant's still runs (its
+        // statement matches nothing): the last one bumps the list versions.
+        let message = append_on(
+            &mut **tx,
+            append.tenant,
+            append.conversation,
+            &append.new,
+            planned, // on the facts the transaction holds locked
+            if last { &tenants } else { &[] },
+        )
+        .await?;
+        messages.push(message);
+    }
+    Ok(messages)
+}
+
 /// Why a batch was not written.
 enum Failed {
     /// Nothing was written: the transaction did not start, or a statement
@@ -280,16 +323,17 @@ enum Failed {
 }
 
 /// What the plan of each append of `batch` decides, in order, and the facts
-/// that were read for it. With any plan in the batch, the facts of all its
-/// conversations are read and locked first in its transaction (all of them,
-/// so the locks are taken in id order), and for a conversation with several
-/// appends moved on as each one will change them; without a plan, nothing
-/// is read (`None`).
+/// that were read for it. With any plan in the batch, or with `lock`, the
+/// facts of all its conversations are read and locked first in its
+/// transaction (all of them, so the locks are taken in id order), and for a
+/// conversation with several appends moved on as each one will change them;
+/// otherwise nothing is read (`None`).
 async fn plan_batch(
     tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
     batch: &[Append],
+    lock: bool,
 ) -> StoreResult<(Vec<Planned<'static>>, Option<LockedFacts>)> {
-    if batch.iter().all(|append| append.new.plan.is_none()) {
+    if !lock && batch.iter().all(|append| append.new.plan.is_none()) {
         let unplanned = batch.iter().map(|_| Planned::default()).collect();
         return Ok((unplanned, None));
     }

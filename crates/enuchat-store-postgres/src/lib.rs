@@ -20,6 +20,7 @@
 
 mod api_keys;
 mod appender;
+mod batch_append;
 mod conversations;
 mod credits;
 mod facts_cache;

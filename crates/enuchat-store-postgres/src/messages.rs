@@ -125,11 +125,7 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
     planned: &Planned<'_>,
     bump_list_versions_of: &[Uuid],
 ) -> StoreResult<Option<Message>> {
-    let visitor_language = match (new.role, new.content_language.as_deref()) {
-        (MessageRole::Visitor, Some(lang)) if lang != UNKNOWN_LANGUAGE => Some(lang),
-        _ => None,
-    };
-    let jobs = || new.jobs.iter().chain(&planned.jobs);
+    let jobs = || jobs_of(new, planned);
     let planned_on = planned.on;
     let job_ids: Vec<Uuid> = jobs().map(|_| JobId::new().0).collect();
     let job_kinds: Vec<&str> = jobs().map(|j| j.kind.as_str()).collect();
@@ -146,7 +142,7 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
         .bind(new.reopen)
         .bind(MESSAGES_CHANNEL)
         .bind(new.role == MessageRole::Operator || planned.hands_off)
-        .bind(visitor_language)
+        .bind(visitor_language(new))
         .bind(job_ids)
         .bind(job_kinds)
         .bind(job_payloads)
@@ -163,6 +159,22 @@ pub(crate) async fn append_on<'e, E: PgExecutor<'e>>(
         .await
         .map_err(db_err)?;
     row.map(MessageRow::into_model).transpose()
+}
+
+/// The language a visitor's message makes its conversation's (when known).
+pub(crate) fn visitor_language(new: &NewMessage) -> Option<&str> {
+    match (new.role, new.content_language.as_deref()) {
+        (MessageRole::Visitor, Some(lang)) if lang != UNKNOWN_LANGUAGE => Some(lang),
+        _ => None,
+    }
+}
+
+/// The jobs an append queues: those the message lists, then its plan's.
+pub(crate) fn jobs_of<'a>(
+    new: &'a NewMessage,
+    planned: &'a Planned<'_>,
+) -> impl Iterator<Item = &'a NewJob> {
+    new.jobs.iter().chain(&planned.jobs)
 }
 
 /// What a message's plan decided, for [`append_on`]: nothing without a plan.

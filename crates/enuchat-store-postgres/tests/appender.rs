@@ -6,6 +6,7 @@ mod common;
 
 use common::*;
 use enuchat_domain::*;
+use enuchat_store_postgres::ListenEvent;
 use futures::future::join_all;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -199,4 +200,289 @@ async fn a_failing_append_fails_alone() {
         .expect("recent");
     assert_eq!(stored, stored_answers);
     assert!(stored.iter().all(|m| m.content.as_str() != "boom"));
+}
+
+/// A conversation of the one-statement test: how it starts, and the message
+/// appended to it.
+struct Case {
+    widget: WidgetId,
+    closed: bool,
+    handed_off: bool,
+    message: fn() -> NewMessage,
+}
+
+fn planned(role: MessageRole, body: &str, language: Option<&str>, plan: JobPlan) -> NewMessage {
+    NewMessage {
+        content_language: language.map(str::to_owned),
+        plan: Some(plan),
+        reopen: role == MessageRole::Visitor,
+        ..NewMessage::new(role, text(body))
+    }
+}
+
+/// Messages of every kind the appender writes: planned visitor messages (in
+/// another language, asking for a person), an operator's (which hands the
+/// conversation to humans), a system message, an unplanned one.
+const MESSAGES: [fn() -> NewMessage; 5] = [
+    || {
+        planned(
+            MessageRole::Visitor,
+            "Hallo",
+            Some("de"),
+            JobPlan::default(),
+        )
+    },
+    || {
+        let asks = JobPlan {
+            asks_for_person: true,
+            ..JobPlan::default()
+        };
+        planned(MessageRole::Visitor, "A person, please", Some("en"), asks)
+    },
+    || {
+        let hands = JobPlan {
+            handing_off: true,
+            ..JobPlan::default()
+        };
+        planned(MessageRole::Operator, "Hello, I am here", None, hands)
+    },
+    || {
+        planned(
+            MessageRole::System,
+            "Visitor left",
+            None,
+            JobPlan::default(),
+        )
+    },
+    || NewMessage {
+        content_language: Some("fr".into()),
+        ..NewMessage::new(MessageRole::Visitor, text("Bonjour"))
+    },
+];
+
+/// A new conversation in `case`'s starting state.
+async fn start(
+    store: &enuchat_store_postgres::PostgresStore,
+    t: TenantId,
+    case: &Case,
+) -> Conversation {
+    let c = conversation(store, t, case.widget).await;
+    if case.handed_off {
+        store
+            .set_handed_off(t, c.id, false)
+            .await
+            .expect("hand off");
+    }
+    if case.closed {
+        let close = ConversationPatch {
+            status: Some(ConversationStatus::Closed),
+            assigned_to: None,
+        };
+        store
+            .update_conversation(t, c.id, close)
+            .await
+            .expect("close");
+    }
+    store
+        .get_conversation(t, c.id)
+        .await
+        .expect("get")
+        .expect("exists")
+}
+
+/// What an append left, without ids and times: the conversation, its
+/// messages and their jobs.
+async fn outcome(
+    store: &enuchat_store_postgres::PostgresStore,
+    t: TenantId,
+    c: ConversationId,
+    jobs: &[Job],
+) -> String {
+    let after = store
+        .get_conversation(t, c)
+        .await
+        .expect("get")
+        .expect("exists");
+    let messages = store.recent_messages(t, c, 10).await.expect("recent");
+    let mut described = format!(
+        "status {:?}, handed off {}, visitor language {:?}, last seq {};",
+        after.status,
+        after.handed_off_at.is_some(),
+        after.visitor_language,
+        after.last_seq
+    );
+    for m in messages {
+        let mut kinds: Vec<String> = jobs
+            .iter()
+            .filter(|job| job.message_id == m.id)
+            .map(|job| format!("{}{}", job.kind.as_str(), job.payload))
+            .collect();
+        kinds.sort();
+        described += &format!(
+            " #{} {:?} {:?} {:?} pending {} jobs {kinds:?};",
+            m.seq,
+            m.role,
+            m.content.as_str(),
+            m.content_language,
+            m.translation_pending
+        );
+    }
+    described
+}
+
+/// Appends that queue together for different conversations are written in
+/// one statement per batch (`src/batch_append.rs`): what it stores, and
+/// what it announces, is what the same appends written one at a time store.
+#[tokio::test]
+async fn a_batch_in_one_statement_writes_what_appends_one_by_one_write() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    let t = tenant(&store, "Acme").await;
+    let mut widgets = Vec::new();
+    for (label, ai, translation) in [
+        ("AI", true, true),
+        ("Plain", false, false),
+        ("Tr", false, true),
+    ] {
+        let w = widget(&store, t.id, label).await;
+        let update = WidgetUpdate {
+            ai_enabled: Some(ai),
+            translation_enabled: Some(translation),
+            ..Default::default()
+        };
+        store
+            .update_widget(t.id, w.id, update)
+            .await
+            .expect("update")
+            .expect("widget");
+        widgets.push(w.id);
+    }
+    let mut cases = Vec::new();
+    for &widget in &widgets {
+        for closed in [false, true] {
+            for handed_off in [false, true] {
+                for message in MESSAGES {
+                    cases.push(Case {
+                        widget,
+                        closed,
+                        handed_off,
+                        message,
+                    });
+                }
+            }
+        }
+    }
+    let other = tenant(&store, "Other").await;
+    let other_widget = widget(&store, other.id, "Elsewhere").await;
+    let foreign = conversation(&store, other.id, other_widget.id).await;
+
+    // One by one: each append alone in its transaction.
+    let mut alone = Vec::new();
+    for case in &cases {
+        let c = start(&store, t.id, case).await;
+        store
+            .append_message(t.id, c.id, (case.message)())
+            .await
+            .expect("append")
+            .expect("own");
+        alone.push(c);
+    }
+    // The same, all at once: batches of different conversations.
+    let mut together = Vec::new();
+    for case in &cases {
+        together.push(start(&store, t.id, case).await);
+    }
+    let mut listener = store.listen_messages().await.expect("listen");
+    let appends = cases.iter().zip(&together).map(|(case, c)| {
+        let store = store.clone();
+        async move {
+            store
+                .append_message(t.id, c.id, (case.message)())
+                .await
+                .expect("append")
+        }
+    });
+    let stray = store.append_message(t.id, foreign.id, (MESSAGES[0])());
+    let (answers, stray) = tokio::join!(join_all(appends), stray);
+    assert_eq!(
+        stray.expect("append"),
+        None,
+        "another tenant's conversation"
+    );
+
+    let jobs = store.list_jobs(t.id, None, 1000, 0).await.expect("jobs");
+    let mut handed_over = 0;
+    for ((case, a), (b, answer)) in cases.iter().zip(&alone).zip(together.iter().zip(&answers)) {
+        let expected = outcome(&store, t.id, a.id, &jobs).await;
+        assert_eq!(
+            outcome(&store, t.id, b.id, &jobs).await,
+            expected,
+            "{:?}",
+            (case.message)()
+        );
+        let stored = store.recent_messages(t.id, b.id, 10).await.expect("recent");
+        assert_eq!(
+            answer.as_ref(),
+            stored.last(),
+            "the caller got what was stored"
+        );
+        let after = store
+            .get_conversation(t.id, b.id)
+            .await
+            .expect("get")
+            .expect("exists");
+        if after.status == ConversationStatus::Pending && b.status != ConversationStatus::Pending {
+            handed_over += 1;
+        }
+    }
+    assert!(handed_over > 0, "some appends hand their conversation over");
+    let foreign_after = store
+        .get_conversation(other.id, foreign.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        foreign_after.last_seq, 0,
+        "nothing written to the other tenant"
+    );
+
+    // Every message announced once, with what was stored; each hand-off too.
+    let mut notices = BTreeMap::new();
+    let mut changed = Vec::new();
+    while notices.len() < together.len() || changed.len() < handed_over {
+        let event = tokio::time::timeout(std::time::Duration::from_secs(10), listener.recv())
+            .await
+            .expect("every notice in time")
+            .expect("recv");
+        match event {
+            ListenEvent::Notice(notice) if notice.conversation_changed => {
+                changed.push(notice.conversation_id)
+            }
+            ListenEvent::Notice(notice) => {
+                let message = notice.message.expect("the notice carries its message");
+                let again = notices.insert(notice.conversation_id.0, *message);
+                assert!(again.is_none(), "announced twice");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    for (b, answer) in together.iter().zip(&answers) {
+        assert_eq!(notices.get(&b.id.0), answer.as_ref());
+    }
+
+    // Fewer transactions than appends: batches were written.
+    let transactions: i64 = sqlx::query_scalar(
+        "SELECT count(DISTINCT xmin::text) FROM messages WHERE conversation_id = ANY($1)",
+    )
+    .bind(together.iter().map(|c| c.id.0).collect::<Vec<_>>())
+    .fetch_one(store.pool())
+    .await
+    .expect("count");
+    assert!(
+        transactions * 4 <= together.len() as i64,
+        "{} appends in {transactions} transactions",
+        together.len()
+    );
 }
