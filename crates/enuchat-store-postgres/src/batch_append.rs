@@ -24,12 +24,13 @@
 
 use crate::conversations::conversation_changed_notice_sql;
 use crate::error::db_err;
+use crate::explain::{explain_prepared, Arg};
 use crate::list_anchors::bump_list_versions_sql;
 use crate::messages::{jobs_of, visitor_language, Planned};
 use crate::rows::*;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
-use sqlx::{FromRow, PgConnection, Row};
+use sqlx::{FromRow, PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 const APPEND_BATCH_SQL: &str = concat!(
@@ -190,4 +191,38 @@ pub(crate) async fn append_batch_on(
         *slot = Some(message);
     }
     Ok(messages)
+}
+
+/// The plan of [`append_batch_on`]'s statement for one operator message to
+/// `conversation` (arrays written as literals).
+pub(crate) async fn explain(
+    pool: &PgPool,
+    tenant: TenantId,
+    conversation: ConversationId,
+) -> StoreResult<String> {
+    let one = |value: &str| Arg::Text(format!("{{{value}}}"));
+    let (tenant, conversation) = (tenant.0.to_string(), conversation.0.to_string());
+    let message = MessageId::new().0.to_string();
+    let args = [
+        one(&tenant),
+        one(&conversation),
+        one(&message),
+        one("operator"),
+        one("Hello"),
+        one("NULL"),
+        one("false"),
+        one("NULL"),
+        one("false"),
+        one("true"),
+        one("NULL"),
+        one("false"),
+        one("false"),
+        Arg::Text("{}".into()),
+        Arg::Text("{}".into()),
+        Arg::Text("{}".into()),
+        Arg::Text("{}".into()),
+        one(&tenant),
+        MESSAGES_CHANNEL.into(),
+    ];
+    explain_prepared(pool, APPEND_BATCH_SQL, &args).await
 }

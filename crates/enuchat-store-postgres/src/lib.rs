@@ -266,6 +266,17 @@ impl PostgresStore {
         deep_pages::explain_from_anchor(&self.pool, tenant, filter, limit, anchor, skip).await
     }
 
+    /// The plan PostgreSQL picks for an append batch written in one
+    /// statement, of one message to `conversation` (`EXPLAIN` text).
+    #[doc(hidden)]
+    pub async fn explain_append_batch(
+        &self,
+        tenant: TenantId,
+        conversation: ConversationId,
+    ) -> StoreResult<String> {
+        batch_append::explain(&self.pool, tenant, conversation).await
+    }
+
     /// The plan PostgreSQL picks for `messages_after` (`EXPLAIN` text).
     #[doc(hidden)]
     pub async fn explain_messages_after(

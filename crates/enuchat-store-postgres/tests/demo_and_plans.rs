@@ -329,6 +329,17 @@ async fn list_conversations_pages_come_from_an_index_without_sorting() {
         !plan.contains("Sort"),
         "detail messages should not sort:\n{plan}"
     );
+    // An append batch in one statement finds each conversation through its
+    // primary key, joined to the batch's arrays, not by scanning the table.
+    let plan = store
+        .explain_append_batch(t.id, c.id)
+        .await
+        .expect("explain");
+    assert!(
+        plan.contains("Index Scan using conversations_pkey")
+            && !plan.contains("Seq Scan on conversations"),
+        "an append batch should look its conversations up by key:\n{plan}"
+    );
     let missed = store
         .messages_after(t.id, c.id, 7, 100)
         .await
