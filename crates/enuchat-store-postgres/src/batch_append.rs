@@ -26,7 +26,9 @@ use crate::conversations::conversation_changed_notice_sql;
 use crate::error::db_err;
 use crate::explain::{explain_prepared, Arg};
 use crate::list_anchors::bump_list_versions_sql;
-use crate::messages::{jobs_of, visitor_language, Planned};
+use crate::messages::{
+    jobs_of, message_insert_columns, queue_jobs_of_m_sql, visitor_language, Planned,
+};
 use crate::rows::*;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
@@ -56,21 +58,18 @@ const APPEND_BATCH_SQL: &str = concat!(
        RETURNING c.tenant_id, c.id, c.visitor_id, c.last_seq, c.last_message_at, a.n, \
                  a.pending \
      ), m AS ( \
-       INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
-                             content_language, translated_content, translated_language, \
-                             is_auto_reply, author_id, created_at, translation_pending) \
+       INSERT INTO messages (",
+    message_insert_columns!(),
+    ") \
        SELECT a.message_id, c.tenant_id, c.id, c.last_seq, a.role, a.content, \
               a.content_language, NULL, NULL, a.is_auto_reply, a.author_id, \
               c.last_message_at, a.translation_pending \
        FROM c JOIN a ON a.n = c.n \
        RETURNING tenant_id, ",
     message_columns!(),
-    " ), j AS ( \
-       INSERT INTO jobs (id, tenant_id, conversation_id, message_id, kind, payload, status, \
-                         attempts, run_at, created_at, updated_at) \
-       SELECT k.id, m.tenant_id, m.conversation_id, m.id, k.kind, k.payload::jsonb, \
-              'queued', 0, m.created_at, m.created_at, m.created_at \
-       FROM unnest($14::uuid[], $15::uuid[], $16::text[], $17::text[]) \
+    " ), j AS ( ",
+    queue_jobs_of_m_sql!(),
+    " FROM unnest($14::uuid[], $15::uuid[], $16::text[], $17::text[]) \
               AS k(message_id, id, kind, payload) \
        JOIN m ON m.id = k.message_id \
      ), ",

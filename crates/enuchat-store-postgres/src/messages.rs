@@ -11,6 +11,29 @@ use enuchat_domain::*;
 use sqlx::{PgExecutor, PgPool};
 use uuid::Uuid;
 
+/// The columns an append inserts into `messages`, in the order its
+/// `SELECT` gives them (shared by the lone and the batch statement).
+macro_rules! message_insert_columns {
+    () => {
+        "id, tenant_id, conversation_id, seq, role, content, content_language, \
+         translated_content, translated_language, is_auto_reply, author_id, created_at, \
+         translation_pending"
+    };
+}
+pub(crate) use message_insert_columns;
+
+/// Queues jobs for the inserted message `m` (due at its time), from a row
+/// source `k` (id, kind, payload) that the caller's `FROM` adds.
+macro_rules! queue_jobs_of_m_sql {
+    () => {
+        "INSERT INTO jobs (id, tenant_id, conversation_id, message_id, kind, payload, status, \
+                           attempts, run_at, created_at, updated_at) \
+         SELECT k.id, m.tenant_id, m.conversation_id, m.id, k.kind, k.payload::jsonb, \
+                'queued', 0, m.created_at, m.created_at, m.created_at"
+    };
+}
+pub(crate) use queue_jobs_of_m_sql;
+
 /// The append statement; see [`append_on`].
 const APPEND_SQL: &str = concat!(
     "WITH c AS ( \
@@ -32,20 +55,18 @@ const APPEND_SQL: &str = concat!(
                                  AND t.id = $1 AND t.operator_language = $23))) \
            RETURNING tenant_id, id, visitor_id, last_seq, last_message_at \
          ), m AS ( \
-           INSERT INTO messages (id, tenant_id, conversation_id, seq, role, content, \
-                                 content_language, translated_content, translated_language, \
-                                 is_auto_reply, author_id, created_at, translation_pending) \
+           INSERT INTO messages (",
+    message_insert_columns!(),
+    ") \
            SELECT $3, c.tenant_id, c.id, c.last_seq, $4, $5, $6, NULL, NULL, $7, $8, \
                   c.last_message_at, $16 \
            FROM c \
            RETURNING tenant_id, ",
     message_columns!(),
     " ), j AS ( \
-           INSERT INTO jobs (id, tenant_id, conversation_id, message_id, kind, payload, status, \
-                             attempts, run_at, created_at, updated_at) \
-           SELECT k.id, m.tenant_id, m.conversation_id, m.id, k.kind, k.payload::jsonb, \
-                  'queued', 0, m.created_at, m.created_at, m.created_at \
-           FROM m, unnest($13::uuid[], $14::text[], $15::text[]) AS k(id, kind, payload) \
+           ",
+    queue_jobs_of_m_sql!(),
+    " FROM m, unnest($13::uuid[], $14::text[], $15::text[]) AS k(id, kind, payload) \
          ) ",
     ", ",
     bump_list_versions_sql!("(SELECT unnest($17::uuid[]) AS tenant_id) changed"),

@@ -38,6 +38,16 @@ async fn list_version(
     (sum, stripes.into_iter().map(|(stripe, _)| stripe).collect())
 }
 
+/// The other tenant's conversation that a test's appends named: still empty.
+async fn nothing_written(store: &enuchat_store_postgres::PostgresStore, foreign: &Conversation) {
+    let after = store
+        .get_conversation(foreign.tenant_id, foreign.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(after.last_seq, 0, "nothing written to the other tenant");
+}
+
 #[tokio::test]
 async fn concurrent_appends_share_transactions_and_keep_gapless_seqs() {
     let Some(db) = TestDb::create().await else {
@@ -115,15 +125,7 @@ async fn concurrent_appends_share_transactions_and_keep_gapless_seqs() {
         assert_eq!(after.last_seq, n);
     }
     assert_eq!(answered, 196);
-    let foreign_after = store
-        .get_conversation(other.id, foreign.id)
-        .await
-        .expect("get")
-        .expect("exists");
-    assert_eq!(
-        foreign_after.last_seq, 0,
-        "nothing written to the other tenant"
-    );
+    nothing_written(&store, &foreign).await;
     // They were queued together, so they were written together: far fewer
     // transactions than messages.
     let transactions = writing_transactions(&store, t.id).await;
@@ -438,15 +440,7 @@ async fn a_batch_in_one_statement_writes_what_appends_one_by_one_write() {
         }
     }
     assert!(handed_over > 0, "some appends hand their conversation over");
-    let foreign_after = store
-        .get_conversation(other.id, foreign.id)
-        .await
-        .expect("get")
-        .expect("exists");
-    assert_eq!(
-        foreign_after.last_seq, 0,
-        "nothing written to the other tenant"
-    );
+    nothing_written(&store, &foreign).await;
 
     // Every message announced once, with what was stored; each hand-off too.
     let mut notices = BTreeMap::new();
