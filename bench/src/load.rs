@@ -22,6 +22,11 @@ use tokio::sync::Semaphore;
 /// Timer resolution of tokio's `sleep_until`.
 const TIMER_SLACK: Duration = Duration::from_millis(1);
 
+/// Width of the windows in which the slowest request is kept (by scheduled
+/// time), so that a tail can be told apart: one stall shows as one or two
+/// slow windows, an overload as a rising series.
+const WINDOW: Duration = Duration::from_millis(100);
+
 #[derive(Clone, Debug)]
 pub struct RunResult {
     pub offered_rps: f64,
@@ -36,6 +41,8 @@ pub struct RunResult {
     pub p99_us: u64,
     pub max_us: u64,
     pub first_error: Option<String>,
+    /// The slowest latency (µs) of the requests scheduled in each [`WINDOW`].
+    pub window_max_us: Vec<u64>,
 }
 
 impl RunResult {
@@ -53,6 +60,8 @@ impl RunResult {
             "p99Us": self.p99_us,
             "maxUs": self.max_us,
             "firstError": self.first_error,
+            "windowMs": WINDOW.as_millis() as u64,
+            "windowMaxUs": self.window_max_us,
         })
     }
 
@@ -71,6 +80,7 @@ struct Shared {
     errors: u64,
     first_error: Option<String>,
     last_done: Instant,
+    window_max_us: Vec<u64>,
 }
 
 /// Runs `make(i)` at `rate` per second for `duration`. Each future is one
@@ -95,6 +105,7 @@ where
         errors: 0,
         first_error: None,
         last_done: start,
+        window_max_us: vec![0; (duration.as_millis() / WINDOW.as_millis()) as usize + 1],
     }));
     let slots = Arc::new(Semaphore::new(max_inflight));
     let mut sent = 0u64;
@@ -119,12 +130,16 @@ where
         let scheduled = scheduled + lateness.min(TIMER_SLACK);
         let request = make(i);
         let shared = shared.clone();
+        let window = (i as f64 / rate / WINDOW.as_secs_f64()) as usize;
         tokio::spawn(async move {
             let outcome = request.await;
             let now = Instant::now();
             let latency = now.saturating_duration_since(scheduled).as_micros() as u64;
             let mut s = shared.lock().unwrap();
             s.hist.saturating_record(latency.max(1));
+            if let Some(slowest) = s.window_max_us.get_mut(window) {
+                *slowest = (*slowest).max(latency);
+            }
             match outcome {
                 Ok(()) => s.ok += 1,
                 Err(err) => {
@@ -164,6 +179,7 @@ where
         p99_us: s.hist.value_at_quantile(0.99),
         max_us: s.hist.max(),
         first_error: s.first_error.clone(),
+        window_max_us: s.window_max_us.clone(),
     }
 }
 
@@ -294,4 +310,37 @@ where
         "hold": hold,
         "steps": steps,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request that takes 150 ms is kept as the slowest of the window it
+    /// was scheduled in, and only there: its neighbours answer at once. The
+    /// bound is a lower one (the request sleeps that long), so a slow
+    /// machine cannot fail it.
+    #[tokio::test]
+    async fn a_stall_shows_in_the_window_of_the_request_it_held() {
+        // 100 requests/s for 1 s: request 50 is scheduled at 0.5 s, in the
+        // sixth window.
+        let result = open_loop(100.0, Duration::from_secs(1), 16, |i| async move {
+            if i == 50 {
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            Ok(())
+        })
+        .await;
+        assert_eq!(result.ok, 100);
+        assert_eq!(result.window_max_us.len(), 11);
+        assert!(
+            result.window_max_us[5] >= 150_000,
+            "{:?}",
+            result.window_max_us
+        );
+        assert!(result.max_us >= 150_000);
+        let json = result.to_json();
+        assert_eq!(json["windowMs"], 100);
+        assert_eq!(json["windowMaxUs"].as_array().unwrap().len(), 11);
+    }
 }

@@ -26,7 +26,16 @@ use std::time::Duration;
 
 /// How long commits gather before a checkpoint copies them: one checkpoint
 /// (and one pair of syncs) per interval at most, however many commits.
-const INTERVAL: Duration = Duration::from_millis(50);
+///
+/// Short on purpose. A pass ends by syncing the database file, and a commit
+/// whose WAL sync reaches the disk meanwhile waits for everything that pass
+/// wrote. The longer the interval, the more distinct pages a pass copies
+/// (appends to random conversations dirty about six index pages each), the
+/// longer that sync, and the longer the commits that meet it wait. At 1,000
+/// appends/s a commit met a sync every ~60 ms and waited 4-6 ms
+/// (`perf trace`): POST p99 7-8 ms at 50 ms, 4-5 ms at 5 ms, 3-4 ms with no
+/// checkpoints at all. The peak did not drop (`bench/profiles`, session 30).
+const INTERVAL: Duration = Duration::from_millis(5);
 
 /// The writer's `wal_autocheckpoint`: pages in the WAL past which the
 /// committing writer checkpoints by itself (SQLite's default is 1,000).
