@@ -317,9 +317,8 @@ mod tests {
     use super::*;
 
     /// A request that takes 150 ms is kept as the slowest of the window it
-    /// was scheduled in, and only there: its neighbours answer at once. The
-    /// bound is a lower one (the request sleeps that long), so a slow
-    /// machine cannot fail it.
+    /// was scheduled in. The bound is a lower one (the request sleeps that
+    /// long), so a slow machine cannot fail it.
     #[tokio::test]
     async fn a_stall_shows_in_the_window_of_the_request_it_held() {
         // 100 requests/s for 1 s: request 50 is scheduled at 0.5 s, in the
