@@ -110,7 +110,9 @@ where
     let slots = Arc::new(Semaphore::new(max_inflight));
     let mut sent = 0u64;
     for i in 0..total {
-        let scheduled = start + Duration::from_secs_f64(i as f64 / rate);
+        let offset = Duration::from_secs_f64(i as f64 / rate);
+        let scheduled = start + offset;
+        let window = (offset.as_millis() / WINDOW.as_millis()) as usize;
         if scheduled > Instant::now() {
             tokio::time::sleep_until(scheduled.into()).await;
         }
@@ -130,7 +132,6 @@ where
         let scheduled = scheduled + lateness.min(TIMER_SLACK);
         let request = make(i);
         let shared = shared.clone();
-        let window = (i as f64 / rate / WINDOW.as_secs_f64()) as usize;
         tokio::spawn(async move {
             let outcome = request.await;
             let now = Instant::now();
