@@ -95,7 +95,8 @@ pub struct Settings {
     pub new_visitors_per_ip_per_minute: u32,
     /// New conversations per minute from one IP address.
     pub new_conversations_per_ip_per_minute: u32,
-    /// Use `X-Forwarded-For` for client addresses (only behind a proxy you run).
+    /// Take client addresses from the last `X-Forwarded-For` entry (only
+    /// behind a proxy you run; see `extract::client_ip`).
     pub trust_forwarded_for: bool,
     /// Who translates messages.
     pub translation_provider: TranslationProvider,

@@ -44,8 +44,8 @@ pub struct Shared {
     pub hub: Arc<Hub>,
     /// Open WebSockets, so that shutting down closes them (code 1001).
     pub sockets: LiveSockets,
-    /// Take the client address from `X-Forwarded-For` (behind a trusted
-    /// reverse proxy) instead of the TCP peer.
+    /// Take the client address from the last `X-Forwarded-For` entry (set
+    /// by a trusted reverse proxy) instead of the TCP peer.
     pub trust_forwarded_for: bool,
     /// `scheme://host[:port]` of the configured public URL, an origin the
     /// dashboard accepts besides the request's own.

@@ -29,6 +29,7 @@ mod dashboard;
 mod deep_pages;
 mod demo;
 mod detail_cache;
+mod durability;
 mod error;
 mod explain;
 mod jobs;
@@ -170,6 +171,9 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
+        for risk in durability::risks(&pool).await? {
+            tracing::warn!("{risk}");
+        }
         let appender = appender::Appender::start(pool.clone());
         Ok(PostgresStore {
             pool,
@@ -221,6 +225,12 @@ impl PostgresStore {
     /// How this instance has read deep pages so far.
     pub fn deep_page_reads(&self) -> DeepPageReads {
         self.lists.counts.snapshot()
+    }
+
+    /// The database server's settings under which a message answered with
+    /// `2xx` may be lost in a crash (logged as warnings at connect).
+    pub async fn durability_risks(&self) -> StoreResult<Vec<String>> {
+        durability::risks(&self.pool).await
     }
 
     /// The underlying pool, for tools and tests that need raw SQL.

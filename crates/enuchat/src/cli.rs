@@ -90,7 +90,8 @@ pub struct ServeArgs {
     /// New conversations per minute from one IP address (default 10)
     #[arg(long, env = "ENUCHAT_NEW_CONVERSATIONS_PER_IP_PER_MINUTE")]
     pub new_conversations_per_ip_per_minute: Option<u32>,
-    /// Take visitor IP addresses from X-Forwarded-For (only behind your own proxy)
+    /// Take client IP addresses from the last X-Forwarded-For entry, the one your
+    /// proxy added (only when clients cannot reach enuchat directly)
     #[arg(long, env = "ENUCHAT_TRUST_FORWARDED_FOR")]
     pub trust_forwarded_for: bool,
 }

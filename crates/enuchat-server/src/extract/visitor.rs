@@ -3,12 +3,11 @@
 
 use crate::error::ApiError;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::header::{AUTHORIZATION, ORIGIN};
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use enuchat_domain::{secret, Visitor, Widget};
-use std::net::{IpAddr, SocketAddr};
 
 #[derive(Debug, Clone)]
 pub struct VisitorContext {
@@ -73,35 +72,5 @@ pub fn check_origin(widget: &Widget, headers: &HeaderMap) -> Result<(), ApiError
     match origin {
         Some(origin) if widget.allowed_origins.contains(&origin) => Ok(()),
         _ => Err(ApiError::OriginNotAllowed),
-    }
-}
-
-/// The caller's address: the TCP peer, or the first `X-Forwarded-For` entry
-/// when the operator said a trusted proxy sets it.
-pub struct ClientIp(pub IpAddr);
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        if state.trust_forwarded_for {
-            let forwarded = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|ip| ip.trim().parse().ok());
-            if let Some(ip) = forwarded {
-                return Ok(ClientIp(ip));
-            }
-        }
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| ClientIp(addr.ip()))
-            .ok_or_else(|| ApiError::Internal("server started without connect info".into()))
     }
 }

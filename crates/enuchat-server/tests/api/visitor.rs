@@ -11,6 +11,8 @@ both_backends!(
     allowed_origins_are_enforced,
     a_visitor_writing_back_reopens_a_closed_conversation,
     visitor_input_is_validated_and_rate_limited,
+    new_visitors_are_counted_on_the_address_the_proxy_saw,
+    forwarded_addresses_are_ignored_unless_trusted,
 );
 
 async fn a_visitors_first_message_starts_a_conversation_seen_by_the_tenant_api(backend: Backend) {
@@ -407,4 +409,91 @@ async fn a_visitor_can_be_created_without_a_body() {
     Reply::from(reply)
         .await
         .expect_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE");
+}
+
+/// Creates a visitor with this `X-Forwarded-For` and returns the status.
+async fn create_visitor_from(
+    app: &TestApp,
+    widget: &enuchat_domain::Widget,
+    forwarded: &str,
+) -> StatusCode {
+    let url = app.url(&format!("/api/v1/widget/widgets/{}/visitors", widget.id));
+    let reply = app
+        .client
+        .post(&url)
+        .header("X-Forwarded-For", forwarded)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let status = reply.status();
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        Reply::from(reply)
+            .await
+            .expect_error(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED");
+    }
+    status
+}
+
+async fn new_visitors_are_counted_on_the_address_the_proxy_saw(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| {
+        s.trust_forwarded_for = true;
+        s.new_visitors_per_ip_per_minute = 2;
+    })
+    .await
+    else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    let widget = &acme.widget;
+    // The first entries are what the client sent; the proxy appended the
+    // last one, and that is the address counted.
+    for claimed in ["203.0.113.1", "203.0.113.2"] {
+        let forwarded = format!("{claimed}, 198.51.100.7");
+        assert_eq!(
+            create_visitor_from(&app, widget, &forwarded).await,
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(
+        create_visitor_from(&app, widget, "203.0.113.3, 198.51.100.7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        create_visitor_from(&app, widget, "198.51.100.7, 198.51.100.8").await,
+        StatusCode::CREATED
+    );
+    // IPv6 addresses count by their /64.
+    for address in ["2001:db8:1:2::1", "2001:db8:1:2::2"] {
+        assert_eq!(
+            create_visitor_from(&app, widget, address).await,
+            StatusCode::CREATED
+        );
+    }
+    assert_eq!(
+        create_visitor_from(&app, widget, "2001:db8:1:2:ffff::9").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        create_visitor_from(&app, widget, "2001:db8:1:3::1").await,
+        StatusCode::CREATED
+    );
+}
+
+async fn forwarded_addresses_are_ignored_unless_trusted(backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |s| s.new_visitors_per_ip_per_minute = 2).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    for forwarded in ["198.51.100.1", "198.51.100.2"] {
+        assert_eq!(
+            create_visitor_from(&app, &acme.widget, forwarded).await,
+            StatusCode::CREATED
+        );
+    }
+    // Every request came from this test's loopback address.
+    assert_eq!(
+        create_visitor_from(&app, &acme.widget, "198.51.100.3").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }

@@ -43,7 +43,7 @@ pub struct SignInBody {
 
 pub async fn sign_in(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    client: ClientIp,
     headers: HeaderMap,
     ApiJson(body): ApiJson<SignInBody>,
 ) -> ApiResult<Response> {
@@ -55,7 +55,7 @@ pub async fn sign_in(
             "per email address for failed sign-ins",
         ),
         (
-            format!("signin-ip:{ip}"),
+            format!("signin-ip:{}", client.network()),
             RateLimit::per_minute(FAILURES_PER_IP),
             "per IP address for failed sign-ins",
         ),

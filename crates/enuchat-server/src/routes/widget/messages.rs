@@ -67,7 +67,7 @@ pub struct PostBody {
 
 pub async fn post_message(
     State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
+    client: ClientIp,
     visitor: VisitorContext,
     ApiJson(body): ApiJson<PostBody>,
 ) -> ApiResult<(StatusCode, Json<Data<VisitorMessageView>>)> {
@@ -95,7 +95,7 @@ pub async fn post_message(
         None => {
             enforce(
                 &state,
-                format!("ip-conversation:{ip}"),
+                format!("ip-conversation:{}", client.network()),
                 state.limits.new_conversations_per_ip,
                 "per IP address for new conversations",
             )

@@ -49,7 +49,7 @@ pub struct NewVisitorView {
 pub async fn create_visitor(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    ClientIp(ip): ClientIp,
+    client: ClientIp,
     headers: HeaderMap,
     ApiJsonOrEmpty(body): ApiJsonOrEmpty<VisitorFields>,
 ) -> ApiResult<(StatusCode, Json<Data<NewVisitorView>>)> {
@@ -60,7 +60,7 @@ pub async fn create_visitor(
     let fields = body.validate()?;
     enforce(
         &state,
-        format!("ip-visitor:{ip}"),
+        format!("ip-visitor:{}", client.network()),
         state.limits.new_visitors_per_ip,
         "per IP address for new visitors",
     )
