@@ -107,7 +107,7 @@ impl Metrics {
         );
         registry.register(
             "rate_limited_requests",
-            "Tenant API requests refused by the rate limit",
+            "Requests refused by a rate limit (Tenant API keys, visitors, addresses, sign-ins)",
             rate_limited.clone(),
         );
         registry.register(

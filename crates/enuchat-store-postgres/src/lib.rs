@@ -171,8 +171,10 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(db_err)?;
-        for risk in durability::risks(&pool).await? {
-            tracing::warn!("{risk}");
+        // A check, not a condition of starting: if it cannot run, say so.
+        match durability::risks(&pool).await {
+            Ok(risks) => risks.iter().for_each(|risk| tracing::warn!("{risk}")),
+            Err(err) => tracing::warn!(%err, "could not read PostgreSQL's durability settings"),
         }
         let appender = appender::Appender::start(pool.clone());
         Ok(PostgresStore {

@@ -66,7 +66,11 @@ impl FromRequestParts<AppState> for ClientIp {
 /// used, which is safe, only coarser.
 fn nearest_forwarded(headers: &HeaderMap) -> Option<IpAddr> {
     let line = headers.get_all("x-forwarded-for").iter().next_back()?;
-    let entry = line.to_str().ok()?.rsplit(',').next()?.trim();
+    // Only the proxy's entry is decoded: bytes a client put earlier in the
+    // line must not make the whole line unusable (that would move the client
+    // onto the proxy's address, a bucket shared with others).
+    let tail = line.as_bytes().rsplit(|&byte| byte == b',').next()?;
+    let entry = std::str::from_utf8(tail).ok()?.trim();
     // Some proxies add the port (`203.0.113.7:41234`, `[2001:db8::1]:443`).
     entry
         .parse::<IpAddr>()
@@ -106,6 +110,16 @@ mod tests {
         );
         assert_eq!(forwarded(&["198.51.100.7:41234"]), Some(ip("198.51.100.7")));
         assert_eq!(forwarded(&["[2001:db8::1]:443"]), Some(ip("2001:db8::1")));
+    }
+
+    #[test]
+    fn bytes_the_client_sent_do_not_hide_the_proxys_entry() {
+        let mut headers = HeaderMap::new();
+        headers.append(
+            "x-forwarded-for",
+            HeaderValue::from_bytes(b"\x80\xff, 198.51.100.7").unwrap(),
+        );
+        assert_eq!(nearest_forwarded(&headers), Some(ip("198.51.100.7")));
     }
 
     #[test]
