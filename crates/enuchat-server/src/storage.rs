@@ -2,7 +2,9 @@
 
 use enuchat_domain::{Store, StoreError};
 use enuchat_store_postgres::PostgresStore;
+pub use enuchat_store_sqlite::BackupError;
 use enuchat_store_sqlite::SqliteStore;
+use std::path::Path;
 use std::sync::Arc;
 
 /// An opened database. PostgreSQL also gives the server its message feed
@@ -35,4 +37,18 @@ pub async fn open(url: &str, max_connections: u32) -> Result<Database, StoreErro
 /// Just the store, for tools that do not serve (the admin CLI, tests).
 pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, StoreError> {
     Ok(open(url, max_connections).await?.store)
+}
+
+/// Copies the SQLite database at `url` to `target`, consistently even while
+/// a server uses it (see `enuchat_store_sqlite::backup`). PostgreSQL has
+/// its own tools for that.
+pub async fn backup(url: &str, target: &Path) -> Result<u64, BackupError> {
+    if url.starts_with("sqlite:") {
+        enuchat_store_sqlite::backup(url, target).await
+    } else {
+        Err(BackupError::Refused(
+            "backup copies SQLite databases; for PostgreSQL use pg_dump (docs/operations.md)"
+                .into(),
+        ))
+    }
 }

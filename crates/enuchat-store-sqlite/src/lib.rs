@@ -28,6 +28,7 @@
 
 mod api_keys;
 mod appender;
+mod backup;
 mod checkpointer;
 mod conversations;
 // Issue 6: charges, the job queue and knowledge entries.
@@ -51,6 +52,7 @@ mod widgets;
 mod writer;
 
 use appender::Appender;
+pub use backup::{backup, BackupError};
 use chrono::{DateTime, Utc};
 pub use enuchat_domain::deep_pages::{AnchorSettings, DeepPageReads};
 use enuchat_domain::store::StoreResult;

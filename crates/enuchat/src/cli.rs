@@ -65,6 +65,8 @@ pub enum Command {
     Knowledge(KnowledgeCommand),
     /// Fill a tenant with realistic demo conversations
     Demo(DemoArgs),
+    /// Copy the SQLite database to a new file, consistently even while `serve` runs
+    Backup(BackupArgs),
 }
 
 #[derive(Args)]
@@ -214,6 +216,13 @@ pub enum KnowledgeCommand {
         #[arg(long)]
         id: uuid::Uuid,
     },
+}
+
+#[derive(Args)]
+pub struct BackupArgs {
+    /// The copy to write; it must not exist yet
+    #[arg(long)]
+    pub to: std::path::PathBuf,
 }
 
 #[derive(Args)]

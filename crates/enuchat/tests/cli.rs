@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 struct Cli {
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
     url: String,
 }
 
@@ -15,7 +15,7 @@ impl Cli {
     fn new() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("cli.db").display());
-        Self { _dir: dir, url }
+        Self { dir, url }
     }
 
     fn command(&self) -> Command {
@@ -461,4 +461,50 @@ fn knowledge_input_is_refused_with_a_clear_message() {
         serde_json::json!([]),
         "nothing was added"
     );
+}
+
+#[test]
+fn backups_are_working_databases_and_never_overwrite() {
+    let cli = Cli::new();
+    let (tenant, _) = tenant_with_widget(&cli, "Acme");
+    let key = cli.json(&["api-key", "create", "--tenant", &tenant, "--name", "CRM"]);
+    let target = cli.dir.path().join("backup.db");
+    let target_arg = target.to_str().unwrap();
+    let done = cli.json(&["backup", "--to", target_arg]);
+    assert_eq!(done["backup"], target_arg);
+    assert!(done["bytes"].as_u64().unwrap() > 0);
+
+    // The copy is a database the CLI (and so the server) opens, with the key.
+    let copy_url = format!("sqlite://{target_arg}");
+    let listed = cli
+        .command()
+        .env("ENUCHAT_DATABASE_URL", &copy_url)
+        .args(["api-key", "list", "--tenant", &tenant])
+        .output()
+        .unwrap();
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&listed.stdout).unwrap();
+    assert_eq!(listed["id"], key["id"]);
+
+    let before = std::fs::read(&target).unwrap();
+    let again = cli.run(&["backup", "--to", target_arg]);
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("already exists"));
+    assert_eq!(std::fs::read(&target).unwrap(), before);
+
+    // PostgreSQL is refused before anything connects.
+    let other = cli.dir.path().join("other.db");
+    let refused = cli
+        .command()
+        .env("ENUCHAT_DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .args(["backup", "--to", other.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("pg_dump"));
+    assert!(!other.exists());
 }

@@ -12,6 +12,7 @@ pub async fn run(command: Command, store: &dyn Store) -> anyhow::Result<()> {
     match command {
         Command::Serve(_) => unreachable!("serve is handled by commands::run"),
         Command::Knowledge(_) => unreachable!("knowledge is handled by commands::run"),
+        Command::Backup(_) => unreachable!("backup is handled by commands::run"),
         Command::Tenant(TenantCommand::Create {
             name,
             plan,

@@ -2,6 +2,7 @@
 //! `enuchat_server::admin` and prints JSON (create/list commands) on stdout.
 
 mod accounts;
+mod backup;
 mod knowledge;
 mod serve;
 
@@ -13,6 +14,7 @@ use std::sync::Arc;
 pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve(args) => serve::run(args, config).await,
+        Command::Backup(args) => backup::run(args, &config).await,
         Command::Knowledge(command) => {
             let store = open(&config).await?;
             let done = knowledge::run(command, store.as_ref()).await;
