@@ -45,6 +45,11 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, 
 pub async fn backup(url: &str, target: &Path) -> Result<u64, BackupError> {
     if url.starts_with("sqlite:") {
         enuchat_store_sqlite::backup(url, target).await
+    } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        Err(BackupError::Refused(format!(
+            "unsupported database URL {:?}: use sqlite://FILE",
+            crate::settings::redact_url(url)
+        )))
     } else {
         Err(BackupError::Refused(
             "backup copies SQLite databases; for PostgreSQL use pg_dump (docs/operations.md)"

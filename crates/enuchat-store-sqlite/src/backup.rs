@@ -48,30 +48,56 @@ fn database_file(url: &str) -> Result<PathBuf, BackupError> {
 }
 
 fn copy(source: &Path, target: &Path) -> Result<u64, BackupError> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| {
-        BackupError::Failed(format!("backup of {}: {what}: {e}", source.display()))
-    };
     if !source.is_file() {
         return Err(BackupError::Refused(format!(
             "there is no database at {}",
-            source.display()
+            std::path::absolute(source)
+                .unwrap_or_else(|_| source.to_owned())
+                .display()
         )));
     }
-    // Checked here for a clear message; SQLite refuses too, since `VACUUM
-    // INTO` only writes to a missing or empty file.
-    if target.exists() {
-        return Err(BackupError::Refused(format!(
-            "{} already exists; a backup never overwrites a file",
-            target.display()
-        )));
+    // Checked first for a clear message; the hard link below is what makes
+    // it hold (it fails on any existing entry, a dangling symlink included).
+    if target.symlink_metadata().is_ok() {
+        return Err(refused_existing(target));
     }
-    let Some(target_name) = target.to_str() else {
+    let (dir, partial) = partial_path(target)?;
+    // Ours alone (this process's id): a leftover of an earlier run that had
+    // the same id and was killed would make `VACUUM INTO` refuse.
+    let _ = std::fs::remove_file(&partial);
+    let written = write_copy(source, &partial).and_then(|bytes| {
+        // The copy appears under its name complete and synced, or not at
+        // all: a failed or interrupted run leaves no file that looks like a
+        // backup or blocks the next attempt.
+        match std::fs::hard_link(&partial, target) {
+            Ok(()) => Ok(bytes),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(refused_existing(target))
+            }
+            Err(e) => Err(failed(source, "naming the copy", &e)),
+        }
+    });
+    let _ = std::fs::remove_file(&partial);
+    let bytes = written?;
+    // Both directory entries (the link made, the temporary removed) must
+    // outlive a crash too.
+    std::fs::File::open(&dir)
+        .and_then(|dir| dir.sync_all())
+        .map_err(|e| failed(source, "syncing the backup's directory", &e))?;
+    Ok(bytes)
+}
+
+/// Writes the consistent copy of `source` to `partial` (a new file) and
+/// syncs it; returns its size.
+fn write_copy(source: &Path, partial: &Path) -> Result<u64, BackupError> {
+    let fail = |what: &str, e: &dyn std::fmt::Display| failed(source, what, e);
+    let Some(partial_name) = partial.to_str() else {
         return Err(BackupError::Refused(format!(
             "the backup path {} is not valid UTF-8",
-            target.display()
+            partial.display()
         )));
     };
-    // Not created if missing (checked above, but it could vanish meanwhile:
+    // Not created if missing (checked before, but it could vanish meanwhile:
     // an empty new database must not pass for a backup).
     let conn = rusqlite::Connection::open_with_flags(
         source,
@@ -80,22 +106,49 @@ fn copy(source: &Path, target: &Path) -> Result<u64, BackupError> {
     .map_err(|e| fail("opening it", &e))?;
     conn.busy_timeout(BUSY_TIMEOUT)
         .map_err(|e| fail("setting the busy timeout", &e))?;
-    conn.execute("VACUUM INTO ?1", [target_name])
+    conn.execute("VACUUM INTO ?1", [partial_name])
         .map_err(|e| fail("copying it", &e))?;
     drop(conn);
-    // `VACUUM INTO` does not sync what it wrote; a backup that a crash
+    // SQLite documents no sync for `VACUUM INTO`; a backup that a crash
     // could truncate is not one.
-    let file = std::fs::File::open(target).map_err(|e| fail("reopening the copy", &e))?;
+    let file = std::fs::File::open(partial).map_err(|e| fail("reopening the copy", &e))?;
     file.sync_all().map_err(|e| fail("syncing the copy", &e))?;
-    if let Some(dir) = target.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-        if let Ok(dir) = std::fs::File::open(dir) {
-            let _ = dir.sync_all();
-        }
-    }
-    Ok(file
-        .metadata()
-        .map_err(|e| fail("reading the copy's size", &e))?
-        .len())
+    file.metadata()
+        .map(|meta| meta.len())
+        .map_err(|e| fail("reading the copy's size", &e))
+}
+
+/// The target's directory, and a temporary name in it for the copy being
+/// written (same directory, so that linking it to the target is one step on
+/// one file system). It starts with a dot and a path, so SQLite never reads
+/// it as a `file:` URI.
+fn partial_path(target: &Path) -> Result<(PathBuf, PathBuf), BackupError> {
+    let Some(name) = target.file_name() else {
+        return Err(BackupError::Refused(format!(
+            "{} does not name a file",
+            target.display()
+        )));
+    };
+    let dir = match target.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let mut partial = std::ffi::OsString::from(".");
+    partial.push(name);
+    partial.push(format!(".partial-{}", std::process::id()));
+    let partial = dir.join(partial);
+    Ok((dir, partial))
+}
+
+fn refused_existing(target: &Path) -> BackupError {
+    BackupError::Refused(format!(
+        "{} already exists; a backup never overwrites a file",
+        target.display()
+    ))
+}
+
+fn failed(source: &Path, what: &str, e: &dyn std::fmt::Display) -> BackupError {
+    BackupError::Failed(format!("backup of {}: {what}: {e}", source.display()))
 }
 
 #[cfg(test)]
@@ -129,7 +182,8 @@ mod tests {
         }
         let target = dir.path().join("copy.db");
         let bytes = backup(&url, &target).await.unwrap();
-        assert!(bytes > 0);
+        assert_eq!(bytes, std::fs::metadata(&target).unwrap().len());
+        assert_eq!(integrity(&target), "ok");
 
         let copy_url = format!("sqlite://{}", target.display());
         let copy = SqliteStore::connect(&copy_url).await.unwrap();
@@ -146,6 +200,55 @@ mod tests {
         assert_eq!(listed.len(), 1);
         copy.close().await;
         store.close().await;
+    }
+
+    fn integrity(path: &std::path::Path) -> String {
+        let conn = rusqlite::Connection::open(path).unwrap();
+        conn.query_row("PRAGMA integrity_check", [], |row| row.get(0))
+            .unwrap()
+    }
+
+    /// Commits that nothing has checkpointed yet are only in the `-wal`
+    /// file; a copy of the database file alone would miss them.
+    #[tokio::test]
+    async fn commits_still_only_in_the_wal_are_in_the_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("wal.db");
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
+                 CREATE TABLE notes (text TEXT NOT NULL);",
+            )
+            .unwrap();
+        for i in 0..100 {
+            writer
+                .execute(
+                    "INSERT INTO notes (text) VALUES (?1)",
+                    [format!("note {i}")],
+                )
+                .unwrap();
+        }
+        let wal = dir.path().join("wal.db-wal");
+        assert!(std::fs::metadata(&wal).unwrap().len() > 0);
+        let count = |file: &std::path::Path| -> rusqlite::Result<i64> {
+            rusqlite::Connection::open(file)?
+                .query_row("SELECT count(*) FROM notes", [], |row| row.get(0))
+        };
+        let plain = dir.path().join("plain.db");
+        std::fs::copy(&path, &plain).unwrap();
+        assert_ne!(
+            count(&plain).ok(),
+            Some(100),
+            "the database file alone holds them"
+        );
+
+        let target = dir.path().join("copy.db");
+        let url = format!("sqlite://{}", path.display());
+        backup(&url, &target).await.unwrap();
+        assert_eq!(count(&target).unwrap(), 100);
+        assert_eq!(integrity(&target), "ok");
+        drop(writer);
     }
 
     #[tokio::test]
