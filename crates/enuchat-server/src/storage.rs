@@ -1,6 +1,6 @@
 //! Picks the storage backend from the database URL, once, at launch.
 
-use enuchat_domain::{Store, StoreError};
+use enuchat_domain::{Store, StoreError, StoreKind};
 use enuchat_store_postgres::PostgresStore;
 pub use enuchat_store_sqlite::BackupError;
 use enuchat_store_sqlite::SqliteStore;
@@ -15,23 +15,38 @@ pub struct Database {
 }
 
 pub async fn open(url: &str, max_connections: u32) -> Result<Database, StoreError> {
-    if url.starts_with("sqlite:") {
-        Ok(Database {
+    match backend_of(url) {
+        Some(StoreKind::Sqlite) => Ok(Database {
             store: Arc::new(SqliteStore::connect(url).await?),
             postgres: None,
-        })
-    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let pg = PostgresStore::connect_with(url, max_connections).await?;
-        Ok(Database {
-            store: Arc::new(pg.clone()),
-            postgres: Some(pg),
-        })
-    } else {
-        Err(StoreError::Database(format!(
-            "unsupported database URL {:?}: use sqlite://FILE or postgres://...",
-            crate::settings::redact_url(url)
-        )))
+        }),
+        Some(StoreKind::Postgres) => {
+            let pg = PostgresStore::connect_with(url, max_connections).await?;
+            Ok(Database {
+                store: Arc::new(pg.clone()),
+                postgres: Some(pg),
+            })
+        }
+        None => Err(StoreError::Database(unsupported(url))),
     }
+}
+
+/// Which backend a database URL names, by its scheme.
+fn backend_of(url: &str) -> Option<StoreKind> {
+    if url.starts_with("sqlite:") {
+        Some(StoreKind::Sqlite)
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Some(StoreKind::Postgres)
+    } else {
+        None
+    }
+}
+
+fn unsupported(url: &str) -> String {
+    format!(
+        "unsupported database URL {:?}: use sqlite://FILE or postgres://...",
+        crate::settings::redact_url(url)
+    )
 }
 
 /// Just the store, for tools that do not serve (the admin CLI, tests).
@@ -43,17 +58,12 @@ pub async fn connect(url: &str, max_connections: u32) -> Result<Arc<dyn Store>, 
 /// a server uses it (see `enuchat_store_sqlite::backup`). PostgreSQL has
 /// its own tools for that.
 pub async fn backup(url: &str, target: &Path) -> Result<u64, BackupError> {
-    if url.starts_with("sqlite:") {
-        enuchat_store_sqlite::backup(url, target).await
-    } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        Err(BackupError::Refused(format!(
-            "unsupported database URL {:?}: use sqlite://FILE",
-            crate::settings::redact_url(url)
-        )))
-    } else {
-        Err(BackupError::Refused(
+    match backend_of(url) {
+        Some(StoreKind::Sqlite) => enuchat_store_sqlite::backup(url, target).await,
+        Some(StoreKind::Postgres) => Err(BackupError::Refused(
             "backup copies SQLite databases; for PostgreSQL use pg_dump (docs/operations.md)"
                 .into(),
-        ))
+        )),
+        None => Err(BackupError::Refused(unsupported(url))),
     }
 }

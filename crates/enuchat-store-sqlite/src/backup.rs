@@ -37,7 +37,7 @@ pub async fn backup(url: &str, target: &Path) -> Result<u64, BackupError> {
 /// The file behind a `sqlite://` URL; throwaway databases have none worth
 /// keeping.
 fn database_file(url: &str) -> Result<PathBuf, BackupError> {
-    if url.contains(":memory:") || url.contains("mode=memory") {
+    if crate::is_throwaway(url) {
         return Err(BackupError::Refused(
             "an in-memory database cannot be backed up".into(),
         ));

@@ -75,6 +75,12 @@ const MAX_READERS: u32 = 8;
 /// How long a statement waits for another process's write lock before failing.
 pub(crate) const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
+/// Whether `url` asks for SQLite's in-memory database, which this store
+/// replaces with a temporary file (and which has nothing to back up).
+pub(crate) fn is_throwaway(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
+}
+
 /// A [`Store`](enuchat_domain::Store) backed by one SQLite database.
 #[derive(Clone)]
 pub struct SqliteStore {
@@ -111,7 +117,7 @@ impl SqliteStore {
         // A throwaway database is a temporary file rather than SQLite's
         // in-memory database: readers on their own connections need a file
         // to share, and it then behaves exactly like a real one.
-        let (options, throwaway) = if url.contains(":memory:") || url.contains("mode=memory") {
+        let (options, throwaway) = if is_throwaway(url) {
             let file = ThrowawayFile::new();
             let options = SqliteConnectOptions::new().filename(&file.0);
             (options, Some(Arc::new(file)))
