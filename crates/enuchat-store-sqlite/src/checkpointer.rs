@@ -21,7 +21,9 @@
 
 use crate::writer::WriteTurn;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long commits gather before a checkpoint copies them: one checkpoint
@@ -49,9 +51,12 @@ pub(crate) const RESTART_PAGES: i64 = 2_000;
 const CATCH_UP_PASSES: usize = 3;
 
 /// The handle the store keeps; cheap to clone. The thread ends when the last
-/// handle is dropped.
+/// handle is dropped or [`stop`](Checkpointer::stop) is called.
 #[derive(Clone)]
-pub(crate) struct Checkpointer(SyncSender<()>);
+pub(crate) struct Checkpointer {
+    due: SyncSender<()>,
+    stopped: Arc<AtomicBool>,
+}
 
 impl Checkpointer {
     /// Starts the thread on the database at `path`; writers there take
@@ -63,20 +68,36 @@ impl Checkpointer {
     ) -> std::io::Result<Checkpointer> {
         // One pending request at most: commits while one waits add nothing.
         let (due, requests) = sync_channel(1);
+        let stopped = Arc::new(AtomicBool::new(false));
+        let thread_stopped = stopped.clone();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || run(&path, &turn, restart_pages, &requests))?;
-        Ok(Checkpointer(due))
+            .spawn(move || run(&path, &turn, restart_pages, &requests, &thread_stopped))?;
+        Ok(Checkpointer { due, stopped })
     }
 
     /// Something was committed: checkpoint it soon.
     pub(crate) fn committed(&self) {
         // Full: a checkpoint is already due. Disconnected: no thread.
-        let _ = self.0.try_send(());
+        let _ = self.due.try_send(());
+    }
+
+    /// Ends the thread (closing its connection) after the pass under way, if
+    /// any, for a store that is closing while handles are still held.
+    pub(crate) fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+        // Wakes the thread; when full, a request already will.
+        self.committed();
     }
 }
 
-fn run(path: &Path, turn: &WriteTurn, restart_pages: i64, requests: &Receiver<()>) {
+fn run(
+    path: &Path,
+    turn: &WriteTurn,
+    restart_pages: i64,
+    requests: &Receiver<()>,
+    stopped: &AtomicBool,
+) {
     let conn = match rusqlite::Connection::open(path) {
         Ok(conn) => conn,
         Err(e) => {
@@ -85,7 +106,7 @@ fn run(path: &Path, turn: &WriteTurn, restart_pages: i64, requests: &Receiver<()
         }
     };
     // Ends with an error once every handle is gone.
-    while requests.recv().is_ok() {
+    while requests.recv().is_ok() && !stopped.load(Ordering::Relaxed) {
         std::thread::sleep(INTERVAL);
         // This round covers the commits made while it waited; later ones
         // request the next.
@@ -176,9 +197,47 @@ mod tests {
                 .unwrap()
                 .unwrap();
         }
+        grows_past(&path, before).await;
+    }
+
+    /// Writes other than appends (here visitors and conversations, no
+    /// message at all) ask for passes too: without them nothing but the
+    /// writer's backstop at 8,000 pages would ever copy them out of the WAL.
+    #[tokio::test]
+    async fn writes_other_than_appends_reach_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other-writes.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let (tenant, widget) = tenant_with_widget(&store, "Acme").await;
+        for _ in 0..50 {
+            conversation(&store, tenant.id, widget.id).await;
+        }
+        grows_past(&path, before).await;
+    }
+
+    /// Closing ends the checkpoint thread although the store, which holds a
+    /// handle, is still alive: once its connection is closed too, SQLite
+    /// removes the WAL file with the last one.
+    #[tokio::test]
+    async fn closing_the_store_closes_the_checkpoint_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("closed.db");
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        let (tenant, widget) = tenant_with_widget(&store, "Acme").await;
+        conversation(&store, tenant.id, widget.id).await;
+        // The thread has made a pass, so its connection has the WAL open.
+        grows_past(&path, before).await;
+        store.close().await;
+        let wal = dir.path().join("closed.db-wal");
         let deadline = Instant::now() + Duration::from_secs(10);
-        while std::fs::metadata(&path).unwrap().len() <= before {
-            assert!(Instant::now() < deadline, "nothing was checkpointed");
+        while wal.exists() {
+            assert!(Instant::now() < deadline, "a connection is still open");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -224,6 +283,16 @@ mod tests {
                 checkpointer.committed();
             }
             commits += 100;
+        }
+    }
+
+    /// Waits until the database file is larger than `before` bytes: pages
+    /// were copied there from the WAL.
+    async fn grows_past(path: &std::path::Path, before: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::metadata(path).unwrap().len() <= before {
+            assert!(Instant::now() < deadline, "nothing was checkpointed");
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 

@@ -169,7 +169,7 @@ impl SqliteStore {
         let lists = Arc::new(ListAnchors::new(anchors));
         let appender = Appender::start(
             options.get_filename(),
-            checkpointer,
+            checkpointer.clone(),
             turn.clone(),
             lists.clone(),
         )?;
@@ -194,7 +194,7 @@ impl SqliteStore {
             appender,
             lists,
             pages,
-            writer: Writer::new(writer, turn),
+            writer: Writer::new(writer, turn, checkpointer),
             reader,
             reads,
             deep_reads,
@@ -207,6 +207,7 @@ impl SqliteStore {
     /// copy: copying it without its `-wal` file after a stop loses nothing.
     pub(crate) async fn close_impl(&self) {
         self.appender.stop().await;
+        self.writer.stop_checkpoints();
         // (busy, WAL frames, frames checkpointed); busy = 1 when a reader or
         // another process kept it from finishing.
         let checkpoint: Result<(i64, i64, i64), _> =

@@ -7,7 +7,13 @@
 //! meets the other's lock inside SQLite, where the busy handler would sleep
 //! a millisecond or more and let a steady stream of appends starve the rest.
 //! Another process on the same file still meets `busy_timeout`.
+//!
+//! Every write asks the checkpoint thread for a pass once its turn is over
+//! (`checkpointer.rs`), as appends do: otherwise a server with few messages
+//! but other writes (conversations, jobs, sign-ins) keeps them in the WAL
+//! until the writer's own backstop checkpoint, which runs inside a commit.
 
+use crate::checkpointer::Checkpointer;
 use crate::db;
 use crate::list_anchors::Changing;
 use enuchat_domain::store::StoreResult;
@@ -49,11 +55,21 @@ impl WriteTurn {
 pub(crate) struct Writer {
     pub(crate) pool: SqlitePool,
     turn: WriteTurn,
+    checkpointer: Checkpointer,
 }
 
 impl Writer {
-    pub(crate) fn new(pool: SqlitePool, turn: WriteTurn) -> Writer {
-        Writer { pool, turn }
+    pub(crate) fn new(pool: SqlitePool, turn: WriteTurn, checkpointer: Checkpointer) -> Writer {
+        Writer {
+            pool,
+            turn,
+            checkpointer,
+        }
+    }
+
+    /// No more checkpoint passes: the store is closing.
+    pub(crate) fn stop_checkpoints(&self) {
+        self.checkpointer.stop();
     }
 
     /// The connection, for one or more statements outside a transaction
@@ -61,7 +77,11 @@ impl Writer {
     pub(crate) async fn acquire(&self) -> StoreResult<WriteConn> {
         let turn = self.turn.take().await;
         let conn = self.pool.acquire().await.map_err(db)?;
-        Ok(WriteConn { conn, _turn: turn })
+        Ok(WriteConn {
+            conn,
+            _turn: turn,
+            _checkpoint: CheckpointAfter(self.checkpointer.clone()),
+        })
     }
 
     /// A transaction holding SQLite's write lock from its start.
@@ -72,7 +92,19 @@ impl Writer {
             tx,
             _turn: turn,
             _changing: None,
+            _checkpoint: CheckpointAfter(self.checkpointer.clone()),
         })
+    }
+}
+
+/// Asks for a checkpoint when dropped: the last field of a write, so after
+/// its turn is given back. A rolled-back write asks too; a pass with
+/// nothing to copy is cheap.
+struct CheckpointAfter(Checkpointer);
+
+impl Drop for CheckpointAfter {
+    fn drop(&mut self) {
+        self.0.committed();
     }
 }
 
@@ -81,6 +113,7 @@ impl Writer {
 pub(crate) struct WriteConn {
     conn: PoolConnection<Sqlite>,
     _turn: Turn,
+    _checkpoint: CheckpointAfter,
 }
 
 impl Deref for WriteConn {
@@ -104,6 +137,7 @@ pub(crate) struct WriteTx {
     _turn: Turn,
     /// Held until after the commit by writes that change conversation lists.
     _changing: Option<Changing>,
+    _checkpoint: CheckpointAfter,
 }
 
 impl WriteTx {
@@ -120,6 +154,7 @@ impl WriteTx {
                 tx,
                 _turn,
                 _changing,
+                _checkpoint,
             } = self;
             tx.commit().await
         })
