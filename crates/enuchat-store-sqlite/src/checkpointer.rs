@@ -23,7 +23,8 @@ use crate::writer::WriteTurn;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How long commits gather before a checkpoint copies them: one checkpoint
@@ -56,6 +57,8 @@ const CATCH_UP_PASSES: usize = 3;
 pub(crate) struct Checkpointer {
     due: SyncSender<()>,
     stopped: Arc<AtomicBool>,
+    /// Taken by the one [`stop`](Checkpointer::stop) that waits for it.
+    thread: Arc<Mutex<Option<JoinHandle<()>>>>,
 }
 
 impl Checkpointer {
@@ -70,10 +73,14 @@ impl Checkpointer {
         let (due, requests) = sync_channel(1);
         let stopped = Arc::new(AtomicBool::new(false));
         let thread_stopped = stopped.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || run(&path, &turn, restart_pages, &requests, &thread_stopped))?;
-        Ok(Checkpointer { due, stopped })
+        Ok(Checkpointer {
+            due,
+            stopped,
+            thread: Arc::new(Mutex::new(Some(thread))),
+        })
     }
 
     /// Something was committed: checkpoint it soon.
@@ -82,12 +89,19 @@ impl Checkpointer {
         let _ = self.due.try_send(());
     }
 
-    /// Ends the thread (closing its connection) after the pass under way, if
-    /// any, for a store that is closing while handles are still held.
-    pub(crate) fn stop(&self) {
+    /// Ends the thread after the pass under way, if any, for a store that
+    /// is closing while handles are still held. Returns once the thread has
+    /// closed its connection: one closing at the same time as another can
+    /// leave both unable to remove the WAL file (each sees the other open).
+    pub(crate) async fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
         // Wakes the thread; when full, a request already will.
         self.committed();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            // A pass takes milliseconds; off the runtime's threads all the same.
+            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        }
     }
 }
 
@@ -181,13 +195,11 @@ mod tests {
     #[tokio::test]
     async fn commits_reach_the_database_file_without_the_writer_checkpointing() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("checkpointed.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+        let (store, path) = store_in(&dir, "checkpointed.db").await;
         let (tenant, widget) = tenant_with_widget(&store, "Acme").await;
         let conversation = conversation(&store, tenant.id, widget.id).await;
-        let before = std::fs::metadata(&path).unwrap().len();
+        // Those writes ask for a pass of their own: let it end first.
+        let before = settled_size(&path).await;
         for i in 0..300 {
             let text = format!("message {i}: {}", "x".repeat(500));
             let new = NewMessage::new(MessageRole::Visitor, MessageContent::parse(text).unwrap());
@@ -206,10 +218,7 @@ mod tests {
     #[tokio::test]
     async fn writes_other_than_appends_reach_the_database_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("other-writes.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
-            .unwrap();
+        let (store, path) = store_in(&dir, "other-writes.db").await;
         let before = std::fs::metadata(&path).unwrap().len();
         let (tenant, widget) = tenant_with_widget(&store, "Acme").await;
         for _ in 0..50 {
@@ -218,28 +227,35 @@ mod tests {
         grows_past(&path, before).await;
     }
 
-    /// Closing ends the checkpoint thread although the store, which holds a
-    /// handle, is still alive: once its connection is closed too, SQLite
-    /// removes the WAL file with the last one.
+    /// `stop` returns once the thread has closed its connection, although
+    /// a handle is still held: the test's own connection is then the last
+    /// one, and closing it removes the WAL file, which SQLite does only for
+    /// the last connection to close.
     #[tokio::test]
-    async fn closing_the_store_closes_the_checkpoint_connection() {
+    async fn stopping_closes_the_threads_connection_before_returning() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("closed.db");
-        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
-            .await
+        let path = dir.path().join("stopped.db");
+        let writer = rusqlite::Connection::open(&path).unwrap();
+        writer
+            .execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
+                 CREATE TABLE t (b BLOB); INSERT INTO t (b) VALUES (zeroblob(10000));",
+            )
             .unwrap();
         let before = std::fs::metadata(&path).unwrap().len();
-        let (tenant, widget) = tenant_with_widget(&store, "Acme").await;
-        conversation(&store, tenant.id, widget.id).await;
+        let checkpointer = Checkpointer::start(path.clone(), WriteTurn::new(), 1_000).unwrap();
+        checkpointer.committed();
         // The thread has made a pass, so its connection has the WAL open.
         grows_past(&path, before).await;
-        store.close().await;
-        let wal = dir.path().join("closed.db-wal");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while wal.exists() {
-            assert!(Instant::now() < deadline, "a connection is still open");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        tokio::time::timeout(Duration::from_secs(10), checkpointer.stop())
+            .await
+            .expect("the thread did not stop");
+        writer.close().unwrap();
+        assert!(
+            !dir.path().join("stopped.db-wal").exists(),
+            "another connection was still open"
+        );
+        drop(checkpointer);
     }
 
     /// Commits back to back, each taking the writers' turn as the store's
@@ -283,6 +299,28 @@ mod tests {
                 checkpointer.committed();
             }
             commits += 100;
+        }
+    }
+
+    async fn store_in(dir: &tempfile::TempDir, name: &str) -> (SqliteStore, std::path::PathBuf) {
+        let path = dir.path().join(name);
+        let store = SqliteStore::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        (store, path)
+    }
+
+    /// The database file's size once it has not changed for 200 ms (many
+    /// times the interval between passes).
+    async fn settled_size(path: &std::path::Path) -> u64 {
+        let mut size = std::fs::metadata(path).unwrap().len();
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let now = std::fs::metadata(path).unwrap().len();
+            if now == size {
+                return size;
+            }
+            size = now;
         }
     }
 

@@ -207,7 +207,7 @@ impl SqliteStore {
     /// copy: copying it without its `-wal` file after a stop loses nothing.
     pub(crate) async fn close_impl(&self) {
         self.appender.stop().await;
-        self.writer.stop_checkpoints();
+        self.writer.stop_checkpoints().await;
         // (busy, WAL frames, frames checkpointed); busy = 1 when a reader or
         // another process kept it from finishing.
         let checkpoint: Result<(i64, i64, i64), _> =

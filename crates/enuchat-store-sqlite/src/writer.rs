@@ -68,8 +68,8 @@ impl Writer {
     }
 
     /// No more checkpoint passes: the store is closing.
-    pub(crate) fn stop_checkpoints(&self) {
-        self.checkpointer.stop();
+    pub(crate) async fn stop_checkpoints(&self) {
+        self.checkpointer.stop().await;
     }
 
     /// The connection, for one or more statements outside a transaction
