@@ -119,7 +119,7 @@ fn run(
             return;
         }
     };
-    // Ends with an error once every handle is gone.
+    // Ends with an error once every handle is gone; or on a request after `stop`.
     while requests.recv().is_ok() && !stopped.load(Ordering::Relaxed) {
         std::thread::sleep(INTERVAL);
         // This round covers the commits made while it waited; later ones
