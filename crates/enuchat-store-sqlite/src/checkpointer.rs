@@ -48,6 +48,9 @@ pub(crate) const WRITER_BACKSTOP_PAGES: u32 = 8_000;
 /// beginning again ([`start_over`]): ~8 MiB at SQLite's 4 KiB pages.
 pub(crate) const RESTART_PAGES: i64 = 2_000;
 
+/// How long [`Checkpointer::stop`] waits for the thread at most.
+const STOP_WAIT: Duration = Duration::from_secs(10);
+
 /// Passes without the writers' turn before the one with it.
 const CATCH_UP_PASSES: usize = 3;
 
@@ -93,15 +96,25 @@ impl Checkpointer {
     /// is closing while handles are still held. Returns once the thread has
     /// closed its connection: one closing at the same time as another can
     /// leave both unable to remove the WAL file (each sees the other open).
-    pub(crate) async fn stop(&self) {
-        self.stopped.store(true, Ordering::Relaxed);
+    ///
+    /// False when the thread did not end within [`STOP_WAIT`] (logged).
+    pub(crate) async fn stop(&self) -> bool {
+        self.stopped.store(true, Ordering::Release);
         // Wakes the thread; when full, a request already will.
         self.committed();
         let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(thread) = thread {
-            // A pass takes milliseconds; off the runtime's threads all the same.
-            let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+        let Some(thread) = thread else {
+            return true;
+        };
+        // A pass takes milliseconds; off the runtime's threads all the same,
+        // and never waited for without end: a close that hung would hold up
+        // the process's exit.
+        let joined = tokio::task::spawn_blocking(move || thread.join());
+        let ended = tokio::time::timeout(STOP_WAIT, joined).await.is_ok();
+        if !ended {
+            tracing::warn!("the checkpoint thread did not stop; closing without it");
         }
+        ended
     }
 }
 
@@ -119,8 +132,13 @@ fn run(
             return;
         }
     };
-    // Ends with an error once every handle is gone; or on a request after `stop`.
-    while requests.recv().is_ok() && !stopped.load(Ordering::Relaxed) {
+    // Ends once stopped, and with an error once every handle is gone. The
+    // flag is read before waiting too: a round's `try_recv` may have taken
+    // the request `stop` sent to wake the thread.
+    while !stopped.load(Ordering::Acquire)
+        && requests.recv().is_ok()
+        && !stopped.load(Ordering::Acquire)
+    {
         std::thread::sleep(INTERVAL);
         // This round covers the commits made while it waited; later ones
         // request the next.
@@ -247,15 +265,34 @@ mod tests {
         checkpointer.committed();
         // The thread has made a pass, so its connection has the WAL open.
         grows_past(&path, before).await;
-        tokio::time::timeout(Duration::from_secs(10), checkpointer.stop())
-            .await
-            .expect("the thread did not stop");
+        assert!(checkpointer.stop().await, "the thread did not stop");
         writer.close().unwrap();
         assert!(
             !dir.path().join("stopped.db-wal").exists(),
             "another connection was still open"
         );
         drop(checkpointer);
+    }
+
+    /// `stop` right after a request, while the thread waits out the
+    /// interval before its pass: that round takes any request sent in the
+    /// meantime, `stop`'s own among them, and the thread must not then wait
+    /// for another one.
+    #[tokio::test]
+    async fn stopping_during_a_round_ends_the_thread() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("busy.db");
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (b BLOB);")
+            .unwrap();
+        for _ in 0..20 {
+            let checkpointer = Checkpointer::start(path.clone(), WriteTurn::new(), 1_000).unwrap();
+            checkpointer.committed();
+            // Let the thread take the request and start its round.
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            assert!(checkpointer.stop().await, "the thread did not stop");
+        }
     }
 
     /// Commits back to back, each taking the writers' turn as the store's
