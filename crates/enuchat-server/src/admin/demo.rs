@@ -349,12 +349,15 @@ mod tests {
     #[test]
     fn demo_conversations_lie_in_the_past_in_seq_order() {
         let widgets = [WidgetId(Uuid::now_v7())];
-        let before = Utc::now();
         let batch = build_batch(TenantId(Uuid::now_v7()), &widgets, 0, 2_000);
+        // Read after the batch: it ends conversations a whole minute or more
+        // before its own clock reading, which may be microseconds past one
+        // taken before it (a conversation ending exactly 60 s back failed).
+        let after = Utc::now();
         assert_eq!(batch.conversations.len(), 2_000);
         let mut messages = batch.messages.iter().peekable();
         for c in &batch.conversations {
-            assert!(c.last_message_at <= before - Duration::seconds(60));
+            assert!(c.last_message_at <= after - Duration::seconds(60));
             let mut previous = c.started_at;
             for seq in 1..=c.last_seq {
                 let m = messages.next().expect("a message per seq");
