@@ -186,6 +186,11 @@ enum Command {
         grace_seconds: f64,
         #[arg(long, default_value_t = 32)]
         setup_concurrency: usize,
+        /// Also write every message's instants to this CSV file (due, sent,
+        /// answered, received; microseconds from one origin, empty where it
+        /// did not happen), to tell a steady tail from a few stalls
+        #[arg(long)]
+        timeline: Option<std::path::PathBuf>,
         #[arg(long, default_value = "{}")]
         tag: String,
     },
@@ -242,6 +247,7 @@ async fn main() -> anyhow::Result<()> {
             seconds,
             grace_seconds,
             setup_concurrency,
+            timeline,
             tag,
         } => {
             http::check_loopback(&url)?;
@@ -261,6 +267,7 @@ async fn main() -> anyhow::Result<()> {
                 seconds,
                 grace_seconds,
                 setup_concurrency,
+                timeline,
             };
             let mut line = realtime::run(peer, &options).await?;
             let tag: Value = serde_json::from_str(&tag).context("--tag is not JSON")?;

@@ -44,6 +44,8 @@ pub struct Options {
     pub grace_seconds: f64,
     /// Visitors set up (HTTP) and sockets opened at once.
     pub setup_concurrency: usize,
+    /// Where to write every message's instants, if anywhere.
+    pub timeline: Option<std::path::PathBuf>,
 }
 
 /// Per message: when it was sent, accepted, received.
@@ -138,25 +140,33 @@ pub async fn run(peer: Peer, o: &Options) -> anyhow::Result<Value> {
     let is_ours = matches!(peer, Peer::Ours { .. });
     // `open_loop` schedules message i at (about) this instant + 5 ms + i / rate.
     let loop_origin = instants.now() + 5_000_000;
-    let post = crate::load::open_loop(o.rate, Duration::from_secs_f64(o.seconds), 256, |i| {
-        let i = i as usize;
-        let target = &targets[i % targets.len()];
-        let content = format!("{MARK}{i}");
-        let req = if is_ours {
-            http.post(&target.publish)
-                .header("x-api-key", &keys[i % keys.len()])
-                .json(&json!({"content": content, "role": "operator"}))
-        } else {
-            http.post(&target.publish).body(content)
-        };
-        let instants = instants.clone();
-        instants.sent[i].store(instants.now(), Ordering::Relaxed);
-        async move {
-            crate::http::send(req).await?;
-            instants.acked[i].store(instants.now(), Ordering::Relaxed);
-            Ok(())
-        }
-    })
+    // Paced by a thread: tokio's timer sends up to ~2 ms late, which is more
+    // than nchan's whole delivery time.
+    let post = crate::load::open_loop_paced(
+        o.rate,
+        Duration::from_secs_f64(o.seconds),
+        256,
+        crate::load::Pacing::Thread,
+        |i| {
+            let i = i as usize;
+            let target = &targets[i % targets.len()];
+            let content = format!("{MARK}{i}");
+            let req = if is_ours {
+                http.post(&target.publish)
+                    .header("x-api-key", &keys[i % keys.len()])
+                    .json(&json!({"content": content, "role": "operator"}))
+            } else {
+                http.post(&target.publish).body(content)
+            };
+            let instants = instants.clone();
+            instants.sent[i].store(instants.now(), Ordering::Relaxed);
+            async move {
+                crate::http::send(req).await?;
+                instants.acked[i].store(instants.now(), Ordering::Relaxed);
+                Ok(())
+            }
+        },
+    )
     .await;
 
     // Grace: wait until every accepted message arrived, or the time is up.
@@ -179,6 +189,10 @@ pub async fn run(peer: Peer, o: &Options) -> anyhow::Result<Value> {
         r.abort();
     }
     let schedule = |i: usize| loop_origin + (i as f64 * 1e9 / o.rate) as u64;
+    if let Some(path) = &o.timeline {
+        write_timeline(path, &instants, total, schedule)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
     Ok(summarize(
         &instants,
         total,
@@ -196,6 +210,35 @@ pub async fn run(peer: Peer, o: &Options) -> anyhow::Result<Value> {
             "post": post.to_json(),
         }),
     ))
+}
+
+/// One line per message: `message,due,sent,answered,received` in
+/// microseconds from the run's origin, a field left empty where that instant
+/// never came.
+fn write_timeline(
+    path: &std::path::Path,
+    instants: &Instants,
+    total: usize,
+    schedule: impl Fn(usize) -> u64,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "message,due_us,sent_us,answered_us,received_us")?;
+    let us = |slot: &AtomicU64| match slot.load(Ordering::Relaxed) {
+        NONE => String::new(),
+        ns => (ns / 1000).to_string(),
+    };
+    for i in 0..total {
+        writeln!(
+            out,
+            "{i},{},{},{},{}",
+            schedule(i) / 1000,
+            us(&instants.sent[i]),
+            us(&instants.acked[i]),
+            us(&instants.received[i])
+        )?;
+    }
+    out.flush()
 }
 
 /// `schedule(i)`: when message i was due. As in [`crate::load`], latency from
