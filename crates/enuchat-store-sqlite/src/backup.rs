@@ -214,13 +214,7 @@ mod tests {
     async fn commits_still_only_in_the_wal_are_in_the_copy() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("wal.db");
-        let writer = rusqlite::Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
-                 CREATE TABLE notes (text TEXT NOT NULL);",
-            )
-            .unwrap();
+        let writer = crate::test_wal::wal_writer(&path, "CREATE TABLE notes (text TEXT NOT NULL);");
         for i in 0..100 {
             writer
                 .execute(

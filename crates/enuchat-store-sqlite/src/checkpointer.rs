@@ -253,13 +253,10 @@ mod tests {
     async fn stopping_closes_the_threads_connection_before_returning() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("stopped.db");
-        let writer = rusqlite::Connection::open(&path).unwrap();
-        writer
-            .execute_batch(
-                "PRAGMA journal_mode = WAL; PRAGMA wal_autocheckpoint = 0; \
-                 CREATE TABLE t (b BLOB); INSERT INTO t (b) VALUES (zeroblob(10000));",
-            )
-            .unwrap();
+        let writer = crate::test_wal::wal_writer(
+            &path,
+            "CREATE TABLE t (b BLOB); INSERT INTO t (b) VALUES (zeroblob(10000));",
+        );
         let before = std::fs::metadata(&path).unwrap().len();
         let checkpointer = Checkpointer::start(path.clone(), WriteTurn::new(), 1_000).unwrap();
         checkpointer.committed();

@@ -48,6 +48,8 @@ mod read_pool;
 mod rows;
 mod store_impl;
 mod tenants;
+#[cfg(test)]
+mod test_wal;
 mod widgets;
 mod writer;
 
