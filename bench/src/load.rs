@@ -242,7 +242,7 @@ where
 }
 
 /// When request `i` is due, from the run's start.
-fn scheduled_offset(i: u64, rate: f64) -> Duration {
+pub fn scheduled_offset(i: u64, rate: f64) -> Duration {
     Duration::from_secs_f64(i as f64 / rate)
 }
 

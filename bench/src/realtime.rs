@@ -188,7 +188,8 @@ pub async fn run(peer: Peer, o: &Options) -> anyhow::Result<Value> {
     for r in &readers {
         r.abort();
     }
-    let schedule = |i: usize| loop_origin + (i as f64 * 1e9 / o.rate) as u64;
+    let schedule =
+        |i: usize| loop_origin + crate::load::scheduled_offset(i as u64, o.rate).as_nanos() as u64;
     if let Some(path) = &o.timeline {
         write_timeline(path, &instants, total, schedule)
             .with_context(|| format!("writing {}", path.display()))?;

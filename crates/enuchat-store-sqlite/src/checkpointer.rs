@@ -279,10 +279,10 @@ mod tests {
     async fn stopping_during_a_round_ends_the_thread() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("busy.db");
-        rusqlite::Connection::open(&path)
-            .unwrap()
-            .execute_batch("PRAGMA journal_mode = WAL; CREATE TABLE t (b BLOB);")
-            .unwrap();
+        drop(crate::test_wal::wal_writer(
+            &path,
+            "CREATE TABLE t (b BLOB);",
+        ));
         for _ in 0..20 {
             let checkpointer = Checkpointer::start(path.clone(), WriteTurn::new(), 1_000).unwrap();
             checkpointer.committed();
