@@ -296,6 +296,13 @@ pub struct PeakOptions {
 /// backend costs tens of milliseconds).
 const MAX_HALVINGS: u32 = 5;
 
+/// How often the peak search halves the interval between the last passing
+/// and the first breaking rate. Steps are 1.6x apart, so three bisections
+/// leave the peak known to within about 6% (two left 12%, coarse enough that
+/// runs of scenario 7 landed on the same grid point on both sides of the
+/// comparison it makes).
+const BISECTIONS: u32 = 3;
+
 pub fn step_passes(r: &RunResult, o: &PeakOptions) -> bool {
     r.error_ratio() <= o.max_error_ratio
         && r.p99_us <= o.p99_break_us
@@ -303,8 +310,8 @@ pub fn step_passes(r: &RunResult, o: &PeakOptions) -> bool {
 }
 
 /// Raises the rate by 1.6x until a step breaks (twice in a row; when the
-/// first rate already breaks, halves it up to [`MAX_HALVINGS`] times), then bisects twice between
-/// the last passing and the first breaking rate. The peak is the highest
+/// first rate already breaks, halves it up to [`MAX_HALVINGS`] times), then bisects
+/// [`BISECTIONS`] times between the last passing and the first breaking rate. The peak is the highest
 /// *achieved* rate of a passing step. Then holds `hold_share` of the peak for
 /// `hold_seconds` and reports that run too.
 pub async fn find_peak<F, Fut>(o: &PeakOptions, make: F) -> Value
@@ -361,7 +368,7 @@ where
     }
     if let (Some(fail), Some(b)) = (fail_rate, best.clone()) {
         let (mut lo, mut hi) = (b.offered_rps, fail);
-        for _ in 0..2 {
+        for _ in 0..BISECTIONS {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let mid = (lo + hi) / 2.0;
             let r = open_loop(mid, step, o.max_inflight, &make).await;
