@@ -27,6 +27,16 @@ use serde_json::Value;
 use std::time::{Duration, Instant};
 use tokio_tungstenite::tungstenite::Message;
 
+/// The server's allocator (`crates/enuchat/src/main.rs`), for three reasons:
+/// the HTTP and storage baselines run in this binary and would otherwise pay
+/// glibc's malloc where the server does not; scenario 6 times the server's
+/// own key check in this process; and the load generator shares the cores
+/// with what it measures, so what it spends is taken from the server. Its
+/// allocations took 11% of its CPU time under glibc and 5% with mimalloc
+/// (`bench/profiles/README.md`, session 34).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 struct Cli {
     #[command(subcommand)]
