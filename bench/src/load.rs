@@ -310,10 +310,11 @@ pub fn step_passes(r: &RunResult, o: &PeakOptions) -> bool {
 }
 
 /// Raises the rate by 1.6x until a step breaks (twice in a row; when the
-/// first rate already breaks, halves it up to [`MAX_HALVINGS`] times), then bisects
-/// [`BISECTIONS`] times between the last passing and the first breaking rate. The peak is the highest
-/// *achieved* rate of a passing step. Then holds `hold_share` of the peak for
-/// `hold_seconds` and reports that run too.
+/// first rate already breaks, halves it up to [`MAX_HALVINGS`] times), then
+/// bisects [`BISECTIONS`] times between the last passing and the first
+/// breaking rate. The peak is the highest *achieved* rate of a passing step.
+/// Then holds `hold_share` of the peak for `hold_seconds` and reports that
+/// run too.
 pub async fn find_peak<F, Fut>(o: &PeakOptions, make: F) -> Value
 where
     F: Fn(u64) -> Fut,
