@@ -341,7 +341,8 @@ if any(results[(b, "post-readers")] for b in backends):
 w("## Per-run figures\n")
 w(
     "The send lateness is how late the load generator itself sent its requests (p99); it shares "
-    "the cores with the server and counts in the latencies, which run from each request's scheduled time.\n"
+    "the cores with the server. Latencies run from each request's scheduled time, so its lateness counts in them, "
+    "except the first millisecond (tokio's timer wakes up to that late on its own).\n"
 )
 w("| Backend | Scenario | Run | Peak | p50 @70% | p99 @70% | max @70% | send lateness p99 @70% | errors @70% | first error |")
 w("|---|---|---|---|---|---|---|---|---|---|")
