@@ -1,8 +1,8 @@
 //! Tenant API scenarios and the HTTP baseline server.
 
+use crate::wire::WireClient;
 use anyhow::{bail, Context};
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Duration;
 
 const API: &str = "/api/v1/tenant-api";
@@ -86,7 +86,6 @@ async fn get_json(http: &reqwest::Client, url: &str, key: &str) -> anyhow::Resul
 
 /// What the Tenant API scenarios need to know about the data set.
 pub struct Fixture {
-    pub base: String,
     pub keys: Vec<String>,
     pub widget: String,
     /// Conversations with at least 50 messages (for `get`).
@@ -170,7 +169,6 @@ pub async fn prepare(
     }
     // The total, for deep offsets: the demo count is what the script made.
     Ok(Fixture {
-        base: base.to_owned(),
         keys,
         widget,
         targets: ids,
@@ -179,23 +177,26 @@ pub async fn prepare(
     })
 }
 
-/// Builds request number `i` of a scenario.
+/// The message every `post` request sends.
+const POST_BODY: &str = r#"{"content":"Thanks for chatting! Is there anything else we can help with?","role":"operator"}"#;
+
+/// Builds the bytes of request number `i` of a scenario.
 pub fn make_request(
-    http: &reqwest::Client,
-    f: &Arc<Fixture>,
+    wire: &WireClient,
+    f: &Fixture,
     scenario: &str,
     i: u64,
-) -> anyhow::Result<reqwest::RequestBuilder> {
+) -> anyhow::Result<Vec<u8>> {
     let key = &f.keys[(i as usize) % f.keys.len()];
-    let base = &f.base;
     // Spread conversation picks without a shared RNG.
     let spread = (i.wrapping_mul(2_654_435_761)) as usize;
-    let req = match scenario {
-        "list" => http.get(format!("{base}{API}/conversations?limit=20")),
+    let get = |path: &str| wire.get(path, key);
+    Ok(match scenario {
+        "list" => get(&format!("{API}/conversations?limit=20")),
         "list-filtered" => {
             let status = ["open", "pending", "closed"][(i % 3) as usize];
-            http.get(format!(
-                "{base}{API}/conversations?limit=20&status={status}&widgetId={}",
+            get(&format!(
+                "{API}/conversations?limit=20&status={status}&widgetId={}",
                 f.widget
             ))
         }
@@ -204,23 +205,23 @@ pub fn make_request(
             // almost everything.
             let total = f.total_conversations.max(40);
             let offset = total * 9 / 10 + (spread as u64 % (total / 10 - 20).max(1));
-            http.get(format!(
-                "{base}{API}/conversations?limit=20&offset={offset}"
-            ))
+            get(&format!("{API}/conversations?limit=20&offset={offset}"))
         }
         "get" => {
             let id = &f.full[spread % f.full.len()];
-            http.get(format!("{base}{API}/conversations/{id}?limit=50"))
+            get(&format!("{API}/conversations/{id}?limit=50"))
         }
         "post" => {
             let id = &f.targets[spread % f.targets.len()];
-            http.post(format!("{base}{API}/conversations/{id}/messages"))
-                .json(&json!({"content": "Thanks for chatting! Is there anything else we can help with?", "role": "operator"}))
+            wire.post_json(
+                &format!("{API}/conversations/{id}/messages"),
+                key,
+                POST_BODY,
+            )
         }
-        "widgets" => http.get(format!("{base}{API}/widgets")),
-        "baseline" => http.get(format!("{base}/json")),
-        "healthz" => http.get(format!("{base}/healthz")),
+        "widgets" => get(&format!("{API}/widgets")),
+        "baseline" => get("/json"),
+        "healthz" => get("/healthz"),
         other => bail!("unknown scenario {other}"),
-    };
-    Ok(req.header("x-api-key", key))
+    })
 }

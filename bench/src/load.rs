@@ -31,7 +31,7 @@ const TIMER_SLACK: Duration = Duration::from_millis(1);
 const WINDOW: Duration = Duration::from_millis(100);
 
 /// What wakes the generator for each request's scheduled instant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Pacing {
     /// tokio's `sleep_until`: millisecond ticks, so a request leaves up to
     /// about 2 ms after its time (measured: p50 0.5-1 ms, p90 1.3-1.8 ms).
@@ -289,6 +289,7 @@ pub struct PeakOptions {
     pub hold_seconds: f64,
     /// The hold run is at this share of the peak (0.7 in the issue).
     pub hold_share: f64,
+    pub pacing: Pacing,
 }
 
 /// How often the peak search halves a first rate that already breaks: from
@@ -326,18 +327,18 @@ where
     let mut rate = o.start_rps;
     let mut fail_rate: Option<f64> = None;
     // Warm-up (discarded): opens connections on both sides, fills caches.
-    let _ = open_loop(o.start_rps / 2.0, step, o.max_inflight, &make).await;
+    let _ = open_loop_paced(o.start_rps / 2.0, step, o.max_inflight, o.pacing, &make).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut halvings = 0;
     for _ in 0..o.max_steps {
-        let mut r = open_loop(rate, step, o.max_inflight, &make).await;
+        let mut r = open_loop_paced(rate, step, o.max_inflight, o.pacing, &make).await;
         let mut pass = step_passes(&r, o);
         steps.push(json!({"rate": rate.round(), "pass": pass, "run": r.to_json()}));
         if !pass {
             // Other work on a small machine causes single spikes: a step
             // fails only when it fails twice in a row.
             tokio::time::sleep(Duration::from_millis(500)).await;
-            r = open_loop(rate, step, o.max_inflight, &make).await;
+            r = open_loop_paced(rate, step, o.max_inflight, o.pacing, &make).await;
             pass = step_passes(&r, o);
             steps.push(
                 json!({"rate": rate.round(), "pass": pass, "retry": true, "run": r.to_json()}),
@@ -372,7 +373,7 @@ where
         for _ in 0..BISECTIONS {
             tokio::time::sleep(Duration::from_millis(200)).await;
             let mid = (lo + hi) / 2.0;
-            let r = open_loop(mid, step, o.max_inflight, &make).await;
+            let r = open_loop_paced(mid, step, o.max_inflight, o.pacing, &make).await;
             let pass = step_passes(&r, o);
             steps.push(json!({"rate": mid.round(), "pass": pass, "run": r.to_json()}));
             if pass {
@@ -391,10 +392,11 @@ where
     let peak = best.as_ref().map(|b| b.achieved_rps).unwrap_or(0.0);
     let hold = if peak > 0.0 && o.hold_seconds > 0.0 {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let r = open_loop(
+        let r = open_loop_paced(
             peak * o.hold_share,
             Duration::from_secs_f64(o.hold_seconds),
             o.max_inflight,
+            o.pacing,
             &make,
         )
         .await;

@@ -19,6 +19,7 @@ mod http;
 mod load;
 mod realtime;
 mod storage;
+mod wire;
 
 use anyhow::{bail, Context};
 use clap::{Parser, Subcommand};
@@ -64,6 +65,9 @@ struct PeakArgs {
     hold_seconds: f64,
     #[arg(long, default_value_t = 0.7)]
     hold_share: f64,
+    /// What wakes the generator for each request's send time
+    #[arg(long, value_enum, default_value_t = load::Pacing::Timer)]
+    pacing: load::Pacing,
     /// Free-form JSON object merged into every result line (backend, run number)
     #[arg(long, default_value = "{}")]
     tag: String,
@@ -81,6 +85,7 @@ impl PeakArgs {
             max_inflight: self.max_inflight,
             hold_seconds: self.hold_seconds,
             hold_share: self.hold_share,
+            pacing: self.pacing,
         }
     }
 
@@ -206,9 +211,26 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+fn main() -> anyhow::Result<()> {
+    let command = Cli::parse().command;
+    // The HTTP load generator runs on one thread. It shares the two cores
+    // with the server it measures, and on a multi-threaded runtime its
+    // workers spent much of their time waking and parking each other
+    // (futex and epoll wake-ups, `bench/profiles/README.md`, session 35).
+    // The other commands do the measured work in this process (storage
+    // baselines, the key check) or hold thousands of sockets (real time),
+    // and keep a worker per core.
+    let runtime = match command {
+        Command::Load { .. } => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?,
+        _ => tokio::runtime::Runtime::new()?,
+    };
+    runtime.block_on(run(command))
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
         Command::HttpBaseline { listen } => http::serve_baseline(&listen).await,
         Command::Load {
             url,
@@ -316,7 +338,6 @@ async fn load_command(
         f
     } else {
         http::Fixture {
-            base: url.clone(),
             keys,
             widget: String::new(),
             full: vec![],
@@ -325,7 +346,7 @@ async fn load_command(
         }
     };
     let fixture = std::sync::Arc::new(fixture);
-    let client = http::client(peak.max_inflight)?;
+    let wire = std::sync::Arc::new(wire::WireClient::new(&url, Duration::from_secs(10)).await?);
     let options = peak.options();
     for scenario in &scenarios {
         let (name, readers) = match scenario.as_str() {
@@ -333,18 +354,19 @@ async fn load_command(
             other => (other, false),
         };
         // Fail fast on a broken scenario before searching for its peak.
-        http::send(http::make_request(&client, &fixture, name, 0)?)
+        wire.send(&http::make_request(&wire, &fixture, name, 0)?)
             .await
             .with_context(|| format!("first request of {scenario}"))?;
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let reader_task = readers.then(|| {
-            let (client, fixture, stop) = (client.clone(), fixture.clone(), stop.clone());
+            let (wire, fixture, stop) = (wire.clone(), fixture.clone(), stop.clone());
             tokio::spawn(async move {
                 let mut runs = Vec::new();
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                     let r = load::open_loop(readers_rps, Duration::from_secs(1), 64, |i| {
-                        let req = http::make_request(&client, &fixture, "get", i);
-                        async move { http::send(req?).await }
+                        let req = http::make_request(&wire, &fixture, "get", i);
+                        let wire = wire.clone();
+                        async move { wire.send(&req?).await }
                     })
                     .await;
                     runs.push(r);
@@ -354,8 +376,9 @@ async fn load_command(
         });
         let started = Instant::now();
         let result = load::find_peak(&options, |i| {
-            let req = http::make_request(&client, &fixture, name, i);
-            async move { http::send(req?).await }
+            let req = http::make_request(&wire, &fixture, name, i);
+            let wire = wire.clone();
+            async move { wire.send(&req?).await }
         })
         .await;
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
