@@ -71,14 +71,6 @@ impl AnchorSettings {
     }
 }
 
-/// The page of `limit` rows `skip` rows into `block` (shorter where the
-/// block, read at the end of its list, is).
-pub fn cut_from_block<T: Clone>(block: &[T], skip: u64, limit: u32) -> Vec<T> {
-    let from = usize::try_from(skip).unwrap_or(usize::MAX).min(block.len());
-    let to = from.saturating_add(limit as usize).min(block.len());
-    block[from..to].to_vec()
-}
-
 /// One list: a tenant's conversations under one filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ListShape {
@@ -170,11 +162,13 @@ mod tests {
         assert_eq!(settings.block_length(), 110);
         assert!(settings.in_block(9, 100));
         assert!(!settings.in_block(11, 100));
-        let block: Vec<u32> = (0..110).collect();
-        assert_eq!(cut_from_block(&block, 9, 3), vec![9, 10, 11]);
+        let cut = |rows: u32, skip, limit| {
+            crate::Shared::new((0..rows).collect::<Vec<u32>>()).cut(skip, limit)
+        };
+        assert_eq!(*cut(110, 9, 3), vec![9, 10, 11]);
         // The list's end.
-        assert_eq!(cut_from_block(&block[..12], 9, 20), vec![9, 10, 11]);
-        assert!(cut_from_block(&block[..5], 9, 20).is_empty());
+        assert_eq!(*cut(12, 9, 20), vec![9, 10, 11]);
+        assert!(cut(5, 9, 20).is_empty());
     }
 
     #[test]

@@ -7,6 +7,14 @@
 //! of copying and serializing the rows again. When the store replaces the
 //! answer (it changed), the new one starts without a rendering, so a rendering
 //! can never outlive what it was made from.
+//!
+//! A list held as a *block* that many different pages are cut from (the deep
+//! pages, `deep_pages.rs`) keeps renderings per row instead: each page cut
+//! from it is a new answer, but its rows' renderings live in the block, so a
+//! row is serialized once per held block however many pages show it
+//! ([`Shared::cut`], [`Shared::rendered_rows`]). A page of 20 rows is then
+//! copied out of the block's renderings, not serialized again (serializing
+//! was most of a deep page's CPU time, `bench/profiles/README.md`, session 35).
 
 use bytes::Bytes;
 use std::any::TypeId;
@@ -20,7 +28,15 @@ pub struct Shared<T>(Arc<Held<T>>);
 struct Held<T> {
     value: T,
     rendering: OnceLock<Rendering>,
+    /// For a block: one slot per row, made when the first page is cut.
+    row_slots: OnceLock<RowSlots>,
+    /// For a page cut from a block: the block's slots and where its rows
+    /// start in them.
+    cut_from: Option<(RowSlots, usize)>,
 }
+
+/// Renderings of a block's rows, shared by every page cut from it.
+type RowSlots = Arc<[OnceLock<Rendering>]>;
 
 /// Bytes rendered from the value, and by which renderer: a value rendered
 /// two ways (say a Tenant API view and a dashboard view of the same detail)
@@ -35,6 +51,8 @@ impl<T> Shared<T> {
         Shared(Arc::new(Held {
             value,
             rendering: OnceLock::new(),
+            row_slots: OnceLock::new(),
+            cut_from: None,
         }))
     }
 
@@ -54,26 +72,74 @@ impl<T> Shared<T> {
         &self,
         render: impl FnOnce(&T) -> Result<Bytes, E>,
     ) -> Result<Bytes, E> {
-        let renderer = TypeId::of::<R>();
-        match self.0.rendering.get() {
-            Some(kept) if kept.renderer == renderer => Ok(kept.bytes.clone()),
-            Some(_) => render(&self.0.value),
-            None => {
-                let bytes = render(&self.0.value)?;
-                // Readers that arrive together may each render it; the
-                // first to finish is kept (for one renderer, the same bytes).
-                let _ = self.0.rendering.set(Rendering {
-                    renderer,
-                    bytes: bytes.clone(),
-                });
-                Ok(bytes)
-            }
-        }
+        kept_or_rendered::<R, E>(&self.0.rendering, || render(&self.0.value))
     }
 
     /// Whether two answers are the same held one.
     pub fn same(a: &Self, b: &Self) -> bool {
         Arc::ptr_eq(&a.0, &b.0)
+    }
+}
+
+/// What `slot` holds for renderer `R`, else `render`'s bytes, kept in the
+/// slot if it was empty.
+fn kept_or_rendered<R: 'static, E>(
+    slot: &OnceLock<Rendering>,
+    render: impl FnOnce() -> Result<Bytes, E>,
+) -> Result<Bytes, E> {
+    let renderer = TypeId::of::<R>();
+    match slot.get() {
+        Some(kept) if kept.renderer == renderer => Ok(kept.bytes.clone()),
+        Some(_) => render(),
+        None => {
+            let bytes = render()?;
+            // Readers that arrive together may each render it; the first to
+            // finish is kept (for one renderer, the same bytes).
+            let _ = slot.set(Rendering {
+                renderer,
+                bytes: bytes.clone(),
+            });
+            Ok(bytes)
+        }
+    }
+}
+
+impl<T: Clone> Shared<Vec<T>> {
+    /// The page of `limit` rows `skip` rows into this block (shorter where
+    /// the block is), as a new answer whose rows' renderings are kept with
+    /// the block ([`Shared::rendered_rows`]).
+    pub fn cut(&self, skip: u64, limit: u32) -> Shared<Vec<T>> {
+        let block = &self.0.value;
+        let from = usize::try_from(skip).unwrap_or(usize::MAX).min(block.len());
+        let to = from.saturating_add(limit as usize).min(block.len());
+        let slots = self
+            .0
+            .row_slots
+            .get_or_init(|| block.iter().map(|_| OnceLock::new()).collect());
+        Shared(Arc::new(Held {
+            value: block[from..to].to_vec(),
+            rendering: OnceLock::new(),
+            row_slots: OnceLock::new(),
+            cut_from: Some((slots.clone(), from)),
+        }))
+    }
+}
+
+impl<T> Shared<Vec<T>> {
+    /// For a page [cut](Shared::cut) from a block: each row as `render`
+    /// makes it, rendered once per renderer `R` and block, in the page's
+    /// order. `None` for any other answer (render it whole with
+    /// [`Shared::rendered`]).
+    pub fn rendered_rows<R: 'static, E>(
+        &self,
+        render: impl Fn(&T) -> Result<Bytes, E>,
+    ) -> Option<Result<Vec<Bytes>, E>> {
+        let (slots, start) = self.0.cut_from.as_ref()?;
+        let rows = self.0.value.iter().zip(&slots[*start..]);
+        Some(
+            rows.map(|(row, slot)| kept_or_rendered::<R, E>(slot, || render(row)))
+                .collect(),
+        )
     }
 }
 
@@ -174,6 +240,76 @@ mod tests {
         let ok = answer.rendered::<Upper, _>(|v| counted(&calls, &v.to_string()));
         assert_eq!(&ok.unwrap()[..], b"7");
         assert_eq!(calls.get(), 1);
+    }
+
+    fn numbers(calls: &Cell<u32>, n: &i32) -> Result<Bytes, ()> {
+        counted(calls, &n.to_string())
+    }
+
+    fn texts(rows: Option<Result<Vec<Bytes>, ()>>) -> Vec<String> {
+        let rows = rows.expect("a cut page").expect("rendered");
+        rows.iter()
+            .map(|b| String::from_utf8(b.to_vec()).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn pages_cut_from_one_block_render_each_row_once() {
+        let block = Shared::new((0..10).collect::<Vec<i32>>());
+        let calls = Cell::new(0);
+        assert!(
+            block
+                .rendered_rows::<Upper, ()>(|_| Ok(Bytes::new()))
+                .is_none(),
+            "a block itself is rendered whole"
+        );
+        let first = block.cut(2, 3);
+        assert_eq!(*first, vec![2, 3, 4]);
+        let render = |n: &i32| numbers(&calls, n);
+        assert_eq!(
+            texts(first.rendered_rows::<Upper, _>(render)),
+            ["2", "3", "4"]
+        );
+        assert_eq!(calls.get(), 3);
+        // Overlapping page: only rows 5 and 6 are new.
+        let second = block.cut(3, 4);
+        assert_eq!(
+            texts(second.rendered_rows::<Upper, _>(render)),
+            ["3", "4", "5", "6"]
+        );
+        assert_eq!(calls.get(), 5);
+        // Another renderer gets its own bytes, not the kept ones.
+        let other = second.rendered_rows::<Lower, _>(|n| counted(&calls, &format!("<{n}>")));
+        assert_eq!(texts(other), ["<3>", "<4>", "<5>", "<6>"]);
+        // A page past the block's end is shorter; past it entirely, empty.
+        assert_eq!(*block.cut(8, 5), vec![8, 9]);
+        assert_eq!(
+            texts(block.cut(8, 5).rendered_rows::<Upper, _>(render)),
+            ["8", "9"]
+        );
+        assert!(texts(block.cut(12, 5).rendered_rows::<Upper, _>(render)).is_empty());
+    }
+
+    #[test]
+    fn a_new_block_starts_without_row_renderings() {
+        let calls = Cell::new(0);
+        let render = |n: &i32| numbers(&calls, n);
+        let old = Shared::new(vec![1, 2]);
+        texts(old.cut(0, 2).rendered_rows::<Upper, _>(render));
+        let new = Shared::new(vec![1, 20]);
+        assert_eq!(
+            texts(new.cut(0, 2).rendered_rows::<Upper, _>(render)),
+            ["1", "20"]
+        );
+        assert_eq!(calls.get(), 4);
+        // A failed row is not kept: the next page renders it again.
+        let failing = Shared::new(vec![5]);
+        let failed = failing.cut(0, 1).rendered_rows::<Upper, ()>(|_| Err(()));
+        assert_eq!(failed, Some(Err(())));
+        assert_eq!(
+            texts(failing.cut(0, 1).rendered_rows::<Upper, _>(render)),
+            ["5"]
+        );
     }
 
     #[test]

@@ -259,7 +259,7 @@ pub(crate) async fn list_deep(
     filter: &ConversationFilter,
     limit: u32,
     offset: u64,
-) -> StoreResult<Vec<Conversation>> {
+) -> StoreResult<Shared<Vec<Conversation>>> {
     let shape = shape_of(filter);
     let counts = &lists.counts;
     let page = match lists.plan(tenant, shape, offset) {
@@ -315,5 +315,5 @@ pub(crate) async fn list_deep(
             plain_observed(pool, lists, tenant, filter, limit, offset).await?
         }
     };
-    all(page.rows, ConversationRow::into_model)
+    all(page.rows, ConversationRow::into_model).map(Shared::new)
 }

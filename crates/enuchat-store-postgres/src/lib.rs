@@ -551,7 +551,6 @@ impl Store for PostgresStore {
                 offset,
             )
             .await
-            .map(Shared::new)
         } else {
             self.pages
                 .list(&self.pool, tenant, filter, limit, offset)

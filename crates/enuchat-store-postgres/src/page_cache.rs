@@ -35,7 +35,7 @@ use crate::list_anchors::FromAnchor;
 use crate::rows::*;
 use crate::shared_checks::SharedChecks;
 use crate::versioned_cache::{CacheReads, Cost, Limits, Plan, VersionedCache};
-use enuchat_domain::deep_pages::{cut_from_block, AnchorSettings, ListShape};
+use enuchat_domain::deep_pages::{AnchorSettings, ListShape};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
 use sqlx::PgPool;
@@ -98,7 +98,7 @@ pub(crate) struct PageCache {
 
 /// A deep page read through [`PageCache::deep_page`].
 pub(crate) enum DeepPage {
-    Page(Vec<Conversation>),
+    Page(Shared<Vec<Conversation>>),
     /// The list is no longer at the anchors' version (seen at the one given).
     Moved(i64),
 }
@@ -194,7 +194,7 @@ impl PageCache {
         if !self.blocks.enabled() || !anchors.in_block(skip, limit) {
             let read = deep_pages::from_anchor(pool, tenant, filter, limit, anchor, skip).await?;
             return Ok(if read.version == version {
-                DeepPage::Page(all(read.rows, ConversationRow::into_model)?)
+                DeepPage::Page(Shared::new(all(read.rows, ConversationRow::into_model)?))
             } else {
                 DeepPage::Moved(read.version)
             });
@@ -208,7 +208,6 @@ impl PageCache {
             limit: length,
             offset: position,
         };
-        let slice = |block: &[Conversation]| cut_from_block(block, skip, limit);
         if let Plan::Check {
             version: held,
             value,
@@ -220,7 +219,7 @@ impl PageCache {
                 .await?;
             if now == held {
                 self.blocks.hit(&key);
-                return Ok(DeepPage::Page(slice(&value.0)));
+                return Ok(DeepPage::Page(value.0.cut(skip, limit)));
             }
             self.blocks.stale(&key);
             if now != version {
@@ -232,10 +231,9 @@ impl PageCache {
         if read.version != version {
             return Ok(DeepPage::Moved(read.version));
         }
-        let block = all(read.rows, ConversationRow::into_model)?;
-        let page = slice(&block);
-        self.blocks
-            .fill(key, read.version, Page(Shared::new(block)));
+        let block = Shared::new(all(read.rows, ConversationRow::into_model)?);
+        let page = block.cut(skip, limit);
+        self.blocks.fill(key, read.version, Page(block));
         Ok(DeepPage::Page(page))
     }
 }

@@ -4,7 +4,7 @@ use crate::list_anchors::{anchor_at, is_anchor, DeepRead, ListShape, SortKey, Ti
 use crate::page_cache::PageKey;
 use crate::rows::{all, conversation_columns, ConversationRow};
 use crate::{db, now_us, sql_int, write_err, SqliteStore};
-use enuchat_domain::deep_pages::{cut_from_block, DeepReadCounts};
+use enuchat_domain::deep_pages::DeepReadCounts;
 use enuchat_domain::store::{ConversationFilter, StoreResult};
 use enuchat_domain::*;
 use rusqlite::types::Value;
@@ -169,7 +169,7 @@ async fn fetch_for_visitor(
 
 /// What [`SqliteStore::page_from_block`] made of a deep page.
 enum FromBlock {
-    Cut(Vec<Conversation>),
+    Cut(Shared<Vec<Conversation>>),
     /// The list changed while the block was read: read the page the plain way.
     Changed,
     /// No block could be used: read the page from its anchor.
@@ -435,17 +435,15 @@ impl SqliteStore {
                 if let Some(page) = self.pages.get(&key, epoch) {
                     return Ok(page);
                 }
-                let page = Shared::new(self.read_page(tenant, shape, filter, limit, offset).await?);
+                let page = self.read_page(tenant, shape, filter, limit, offset).await?;
                 self.pages.put(key, epoch, page.clone());
                 return Ok(page);
             }
         }
-        self.read_page(tenant, shape, filter, limit, offset)
-            .await
-            .map(Shared::new)
+        self.read_page(tenant, shape, filter, limit, offset).await
     }
 
-    /// The page read from the database.
+    /// The page read from the database, or cut from a held block.
     async fn read_page(
         &self,
         tenant: TenantId,
@@ -453,7 +451,7 @@ impl SqliteStore {
         filter: &ConversationFilter,
         limit: u32,
         offset: u64,
-    ) -> StoreResult<Vec<Conversation>> {
+    ) -> StoreResult<Shared<Vec<Conversation>>> {
         let queries = match (filter.status, filter.widget_id) {
             (None, None) => &LIST_ALL,
             (Some(_), None) => &LIST_BY_STATUS,
@@ -532,7 +530,7 @@ impl SqliteStore {
                     .await?
             }
         };
-        all(rows, ConversationRow::into_model)
+        all(rows, ConversationRow::into_model).map(Shared::new)
     }
 
     /// The deep page `skip` rows past `block`'s anchor, cut from the block
@@ -594,7 +592,7 @@ impl SqliteStore {
                 held
             }
         };
-        Ok(FromBlock::Cut(cut_from_block(&held, skip, page.limit)))
+        Ok(FromBlock::Cut(held.cut(skip, page.limit)))
     }
 
     pub(crate) async fn update_conversation_impl(

@@ -1,7 +1,8 @@
 //! `GET /conversations`, `GET /conversations/{id}`, `PATCH /conversations/{id}`
 
 use super::views::{
-    shared_data, ConversationDetailView, ConversationView, Data, MessageView, RenderedJson,
+    shared_data, shared_list_data, ConversationDetailView, ConversationView, Data, MessageView,
+    RenderedJson,
 };
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::path::parse_id;
@@ -67,11 +68,7 @@ pub async fn list_conversations(
         .store
         .list_conversations(tenant.tenant_id, &filter, limit, offset)
         .await?;
-    shared_data(page, |rows| {
-        rows.into_iter()
-            .map(ConversationView::from)
-            .collect::<Vec<_>>()
-    })
+    shared_list_data(page, ConversationView::from)
 }
 
 #[derive(IntoParams)]

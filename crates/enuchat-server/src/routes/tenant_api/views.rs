@@ -52,9 +52,42 @@ pub fn shared_data<T: Clone, V: Serialize + 'static>(
             render_data(&view(value.clone())).map(|bytes| Bytes::copy_from_slice(&bytes))
         }),
     };
-    bytes
-        .map(RenderedJson)
-        .map_err(|err| ApiError::Internal(format!("could not serialize a response: {err}")))
+    bytes.map(RenderedJson).map_err(serialize_error)
+}
+
+/// `{"data": [view(row), ...]}` for a list answer. A page cut from a held
+/// block (a deep page) is put together from the block's row renderings, so
+/// each row is serialized once per held block, not once per page that shows
+/// it; any other page goes through [`shared_data`]. Both give the same bytes.
+pub fn shared_list_data<T: Clone, V: Serialize + 'static>(
+    answer: Shared<Vec<T>>,
+    view: impl Fn(T) -> V,
+) -> Result<RenderedJson, ApiError> {
+    let rows = answer.rendered_rows::<V, _>(|row| {
+        // Kept as long as the block is: no spare capacity.
+        serde_json::to_vec(&view(row.clone())).map(|bytes| Bytes::copy_from_slice(&bytes))
+    });
+    let Some(rows) = rows else {
+        return shared_data(answer, |rows| {
+            rows.into_iter().map(&view).collect::<Vec<_>>()
+        });
+    };
+    let rows = rows.map_err(serialize_error)?;
+    let length: usize = rows.iter().map(|row| row.len() + 1).sum();
+    let mut out = Vec::with_capacity(length + 12);
+    out.extend_from_slice(b"{\"data\":[");
+    for (n, row) in rows.iter().enumerate() {
+        if n > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(row);
+    }
+    out.extend_from_slice(b"]}");
+    Ok(RenderedJson(Bytes::from(out)))
+}
+
+fn serialize_error(err: serde_json::Error) -> ApiError {
+    ApiError::Internal(format!("could not serialize a response: {err}"))
 }
 
 fn render_data<V: Serialize>(view: &V) -> serde_json::Result<Bytes> {
@@ -239,5 +272,59 @@ impl From<enuchat_domain::ApiKey> for ApiKeyView {
             last_used_at: k.last_used_at,
             revoked_at: k.revoked_at,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct RowView {
+        id: u32,
+        display_name: String,
+    }
+
+    fn body(rendered: Result<RenderedJson, ApiError>) -> Bytes {
+        match rendered {
+            Ok(json) => json.0,
+            Err(_) => panic!("the page was not rendered"),
+        }
+    }
+
+    /// A page cut from a block gives the bytes a whole rendering of the same
+    /// rows gives, and pages cut later from the block reuse the rows' bytes.
+    #[test]
+    fn a_cut_page_renders_as_a_whole_page_does() {
+        let rows: Vec<(u32, String)> = (0..30)
+            .map(|n| (n, format!("Visitor \"{n}\" <ü>\n")))
+            .collect();
+        let views = Cell::new(0);
+        let view = |(id, display_name): (u32, String)| {
+            views.set(views.get() + 1);
+            RowView { id, display_name }
+        };
+        let block = Shared::new(rows.clone());
+        let cut = body(shared_list_data(block.cut(5, 20), view));
+        let whole = body(shared_list_data(Shared::new(rows[5..25].to_vec()), view));
+        assert_eq!(cut, whole);
+        serde_json::from_slice::<serde_json::Value>(&cut).expect("valid JSON");
+        assert_eq!(views.get(), 40);
+
+        // Rows 5-24 are rendered already: only 25-29 are new.
+        let later = body(shared_list_data(block.cut(10, 20), view));
+        assert_eq!(views.get(), 45);
+        let expected = body(shared_list_data(Shared::new(rows[10..30].to_vec()), view));
+        assert_eq!(later, expected);
+
+        let empty = body(shared_list_data(block.cut(40, 20), view));
+        assert_eq!(&empty[..], br#"{"data":[]}"#);
+        let one = body(shared_list_data(block.cut(29, 20), view));
+        assert_eq!(
+            std::str::from_utf8(&one).unwrap(),
+            r#"{"data":[{"id":29,"displayName":"Visitor \"29\" <ü>\n"}]}"#
+        );
     }
 }
