@@ -61,8 +61,9 @@ impl Default for PageCacheSettings {
             max_rows: 20_000,
             max_skips: 15,
             // 100 blocks at the default anchor spacing (256 rows and a
-            // largest page), about 10 MiB: the deepest tenth of a
-            // 250,000-conversation list.
+            // largest page), about 10 MiB, and as much again for the rows'
+            // JSON once pages cut from them were rendered: the deepest
+            // tenth of a 250,000-conversation list.
             max_block_rows: 100 * AnchorSettings::default().block_length() as usize,
         }
     }

@@ -58,7 +58,8 @@ impl Default for PageCacheSettings {
             // the HTTP layer rendered it: some 12 MiB.
             max_rows: 20_000,
             // 100 blocks at the default anchor spacing (256 rows and a
-            // largest page), about 10 MiB.
+            // largest page), about 10 MiB, and as much again for the rows'
+            // JSON once pages cut from them were rendered.
             max_block_rows: 100 * AnchorSettings::default().block_length() as usize,
             // Some 600 conversations of 50 short messages.
             max_detail_bytes: 16 << 20,
