@@ -284,17 +284,21 @@ mod tests {
         base
     }
 
+    /// A client of a [`scripted`] server.
+    async fn client_for(conns: Vec<Vec<&'static str>>) -> WireClient {
+        let base = scripted(conns).await;
+        WireClient::new(&base, Duration::from_secs(5))
+            .await
+            .unwrap()
+    }
+
     #[tokio::test]
     async fn reads_length_and_chunked_answers_on_one_connection() {
-        let base = scripted(vec![vec![
+        let client = client_for(vec![vec![
             "HTTP/1.1 200 OK\r\ncontent-length: 11\r\n\r\n{\"data\":[]}",
             "HTTP/1.1 201 Created\r\ntransfer-encoding: chunked\r\n\r\n4\r\n{\"a\"\r\n3\r\n:1}\r\n0\r\n\r\n",
             "HTTP/1.1 204 No Content\r\n\r\n",
-        ]])
-        .await;
-        let client = WireClient::new(&base, Duration::from_secs(5))
-            .await
-            .unwrap();
+        ]]).await;
         for _ in 0..3 {
             client.send(&client.get("/x", "k")).await.unwrap();
         }
@@ -304,13 +308,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_non_2xx_answer_is_an_error_with_its_status_and_body() {
-        let base = scripted(vec![vec![
+        let client = client_for(vec![vec![
             "HTTP/1.1 429 Too Many Requests\r\ncontent-length: 22\r\n\r\n{\"error\":{\"code\":\"X\"}}",
-        ]])
-        .await;
-        let client = WireClient::new(&base, Duration::from_secs(5))
-            .await
-            .unwrap();
+        ]]).await;
         let err = client
             .send(&client.post_json("/y", "k", "{}"))
             .await
@@ -322,13 +322,10 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_cut_short_is_an_error() {
-        let base = scripted(vec![vec![
+        let client = client_for(vec![vec![
             "HTTP/1.1 200 OK\r\ncontent-length: 50\r\n\r\n{\"da",
         ]])
         .await;
-        let client = WireClient::new(&base, Duration::from_secs(5))
-            .await
-            .unwrap();
         let err = client.send(&client.get("/x", "k")).await.unwrap_err();
         assert!(
             err.to_string().contains("closed in the answer's body"),
@@ -341,10 +338,7 @@ mod tests {
     async fn a_pooled_connection_closed_while_idle_is_replaced_once() {
         const OK: &str = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}";
         // The first connection answers once, then the server closes it.
-        let base = scripted(vec![vec![OK], vec![OK]]).await;
-        let client = WireClient::new(&base, Duration::from_secs(5))
-            .await
-            .unwrap();
+        let client = client_for(vec![vec![OK], vec![OK]]).await;
         client.send(&client.get("/x", "k")).await.unwrap();
         tokio::time::sleep(Duration::from_millis(50)).await;
         client.send(&client.get("/x", "k")).await.unwrap();
