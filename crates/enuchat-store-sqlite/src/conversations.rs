@@ -1,7 +1,7 @@
 //! Conversations, always read joined with their visitor.
 
 use crate::list_anchors::{anchor_at, is_anchor, DeepRead, ListShape, SortKey, Ticket};
-use crate::page_cache::PageKey;
+use crate::page_cache::{BlockKey, BlockLookup, PageKey};
 use crate::rows::{all, conversation_columns, ConversationRow};
 use crate::{db, now_us, sql_int, write_err, SqliteStore};
 use enuchat_domain::deep_pages::DeepReadCounts;
@@ -176,14 +176,14 @@ enum FromBlock {
     Unused(Ticket),
 }
 
-/// Where a deep page's block starts: the anchor at `position` of a list, and
-/// the epoch its anchors were read at (`list_anchors.rs`).
+/// Where a deep page's block starts: the anchor at `position` of a list's
+/// anchors numbered `anchors` (`list_anchors.rs`).
 struct BlockAt {
     tenant: TenantId,
     shape: ListShape,
     position: u64,
     anchor: SortKey,
-    epoch: Option<u64>,
+    anchors: u64,
 }
 
 /// One page of a Tenant API conversation list, read the plain way or from
@@ -476,14 +476,14 @@ impl SqliteStore {
                 ticket,
                 anchor,
                 skip,
-                epoch,
+                anchors,
             } => {
                 let block = BlockAt {
                     tenant,
                     shape,
                     position: offset - skip,
                     anchor,
-                    epoch,
+                    anchors,
                 };
                 match self
                     .page_from_block(&page, queries, block, ticket, skip)
@@ -502,21 +502,13 @@ impl SqliteStore {
                 }
             }
             DeepRead::Build(ticket) => {
-                // Taken before the walk, so that blocks may be cut from its
-                // anchors while nothing is committed (`list_anchors.rs`).
-                let epoch = match self.pages.blocks_enabled() {
-                    true => self.pages.epoch_for("a list's anchors").await,
-                    false => None,
-                };
                 let spacing = self.lists.spacing();
                 let read = page.clone();
                 let (anchors, rows) = self
                     .deep_reads
                     .read_off_thread(move |c| read.building_anchors(c, queries, spacing))
                     .await?;
-                self.lists
-                    .finish_with_epoch(ticket, Some(anchors), epoch)
-                    .then_some(rows)
+                self.lists.finish(ticket, Some(anchors)).then_some(rows)
             }
         };
         let rows = match rows {
@@ -534,10 +526,15 @@ impl SqliteStore {
     }
 
     /// The deep page `skip` rows past `block`'s anchor, cut from the block
-    /// held for it (read and held first if need be). Not used when no blocks
-    /// are kept, the page is larger than a block allows, or something was
-    /// committed since the anchors were read (a block would be no more exact
-    /// than they are).
+    /// held for it (read and held first if a page wanted it before at this
+    /// epoch). Not used when no blocks are kept or the page is larger than a
+    /// block allows.
+    ///
+    /// A block is read now from the same anchor as the page, so it is exactly
+    /// as current as reading the page from that anchor would be, whatever
+    /// was committed since the anchors were read; held, it is dropped at the
+    /// next commit by anyone (`page_cache.rs`), and it is found only by reads
+    /// planned from the same anchors.
     async fn page_from_block(
         &self,
         page: &Page,
@@ -547,9 +544,6 @@ impl SqliteStore {
         skip: u64,
     ) -> StoreResult<FromBlock> {
         let anchors = self.lists.settings();
-        let Some(anchors_epoch) = block.epoch else {
-            return Ok(FromBlock::Unused(ticket));
-        };
         if !self.pages.blocks_enabled() || !anchors.in_block(skip, page.limit) {
             return Ok(FromBlock::Unused(ticket));
         }
@@ -557,24 +551,25 @@ impl SqliteStore {
         let Some(epoch) = self.pages.epoch_for("a deep page's block").await else {
             return Ok(FromBlock::Unused(ticket));
         };
-        if epoch != anchors_epoch {
-            return Ok(FromBlock::Unused(ticket));
-        }
-        let key = PageKey {
-            tenant: block.tenant,
-            shape: block.shape,
-            limit: u32::try_from(anchors.block_length()).unwrap_or(u32::MAX),
-            offset: block.position,
+        let key = BlockKey {
+            page: PageKey {
+                tenant: block.tenant,
+                shape: block.shape,
+                limit: u32::try_from(anchors.block_length()).unwrap_or(u32::MAX),
+                offset: block.position,
+            },
+            anchors: block.anchors,
         };
         let held = match self.pages.get_block(&key, epoch) {
-            Some(held) => {
+            BlockLookup::Held(held) => {
                 DeepReadCounts::count(&self.lists.counts.anchored);
                 held
             }
-            None => {
+            BlockLookup::NotYet => return Ok(FromBlock::Unused(ticket)),
+            BlockLookup::Read => {
                 let read = Page {
                     filters: page.filters.clone(),
-                    limit: key.limit,
+                    limit: key.page.limit,
                     offset: block.position,
                 };
                 let anchor = block.anchor;

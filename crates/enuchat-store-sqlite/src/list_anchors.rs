@@ -55,8 +55,8 @@ pub(crate) enum DeepRead {
         ticket: Ticket,
         anchor: SortKey,
         skip: u64,
-        /// The anchors' epoch (`Record::epoch`).
-        epoch: Option<u64>,
+        /// Which anchors these are ([`Anchors::id`]).
+        anchors: u64,
     },
 }
 
@@ -94,17 +94,22 @@ struct Record {
     generation: u64,
     since: Instant,
     /// `None`: read deep once, not anchored yet.
-    anchors: Option<Arc<Vec<SortKey>>>,
-    /// The page cache's epoch taken before the anchors were read, if known.
-    /// While the epoch is still that, nothing at all was committed to the
-    /// file since, by this process or another, so the anchors are exact and
-    /// blocks read from them may be held (`page_cache.rs`).
-    epoch: Option<u64>,
+    anchors: Option<Anchors>,
     /// When a read set out to build anchors: the others meanwhile use the
     /// old ones or read the plain way, rather than all walking the list at
     /// once. A build not finished within `ttl` (its read failed or was
     /// dropped) is given up.
     building_since: Option<Instant>,
+}
+
+/// The sort keys every `spacing` rows of one list, as one walk read them.
+struct Anchors {
+    /// Given to no other anchors, of any list: a deep page's block is held
+    /// under the id of the anchors it was read from (`conversations.rs`), so
+    /// it is never cut for a read planned from other anchors, which another
+    /// process's commits may have put elsewhere.
+    id: u64,
+    keys: Arc<Vec<SortKey>>,
 }
 
 impl State {
@@ -217,7 +222,7 @@ impl ListAnchors {
                 // this process (the generation says so); while one read
                 // builds them again the others go on using them.
                 if let Some(anchors) = record.anchors.as_ref().filter(|_| young || building) {
-                    return self.read_from_anchors(ticket, anchors, record.epoch, offset);
+                    return self.read_from_anchors(ticket, anchors, offset);
                 }
                 if building {
                     self.counts.plain.fetch_add(1, Ordering::Relaxed);
@@ -236,7 +241,6 @@ impl ListAnchors {
                         generation,
                         since: now,
                         anchors: None,
-                        epoch: None,
                         building_since: build.then_some(now),
                     },
                 );
@@ -253,19 +257,13 @@ impl ListAnchors {
         }
     }
 
-    fn read_from_anchors(
-        &self,
-        ticket: Ticket,
-        anchors: &[SortKey],
-        epoch: Option<u64>,
-        offset: u64,
-    ) -> DeepRead {
-        match anchor_at(anchors, self.settings.spacing, offset) {
+    fn read_from_anchors(&self, ticket: Ticket, anchors: &Anchors, offset: u64) -> DeepRead {
+        match anchor_at(&anchors.keys, self.settings.spacing, offset) {
             Some((anchor, skip)) => DeepRead::From {
                 ticket,
                 anchor,
                 skip,
-                epoch,
+                anchors: anchors.id,
             },
             // Shorter than one spacing: the plain walk is short.
             None => {
@@ -278,17 +276,6 @@ impl ListAnchors {
     /// Whether what was read under `ticket` is exact: nothing changed the
     /// tenant's lists since [`plan`](Self::plan). Keeps `built` anchors if so.
     pub(crate) fn finish(&self, ticket: Ticket, built: Option<Vec<SortKey>>) -> bool {
-        self.finish_with_epoch(ticket, built, None)
-    }
-
-    /// As [`finish`](Self::finish), for anchors read after the page cache's
-    /// epoch was `epoch`.
-    pub(crate) fn finish_with_epoch(
-        &self,
-        ticket: Ticket,
-        built: Option<Vec<SortKey>>,
-        epoch: Option<u64>,
-    ) -> bool {
         let mut state = self.lock();
         let current = state
             .tenants
@@ -303,7 +290,11 @@ impl ListAnchors {
         if !current {
             return false;
         }
-        if let Some(anchors) = built {
+        if let Some(keys) = built {
+            let anchors = Anchors {
+                id: state.fresh_generation(),
+                keys: Arc::new(keys),
+            };
             let lists = state
                 .tenants
                 .get_mut(&ticket.tenant)
@@ -315,8 +306,7 @@ impl ListAnchors {
                     Record {
                         generation: ticket.generation,
                         since: Instant::now(),
-                        anchors: Some(Arc::new(anchors)),
-                        epoch,
+                        anchors: Some(anchors),
                         building_since: None,
                     },
                 )
@@ -501,6 +491,44 @@ mod tests {
         read(&anchors, tenant, 50);
         assert_eq!(read(&anchors, tenant, 50), "built");
         assert_eq!(read(&anchors, tenant, 50), "built");
+    }
+
+    /// The id of the anchors a read at `offset` is planned from.
+    fn anchors_id(anchors: &ListAnchors, tenant: TenantId, offset: u64) -> u64 {
+        match anchors.plan(tenant, all(), offset) {
+            DeepRead::From {
+                ticket,
+                anchors: id,
+                ..
+            } => {
+                assert!(anchors.finish(ticket, None));
+                id
+            }
+            other => panic!("expected anchors, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn anchors_built_again_are_told_apart() {
+        let anchors = ListAnchors::new(AnchorSettings {
+            ttl: Duration::from_millis(100),
+            ..settings()
+        });
+        let (a, b) = (TenantId::new(), TenantId::new());
+        let mut ids = Vec::new();
+        for tenant in [a, b] {
+            read(&anchors, tenant, 50);
+            assert_eq!(read(&anchors, tenant, 50), "built");
+            ids.push(anchors_id(&anchors, tenant, 50));
+            assert_eq!(anchors_id(&anchors, tenant, 90), ids[ids.len() - 1]);
+        }
+        std::thread::sleep(Duration::from_millis(120));
+        assert_eq!(read(&anchors, a, 50), "built", "grown old");
+        ids.push(anchors_id(&anchors, a, 50));
+        let mut distinct = ids.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), 3, "{ids:?}");
     }
 
     #[test]

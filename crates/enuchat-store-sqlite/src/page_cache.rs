@@ -33,7 +33,7 @@ use crate::read_pool::ReadPool;
 use enuchat_domain::deep_pages::{AnchorSettings, ListShape};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{Conversation, ConversationDetail, ConversationId, Shared, TenantId};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,12 +92,36 @@ pub(crate) struct PageKey {
     pub(crate) offset: u64,
 }
 
+/// A deep page's block: `page.limit` rows from the anchor at `page.offset`
+/// of the list's anchors numbered `anchors` (`list_anchors.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct BlockKey {
+    pub(crate) page: PageKey,
+    pub(crate) anchors: u64,
+}
+
+/// What a deep read finds for its block.
+pub(crate) enum BlockLookup {
+    Held(Shared<Vec<Conversation>>),
+    /// Asked for before at this epoch: worth reading whole and holding.
+    Read,
+    /// Asked for the first time at this epoch: a block costs several pages,
+    /// so it is read only once a second page wants it before the next
+    /// commit. Where commits come faster than deep pages (a busy instance
+    /// of many tenants), no block is read only to be dropped.
+    NotYet,
+}
+
+/// Keys asked for once at an epoch, at most: past this the ones noted are
+/// forgotten (they only delay a block by one read).
+const MAX_WANTED: usize = 4096;
+
 pub(crate) struct PageCache {
     /// One connection, asked `PRAGMA data_version` and nothing else.
     detector: ReadPool,
     epoch: Mutex<Epoch>,
     pages: Held<PageKey, Shared<Vec<Conversation>>>,
-    blocks: Held<PageKey, Shared<Vec<Conversation>>>,
+    blocks: Held<BlockKey, Shared<Vec<Conversation>>>,
     details: Held<DetailKey, Shared<ConversationDetail>>,
 }
 
@@ -141,6 +165,8 @@ struct Pages<K, V> {
     epoch: u64,
     cost: usize,
     held: HashMap<K, V>,
+    /// Asked for and not held at `epoch` (blocks only: [`BlockLookup`]).
+    wanted: HashSet<K>,
 }
 
 impl<K, V> Pages<K, V> {
@@ -148,6 +174,7 @@ impl<K, V> Pages<K, V> {
         self.epoch = epoch;
         self.cost = 0;
         self.held.clear();
+        self.wanted.clear();
     }
 }
 
@@ -254,14 +281,18 @@ impl PageCache {
         self.pages.put(key, epoch, page)
     }
 
-    /// The block held for `key` (`limit` its length, `offset` the position of
-    /// its anchor) if it was read at `epoch`.
-    pub(crate) fn get_block(&self, key: &PageKey, epoch: u64) -> Option<Shared<Vec<Conversation>>> {
-        self.blocks.get(key, epoch)
+    /// The block held for `key` if it was read at `epoch`, or whether to read
+    /// it.
+    pub(crate) fn get_block(&self, key: &BlockKey, epoch: u64) -> BlockLookup {
+        match self.blocks.get_or_want(key, epoch) {
+            Ok(block) => BlockLookup::Held(block),
+            Err(true) => BlockLookup::Read,
+            Err(false) => BlockLookup::NotYet,
+        }
     }
 
     /// Holds a block as [`put`](Self::put) holds a page.
-    pub(crate) fn put_block(&self, key: PageKey, epoch: u64, block: Shared<Vec<Conversation>>) {
+    pub(crate) fn put_block(&self, key: BlockKey, epoch: u64, block: Shared<Vec<Conversation>>) {
         self.blocks.put(key, epoch, block)
     }
 
@@ -293,6 +324,7 @@ impl<K: Eq + Hash, V: Clone + Cost> Held<K, V> {
                 epoch: 0,
                 cost: 0,
                 held: HashMap::new(),
+                wanted: HashSet::new(),
             }),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -307,6 +339,33 @@ impl<K: Eq + Hash, V: Clone + Cost> Held<K, V> {
     }
 
     fn get(&self, key: &K, epoch: u64) -> Option<V> {
+        self.look_up(key, epoch, |_, _| ()).ok()
+    }
+
+    /// As [`get`](Self::get), or whether `key` was asked for before at
+    /// `epoch` (and is noted as asked for now).
+    fn get_or_want(&self, key: &K, epoch: u64) -> Result<V, bool>
+    where
+        K: Clone,
+    {
+        self.look_up(key, epoch, |pages, key| {
+            if pages.epoch != epoch {
+                return false;
+            }
+            if pages.wanted.len() >= MAX_WANTED {
+                pages.wanted.clear();
+            }
+            !pages.wanted.insert(key.clone())
+        })
+    }
+
+    /// The answer held for `key` at `epoch`, or what `missed` says.
+    fn look_up<M>(
+        &self,
+        key: &K,
+        epoch: u64,
+        missed: impl FnOnce(&mut Pages<K, V>, &K) -> M,
+    ) -> Result<V, M> {
         let mut pages = lock(&self.pages);
         if epoch > pages.epoch {
             pages.start_over(epoch);
@@ -320,7 +379,7 @@ impl<K: Eq + Hash, V: Clone + Cost> Held<K, V> {
             &self.misses
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        held
+        held.ok_or_else(|| missed(&mut pages, key))
     }
 
     /// When the answers held would pass `max_cost`, the others are dropped
@@ -438,6 +497,64 @@ mod tests {
         cache.put(key(0), after, page(3));
         assert!(cache.get(&key(0), after).is_some());
         assert_eq!(cache.reads(), PageCacheReads { hits: 2, misses: 3 });
+    }
+
+    fn block(offset: u64, anchors: u64) -> BlockKey {
+        BlockKey {
+            page: key(offset),
+            anchors,
+        }
+    }
+
+    fn lookup(cache: &PageCache, key: BlockKey, epoch: u64) -> &'static str {
+        match cache.get_block(&key, epoch) {
+            BlockLookup::Held(_) => "held",
+            BlockLookup::Read => "read",
+            BlockLookup::NotYet => "not yet",
+        }
+    }
+
+    #[tokio::test]
+    async fn a_block_is_read_once_a_second_page_wants_it_at_the_same_epoch() {
+        let (_dir, path, writer) = database();
+        let cache = PageCache::new(path, PageCacheSettings::default());
+        let epoch = cache.epoch().await.expect("epoch");
+        assert_eq!(lookup(&cache, block(0, 1), epoch), "not yet");
+        assert_eq!(lookup(&cache, block(3, 1), epoch), "not yet", "another");
+        assert_eq!(lookup(&cache, block(0, 1), epoch), "read");
+        cache.put_block(block(0, 1), epoch, page(3));
+        assert_eq!(lookup(&cache, block(0, 1), epoch), "held");
+        assert_eq!(
+            lookup(&cache, block(0, 2), epoch),
+            "not yet",
+            "read from other anchors"
+        );
+
+        writer
+            .execute("INSERT INTO t VALUES (1)", [])
+            .expect("insert");
+        let after = cache.epoch().await.expect("epoch");
+        assert_eq!(lookup(&cache, block(0, 1), after), "not yet", "dropped");
+        assert_eq!(lookup(&cache, block(3, 1), after), "not yet", "forgotten");
+        assert_eq!(lookup(&cache, block(0, 1), after), "read");
+        // An epoch already gone: read, never held.
+        assert_eq!(lookup(&cache, block(0, 1), epoch), "not yet");
+        assert_eq!(lookup(&cache, block(0, 1), epoch), "not yet");
+        assert_eq!(cache.block_reads(), PageCacheReads { hits: 1, misses: 9 });
+    }
+
+    #[tokio::test]
+    async fn blocks_wanted_are_bounded() {
+        let (_dir, path, _writer) = database();
+        let cache = PageCache::new(path, PageCacheSettings::default());
+        let epoch = cache.epoch().await.expect("epoch");
+        for offset in 1..MAX_WANTED as u64 {
+            assert_eq!(lookup(&cache, block(offset, 1), epoch), "not yet");
+        }
+        assert_eq!(lookup(&cache, block(1, 1), epoch), "read");
+        assert_eq!(lookup(&cache, block(0, 1), epoch), "not yet", "the last");
+        assert_eq!(lookup(&cache, block(1, 1), epoch), "not yet", "forgotten");
+        assert!(lock(&cache.blocks.pages).wanted.len() <= MAX_WANTED);
     }
 
     #[tokio::test]

@@ -167,6 +167,57 @@ async fn sqlite_deep_pages_are_read_from_anchors() {
     assert!(blocks.hits > 0 && blocks.misses > 0, "{blocks:?}");
 }
 
+/// SQLite: commits that move no row of a tenant's lists (another tenant's
+/// new conversation, a visitor's new name) leave its anchors in use, and its
+/// deep pages are cut from blocks again once two pages want one; pages cut
+/// after a commit show it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_deep_pages_use_blocks_after_commits_elsewhere() {
+    use enuchat_domain::{ConversationFilter, Store, VisitorPatch};
+    use enuchat_store_sqlite::SqliteStore;
+    use enuchat_store_tests::fixtures::*;
+    let store = SqliteStore::connect_with("sqlite::memory:", harness::small_anchors())
+        .await
+        .expect("open SQLite store");
+    let (t, w) = tenant_with_widget(&store, "Acme").await;
+    let (other, other_widget) = tenant_with_widget(&store, "Other").await;
+    for _ in 0..12 {
+        conversation(&store, t.id, w.id).await;
+    }
+    let all = ConversationFilter::default();
+    // Reads the page of 2 rows at offset 7 three times; each must be the
+    // slice of the whole list. Returns the blocks cut from meanwhile.
+    let read_deep = || async {
+        let before = store.deep_block_reads().hits;
+        for _ in 0..3 {
+            let whole = store.list_conversations(t.id, &all, 100, 0).await;
+            let page = store.list_conversations(t.id, &all, 2, 7).await;
+            let expected = whole.expect("whole")[7..9].to_vec();
+            assert_eq!(page.expect("page").to_vec(), expected);
+        }
+        store.deep_block_reads().hits - before
+    };
+    read_deep().await;
+    assert!(read_deep().await > 0, "nothing committed");
+
+    conversation(&store, other.id, other_widget.id).await;
+    assert!(read_deep().await > 0, "after another tenant's commit");
+
+    let deep = store.list_conversations(t.id, &all, 1, 8).await.unwrap();
+    let renamed = VisitorPatch {
+        name: Some(Some("Renamed".into())),
+        ..Default::default()
+    };
+    store
+        .update_visitor(t.id, &deep[0].visitor_id, renamed)
+        .await
+        .expect("update")
+        .expect("found");
+    assert!(read_deep().await > 0, "after a visitor's new name");
+    let after = store.list_conversations(t.id, &all, 1, 8).await.unwrap();
+    assert_eq!(after[0].visitor_name.as_deref(), Some("Renamed"));
+}
+
 /// Runs a story of a reading, a writing and a reference store twice on a
 /// new SQLite file: with the writes made through the reading store, then
 /// through another store on the same file (as another process would write
