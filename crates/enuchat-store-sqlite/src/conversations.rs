@@ -10,6 +10,7 @@ use enuchat_domain::*;
 use rusqlite::types::Value;
 use rusqlite::{params_from_iter, Connection, OptionalExtension};
 use sqlx::SqliteConnection;
+use std::time::Instant;
 
 macro_rules! conversation_select {
     () => {
@@ -176,14 +177,13 @@ enum FromBlock {
     Unused(Ticket),
 }
 
-/// Where a deep page's block starts: the anchor at `position` of a list's
-/// anchors numbered `anchors` (`list_anchors.rs`).
+/// Where a deep page's block starts: the anchor at `position` of a list
+/// (`list_anchors.rs`).
 struct BlockAt {
     tenant: TenantId,
     shape: ListShape,
     position: u64,
     anchor: SortKey,
-    anchors: u64,
 }
 
 /// One page of a Tenant API conversation list, read the plain way or from
@@ -476,14 +476,12 @@ impl SqliteStore {
                 ticket,
                 anchor,
                 skip,
-                anchors,
             } => {
                 let block = BlockAt {
                     tenant,
                     shape,
                     position: offset - skip,
                     anchor,
-                    anchors,
                 };
                 match self
                     .page_from_block(&page, queries, block, ticket, skip)
@@ -532,9 +530,11 @@ impl SqliteStore {
     ///
     /// A block is read now from the same anchor as the page, so it is exactly
     /// as current as reading the page from that anchor would be, whatever
-    /// was committed since the anchors were read; held, it is dropped at the
+    /// was committed since the anchors were read. Held, it is dropped at the
     /// next commit by anyone (`page_cache.rs`), and it is found only by reads
-    /// planned from the same anchors.
+    /// whose anchors put the same row at the same position: anchors built
+    /// again with nothing changed there find it, anchors that another
+    /// process's commits moved do not.
     async fn page_from_block(
         &self,
         page: &Page,
@@ -558,9 +558,9 @@ impl SqliteStore {
                 limit: u32::try_from(anchors.block_length()).unwrap_or(u32::MAX),
                 offset: block.position,
             },
-            anchors: block.anchors,
+            anchor: block.anchor,
         };
-        let held = match self.pages.get_block(&key, epoch) {
+        let held = match self.pages.get_block(&key, epoch, Instant::now()) {
             BlockLookup::Held(held) => {
                 DeepReadCounts::count(&self.lists.counts.anchored);
                 held
@@ -573,9 +573,11 @@ impl SqliteStore {
                     offset: block.position,
                 };
                 let anchor = block.anchor;
+                // Hundreds of rows: off the runtime's threads, so that the
+                // blocks read after a commit do not hold up other requests.
                 let rows = self
                     .deep_reads
-                    .read(move |c| read.starting_at(c, queries, anchor, 0))
+                    .read_off_thread(move |c| read.starting_at(c, queries, anchor, 0))
                     .await?;
                 // A write of this process under way or committed meanwhile:
                 // the block may not match its anchor's position.

@@ -55,8 +55,6 @@ pub(crate) enum DeepRead {
         ticket: Ticket,
         anchor: SortKey,
         skip: u64,
-        /// Which anchors these are ([`Anchors::id`]).
-        anchors: u64,
     },
 }
 
@@ -94,22 +92,12 @@ struct Record {
     generation: u64,
     since: Instant,
     /// `None`: read deep once, not anchored yet.
-    anchors: Option<Anchors>,
+    anchors: Option<Arc<Vec<SortKey>>>,
     /// When a read set out to build anchors: the others meanwhile use the
     /// old ones or read the plain way, rather than all walking the list at
     /// once. A build not finished within `ttl` (its read failed or was
     /// dropped) is given up.
     building_since: Option<Instant>,
-}
-
-/// The sort keys every `spacing` rows of one list, as one walk read them.
-struct Anchors {
-    /// Given to no other anchors, of any list: a deep page's block is held
-    /// under the id of the anchors it was read from (`conversations.rs`), so
-    /// it is never cut for a read planned from other anchors, which another
-    /// process's commits may have put elsewhere.
-    id: u64,
-    keys: Arc<Vec<SortKey>>,
 }
 
 impl State {
@@ -257,13 +245,12 @@ impl ListAnchors {
         }
     }
 
-    fn read_from_anchors(&self, ticket: Ticket, anchors: &Anchors, offset: u64) -> DeepRead {
-        match anchor_at(&anchors.keys, self.settings.spacing, offset) {
+    fn read_from_anchors(&self, ticket: Ticket, anchors: &[SortKey], offset: u64) -> DeepRead {
+        match anchor_at(anchors, self.settings.spacing, offset) {
             Some((anchor, skip)) => DeepRead::From {
                 ticket,
                 anchor,
                 skip,
-                anchors: anchors.id,
             },
             // Shorter than one spacing: the plain walk is short.
             None => {
@@ -290,11 +277,7 @@ impl ListAnchors {
         if !current {
             return false;
         }
-        if let Some(keys) = built {
-            let anchors = Anchors {
-                id: state.fresh_generation(),
-                keys: Arc::new(keys),
-            };
+        if let Some(anchors) = built {
             let lists = state
                 .tenants
                 .get_mut(&ticket.tenant)
@@ -306,7 +289,7 @@ impl ListAnchors {
                     Record {
                         generation: ticket.generation,
                         since: Instant::now(),
-                        anchors: Some(anchors),
+                        anchors: Some(Arc::new(anchors)),
                         building_since: None,
                     },
                 )
@@ -491,44 +474,6 @@ mod tests {
         read(&anchors, tenant, 50);
         assert_eq!(read(&anchors, tenant, 50), "built");
         assert_eq!(read(&anchors, tenant, 50), "built");
-    }
-
-    /// The id of the anchors a read at `offset` is planned from.
-    fn anchors_id(anchors: &ListAnchors, tenant: TenantId, offset: u64) -> u64 {
-        match anchors.plan(tenant, all(), offset) {
-            DeepRead::From {
-                ticket,
-                anchors: id,
-                ..
-            } => {
-                assert!(anchors.finish(ticket, None));
-                id
-            }
-            other => panic!("expected anchors, got {other:?}"),
-        }
-    }
-
-    #[test]
-    fn anchors_built_again_are_told_apart() {
-        let anchors = ListAnchors::new(AnchorSettings {
-            ttl: Duration::from_millis(100),
-            ..settings()
-        });
-        let (a, b) = (TenantId::new(), TenantId::new());
-        let mut ids = Vec::new();
-        for tenant in [a, b] {
-            read(&anchors, tenant, 50);
-            assert_eq!(read(&anchors, tenant, 50), "built");
-            ids.push(anchors_id(&anchors, tenant, 50));
-            assert_eq!(anchors_id(&anchors, tenant, 90), ids[ids.len() - 1]);
-        }
-        std::thread::sleep(Duration::from_millis(120));
-        assert_eq!(read(&anchors, a, 50), "built", "grown old");
-        ids.push(anchors_id(&anchors, a, 50));
-        let mut distinct = ids.clone();
-        distinct.sort_unstable();
-        distinct.dedup();
-        assert_eq!(distinct.len(), 3, "{ids:?}");
     }
 
     #[test]

@@ -29,15 +29,17 @@
 //! after the commit (a message acknowledged with a 2xx was committed before
 //! the acknowledgement).
 
+use crate::list_anchors::SortKey;
 use crate::read_pool::ReadPool;
 use enuchat_domain::deep_pages::{AnchorSettings, ListShape};
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::{Conversation, ConversationDetail, ConversationId, Shared, TenantId};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::Hash;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// How many conversations an instance keeps in list pages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,29 +94,35 @@ pub(crate) struct PageKey {
     pub(crate) offset: u64,
 }
 
-/// A deep page's block: `page.limit` rows from the anchor at `page.offset`
-/// of the list's anchors numbered `anchors` (`list_anchors.rs`).
+/// A deep page's block: `page.limit` rows from `anchor`, the row that the
+/// list's anchors put at position `page.offset` (`list_anchors.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct BlockKey {
     pub(crate) page: PageKey,
-    pub(crate) anchors: u64,
+    pub(crate) anchor: SortKey,
 }
 
 /// What a deep read finds for its block.
 pub(crate) enum BlockLookup {
     Held(Shared<Vec<Conversation>>),
-    /// Asked for before at this epoch: worth reading whole and holding.
+    /// Asked for before at this epoch, and nobody reads it: worth reading
+    /// whole and holding.
     Read,
-    /// Asked for the first time at this epoch: a block costs several pages,
-    /// so it is read only once a second page wants it before the next
-    /// commit. Where commits come faster than deep pages (a busy instance
-    /// of many tenants), no block is read only to be dropped.
+    /// Read the page alone. Either the block is asked for the first time at
+    /// this epoch (a block costs several pages, so it is read only once a
+    /// second page wants it before the next commit: where commits come
+    /// faster than deep pages, as on a busy instance of many tenants, no
+    /// block is read only to be dropped), or another read is reading it.
     NotYet,
 }
 
-/// Keys asked for once at an epoch, at most: past this the ones noted are
-/// forgotten (they only delay a block by one read).
+/// Keys asked for and not held at an epoch, at most: past this the ones
+/// noted are forgotten (which only delays their blocks).
 const MAX_WANTED: usize = 4096;
+
+/// A block read that did not put its block within this long (it failed, or
+/// its caller was dropped) no longer keeps others from reading it.
+const READ_GIVEN_UP: Duration = Duration::from_secs(1);
 
 pub(crate) struct PageCache {
     /// One connection, asked `PRAGMA data_version` and nothing else.
@@ -165,8 +173,9 @@ struct Pages<K, V> {
     epoch: u64,
     cost: usize,
     held: HashMap<K, V>,
-    /// Asked for and not held at `epoch` (blocks only: [`BlockLookup`]).
-    wanted: HashSet<K>,
+    /// Asked for and not held at `epoch`, and since when one read reads it
+    /// (blocks only: [`BlockLookup`]).
+    wanted: HashMap<K, Option<Instant>>,
 }
 
 impl<K, V> Pages<K, V> {
@@ -282,9 +291,9 @@ impl PageCache {
     }
 
     /// The block held for `key` if it was read at `epoch`, or whether to read
-    /// it.
-    pub(crate) fn get_block(&self, key: &BlockKey, epoch: u64) -> BlockLookup {
-        match self.blocks.get_or_want(key, epoch) {
+    /// it (`now` tells a read under way from one given up).
+    pub(crate) fn get_block(&self, key: &BlockKey, epoch: u64, now: Instant) -> BlockLookup {
+        match self.blocks.get_or_want(key, epoch, now) {
             Ok(block) => BlockLookup::Held(block),
             Err(true) => BlockLookup::Read,
             Err(false) => BlockLookup::NotYet,
@@ -324,7 +333,7 @@ impl<K: Eq + Hash, V: Clone + Cost> Held<K, V> {
                 epoch: 0,
                 cost: 0,
                 held: HashMap::new(),
-                wanted: HashSet::new(),
+                wanted: HashMap::new(),
             }),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
@@ -342,9 +351,10 @@ impl<K: Eq + Hash, V: Clone + Cost> Held<K, V> {
         self.look_up(key, epoch, |_, _| ()).ok()
     }
 
-    /// As [`get`](Self::get), or whether `key` was asked for before at
-    /// `epoch` (and is noted as asked for now).
-    fn get_or_want(&self, key: &K, epoch: u64) -> Result<V, bool>
+    /// As [`get`](Self::get), or whether the caller is to read the answer:
+    /// when `key` was asked for before at `epoch` and no read of it is under
+    /// way (the caller's read is then noted as under way).
+    fn get_or_want(&self, key: &K, epoch: u64, now: Instant) -> Result<V, bool>
     where
         K: Clone,
     {
@@ -352,10 +362,18 @@ impl<K: Eq + Hash, V: Clone + Cost> Held<K, V> {
             if pages.epoch != epoch {
                 return false;
             }
+            if let Some(reading) = pages.wanted.get_mut(key) {
+                let free = reading.is_none_or(|since| now.duration_since(since) >= READ_GIVEN_UP);
+                if free {
+                    *reading = Some(now);
+                }
+                return free;
+            }
             if pages.wanted.len() >= MAX_WANTED {
                 pages.wanted.clear();
             }
-            !pages.wanted.insert(key.clone())
+            pages.wanted.insert(key.clone(), None);
+            false
         })
     }
 
@@ -499,19 +517,23 @@ mod tests {
         assert_eq!(cache.reads(), PageCacheReads { hits: 2, misses: 3 });
     }
 
-    fn block(offset: u64, anchors: u64) -> BlockKey {
+    fn block(offset: u64, anchor: u128) -> BlockKey {
         BlockKey {
             page: key(offset),
-            anchors,
+            anchor: (0, Uuid::from_u128(anchor)),
         }
     }
 
-    fn lookup(cache: &PageCache, key: BlockKey, epoch: u64) -> &'static str {
-        match cache.get_block(&key, epoch) {
+    fn lookup_at(cache: &PageCache, key: BlockKey, epoch: u64, now: Instant) -> &'static str {
+        match cache.get_block(&key, epoch, now) {
             BlockLookup::Held(_) => "held",
             BlockLookup::Read => "read",
             BlockLookup::NotYet => "not yet",
         }
+    }
+
+    fn lookup(cache: &PageCache, key: BlockKey, epoch: u64) -> &'static str {
+        lookup_at(cache, key, epoch, Instant::now())
     }
 
     #[tokio::test]
@@ -527,7 +549,7 @@ mod tests {
         assert_eq!(
             lookup(&cache, block(0, 2), epoch),
             "not yet",
-            "read from other anchors"
+            "from another row"
         );
 
         writer
@@ -544,6 +566,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn one_read_reads_a_block_until_it_is_given_up() {
+        let (_dir, path, _writer) = database();
+        let cache = PageCache::new(path, PageCacheSettings::default());
+        let epoch = cache.epoch().await.expect("epoch");
+        let start = Instant::now();
+        assert_eq!(lookup_at(&cache, block(0, 1), epoch, start), "not yet");
+        assert_eq!(lookup_at(&cache, block(0, 1), epoch, start), "read");
+        assert_eq!(
+            lookup_at(&cache, block(0, 1), epoch, start),
+            "not yet",
+            "read by the one before"
+        );
+        let later = start + READ_GIVEN_UP;
+        assert_eq!(lookup_at(&cache, block(0, 1), epoch, later), "read");
+        assert_eq!(lookup_at(&cache, block(0, 1), epoch, later), "not yet");
+        cache.put_block(block(0, 1), epoch, page(3));
+        assert_eq!(lookup_at(&cache, block(0, 1), epoch, later), "held");
+    }
+
+    #[tokio::test]
     async fn blocks_wanted_are_bounded() {
         let (_dir, path, _writer) = database();
         let cache = PageCache::new(path, PageCacheSettings::default());
@@ -553,7 +595,8 @@ mod tests {
         }
         assert_eq!(lookup(&cache, block(1, 1), epoch), "read");
         assert_eq!(lookup(&cache, block(0, 1), epoch), "not yet", "the last");
-        assert_eq!(lookup(&cache, block(1, 1), epoch), "not yet", "forgotten");
+        assert_eq!(lookup(&cache, block(u64::MAX, 1), epoch), "not yet");
+        assert_eq!(lookup(&cache, block(2, 1), epoch), "not yet", "forgotten");
         assert!(lock(&cache.blocks.pages).wanted.len() <= MAX_WANTED);
     }
 

@@ -170,13 +170,18 @@ async fn sqlite_deep_pages_are_read_from_anchors() {
 /// SQLite: commits that move no row of a tenant's lists (another tenant's
 /// new conversation, a visitor's new name) leave its anchors in use, and its
 /// deep pages are cut from blocks again once two pages want one; pages cut
-/// after a commit show it.
+/// after a commit show it. Anchors built again with nothing changed find the
+/// blocks held.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_deep_pages_use_blocks_after_commits_elsewhere() {
     use enuchat_domain::{ConversationFilter, Store, VisitorPatch};
-    use enuchat_store_sqlite::SqliteStore;
+    use enuchat_store_sqlite::{AnchorSettings, SqliteStore};
     use enuchat_store_tests::fixtures::*;
-    let store = SqliteStore::connect_with("sqlite::memory:", harness::small_anchors())
+    let settings = AnchorSettings {
+        ttl: std::time::Duration::from_millis(300),
+        ..harness::small_anchors()
+    };
+    let store = SqliteStore::connect_with("sqlite::memory:", settings)
         .await
         .expect("open SQLite store");
     let (t, w) = tenant_with_widget(&store, "Acme").await;
@@ -216,6 +221,19 @@ async fn sqlite_deep_pages_use_blocks_after_commits_elsewhere() {
     assert!(read_deep().await > 0, "after a visitor's new name");
     let after = store.list_conversations(t.id, &all, 1, 8).await.unwrap();
     assert_eq!(after[0].visitor_name.as_deref(), Some("Renamed"));
+
+    tokio::time::sleep(settings.ttl * 2).await;
+    let (built, misses) = (
+        store.deep_page_reads().built,
+        store.deep_block_reads().misses,
+    );
+    assert!(read_deep().await > 0, "after the anchors grew old");
+    assert!(store.deep_page_reads().built > built, "built again");
+    assert_eq!(
+        store.deep_block_reads().misses,
+        misses,
+        "no block read again"
+    );
 }
 
 /// Runs a story of a reading, a writing and a reference store twice on a
