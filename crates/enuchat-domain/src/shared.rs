@@ -15,24 +15,60 @@
 //! ([`Shared::cut`], [`Shared::rendered_rows`]). A page of 20 rows is then
 //! copied out of the block's renderings, not serialized again (serializing
 //! was most of a deep page's CPU time, `bench/profiles/README.md`, session 35).
+//! Nor are its rows copied out of the block unless a caller looks at them
+//! (copying their strings was 7% of a deep page's CPU time, session 36).
 
 use bytes::Bytes;
 use std::any::TypeId;
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Deref, Range};
 use std::sync::{Arc, OnceLock};
 
 /// A store's answer, cheap to clone, with room for one rendering of it.
 pub struct Shared<T>(Arc<Held<T>>);
 
 struct Held<T> {
-    value: T,
+    /// Set when the answer is made, except for a page cut from a block:
+    /// copied from the block's rows when first asked for.
+    value: OnceLock<T>,
     rendering: OnceLock<Rendering>,
     /// For a block: one slot per row, made when the first page is cut.
     row_slots: OnceLock<RowSlots>,
-    /// For a page cut from a block: the block's slots and where its rows
-    /// start in them.
-    cut_from: Option<(RowSlots, usize)>,
+    cut_from: Option<Cut<T>>,
+}
+
+/// Where a page cut from a block finds its rows and their renderings.
+struct Cut<T> {
+    /// Same type as the page: a `Vec` of rows.
+    block: Arc<Held<T>>,
+    /// The block's row slots.
+    slots: RowSlots,
+    rows: Range<usize>,
+    /// Copies `rows` of the block (`T` is only known here to be a `Vec` of
+    /// something).
+    copy: fn(&T, Range<usize>) -> T,
+}
+
+impl<T> Held<T> {
+    fn value(&self) -> &T {
+        self.value.get_or_init(|| {
+            let cut = self
+                .cut_from
+                .as_ref()
+                .expect("an answer is made with its value or cut from a block");
+            (cut.copy)(cut.block.value(), cut.rows.clone())
+        })
+    }
+
+    fn into_value(mut self) -> T {
+        match self.value.take() {
+            Some(value) => value,
+            None => {
+                self.value();
+                self.value.take().expect("just made")
+            }
+        }
+    }
 }
 
 /// Renderings of a block's rows, shared by every page cut from it.
@@ -49,7 +85,7 @@ struct Rendering {
 impl<T> Shared<T> {
     pub fn new(value: T) -> Self {
         Shared(Arc::new(Held {
-            value,
+            value: OnceLock::from(value),
             rendering: OnceLock::new(),
             row_slots: OnceLock::new(),
             cut_from: None,
@@ -60,7 +96,7 @@ impl<T> Shared<T> {
     /// with, and the caller may move the value instead of copying it).
     pub fn try_unwrap(self) -> Result<T, Self> {
         Arc::try_unwrap(self.0)
-            .map(|held| held.value)
+            .map(Held::into_value)
             .map_err(Shared)
     }
 
@@ -72,7 +108,7 @@ impl<T> Shared<T> {
         &self,
         render: impl FnOnce(&T) -> Result<Bytes, E>,
     ) -> Result<Bytes, E> {
-        kept_or_rendered::<R, E>(&self.0.rendering, || render(&self.0.value))
+        kept_or_rendered::<R, E>(&self.0.rendering, || render(self.0.value()))
     }
 
     /// Whether two answers are the same held one.
@@ -109,7 +145,7 @@ impl<T: Clone> Shared<Vec<T>> {
     /// the block is), as a new answer whose rows' renderings are kept with
     /// the block ([`Shared::rendered_rows`]).
     pub fn cut(&self, skip: u64, limit: u32) -> Shared<Vec<T>> {
-        let block = &self.0.value;
+        let block = self.0.value();
         let from = usize::try_from(skip).unwrap_or(usize::MAX).min(block.len());
         let to = from.saturating_add(limit as usize).min(block.len());
         let slots = self
@@ -117,10 +153,15 @@ impl<T: Clone> Shared<Vec<T>> {
             .row_slots
             .get_or_init(|| block.iter().map(|_| OnceLock::new()).collect());
         Shared(Arc::new(Held {
-            value: block[from..to].to_vec(),
+            value: OnceLock::new(),
             rendering: OnceLock::new(),
             row_slots: OnceLock::new(),
-            cut_from: Some((slots.clone(), from)),
+            cut_from: Some(Cut {
+                block: Arc::clone(&self.0),
+                slots: slots.clone(),
+                rows: from..to,
+                copy: |block, rows| block[rows].to_vec(),
+            }),
         }))
     }
 }
@@ -134,8 +175,11 @@ impl<T> Shared<Vec<T>> {
         &self,
         render: impl Fn(&T) -> Result<Bytes, E>,
     ) -> Option<Result<Vec<Bytes>, E>> {
-        let (slots, start) = self.0.cut_from.as_ref()?;
-        let rows = self.0.value.iter().zip(&slots[*start..]);
+        let cut = self.0.cut_from.as_ref()?;
+        let block = cut.block.value();
+        let rows = block[cut.rows.clone()]
+            .iter()
+            .zip(&cut.slots[cut.rows.clone()]);
         Some(
             rows.map(|(row, slot)| kept_or_rendered::<R, E>(slot, || render(row)))
                 .collect(),
@@ -147,7 +191,7 @@ impl<T: Clone> Shared<T> {
     /// The value, moved out if this is its only holder, copied otherwise.
     pub fn into_value(self) -> T {
         self.try_unwrap()
-            .unwrap_or_else(|shared| shared.0.value.clone())
+            .unwrap_or_else(|shared| shared.0.value().clone())
     }
 }
 
@@ -161,26 +205,26 @@ impl<T> Deref for Shared<T> {
     type Target = T;
 
     fn deref(&self) -> &T {
-        &self.0.value
+        self.0.value()
     }
 }
 
 /// Equal when the values are (whether or not they are the same held one).
 impl<T: PartialEq> PartialEq for Shared<T> {
     fn eq(&self, other: &Self) -> bool {
-        self.0.value == other.0.value
+        self.0.value() == other.0.value()
     }
 }
 
 impl<T: PartialEq> PartialEq<T> for Shared<T> {
     fn eq(&self, other: &T) -> bool {
-        self.0.value == *other
+        self.0.value() == other
     }
 }
 
 impl<T: fmt::Debug> fmt::Debug for Shared<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.value.fmt(f)
+        self.0.value().fmt(f)
     }
 }
 
@@ -310,6 +354,37 @@ mod tests {
             texts(failing.cut(0, 1).rendered_rows::<Upper, _>(render)),
             ["5"]
         );
+    }
+
+    /// A row that counts its copies.
+    struct Row<'a>(i32, &'a Cell<u32>);
+
+    impl Clone for Row<'_> {
+        fn clone(&self) -> Self {
+            self.1.set(self.1.get() + 1);
+            Row(self.0, self.1)
+        }
+    }
+
+    #[test]
+    fn a_cut_page_copies_its_rows_only_when_looked_at() {
+        let copies = Cell::new(0);
+        let block = Shared::new((0..10).map(|n| Row(n, &copies)).collect::<Vec<_>>());
+        let page = block.cut(4, 3);
+        let calls = Cell::new(0);
+        let rendered = page.rendered_rows::<Upper, _>(|row| numbers(&calls, &row.0));
+        assert_eq!(texts(rendered), ["4", "5", "6"]);
+        assert_eq!(copies.get(), 0, "rendered from the block's rows");
+
+        let seen: Vec<i32> = page.iter().map(|row| row.0).collect();
+        assert_eq!(seen, [4, 5, 6]);
+        assert_eq!(copies.get(), 3, "copied once, when looked at");
+        assert_eq!(page.len(), 3);
+        assert_eq!(copies.get(), 3);
+
+        let moved = block.cut(8, 5).try_unwrap().ok().expect("its only holder");
+        assert_eq!(moved.iter().map(|row| row.0).collect::<Vec<_>>(), [8, 9]);
+        assert_eq!(copies.get(), 5);
     }
 
     #[test]
