@@ -470,7 +470,17 @@ impl SqliteStore {
             limit,
             offset,
         };
-        let rows = match self.lists.plan(tenant, shape, offset) {
+        let mut plan = self.lists.plan(tenant, shape, offset);
+        if let DeepRead::Renew { epoch, .. } = plan {
+            // Nothing committed since the anchors were walked: they are
+            // exact, and another walk would find the same.
+            if self.pages.epoch_for("a list's anchors").await == Some(epoch) {
+                if let DeepRead::Renew { ticket, .. } = plan {
+                    plan = self.lists.renew(ticket, offset);
+                }
+            }
+        }
+        let rows = match plan {
             DeepRead::Plain => None,
             DeepRead::From {
                 ticket,
@@ -499,14 +509,19 @@ impl SqliteStore {
                     }
                 }
             }
-            DeepRead::Build(ticket) => {
+            DeepRead::Build(ticket) | DeepRead::Renew { ticket, .. } => {
+                // Taken before the walk: while it stays the same, nothing
+                // was committed since and the anchors need no new walk.
+                let epoch = self.pages.epoch_for("a list's anchors").await;
                 let spacing = self.lists.spacing();
                 let read = page.clone();
                 let (anchors, rows) = self
                     .deep_reads
                     .read_off_thread(move |c| read.building_anchors(c, queries, spacing))
                     .await?;
-                self.lists.finish(ticket, Some(anchors)).then_some(rows)
+                self.lists
+                    .finish_with_epoch(ticket, Some(anchors), epoch)
+                    .then_some(rows)
             }
         };
         let rows = match rows {

@@ -25,7 +25,10 @@
 //!   read the plain way and never pays for a walk it cannot reuse;
 //! - anchors older than `ttl` are built again: another process writing the
 //!   same file (`enuchat demo` while `serve` runs) holds no guard here, and
-//!   this bounds how long its changes can shift deep pages.
+//!   this bounds how long its changes can shift deep pages. Unless nothing at
+//!   all was committed since they were walked: the page cache's epoch
+//!   (`page_cache.rs`), taken before the walk, says so, and they are then
+//!   kept for another `ttl` without a walk ([`DeepRead::Renew`]).
 //!
 //! Generations come from one counter that only grows, so a tenant's entry can
 //! be dropped when unused and made again without a stale ticket matching it.
@@ -48,8 +51,13 @@ pub(crate) enum DeepRead {
     /// With `LIMIT ? OFFSET ?`.
     Plain,
     /// Walk the list once to build its anchors, then read from them; keep
-    /// them if [`ListAnchors::finish`] says they are still right.
+    /// them if [`ListAnchors::finish_with_epoch`] says they are still right.
     Build(Ticket),
+    /// Anchors past their age, walked after the page cache's epoch was
+    /// `epoch`: if it still is, nothing was committed since and
+    /// [`ListAnchors::renew`] keeps them; otherwise build them again with the
+    /// ticket.
+    Renew { ticket: Ticket, epoch: u64 },
     /// From the row at `anchor`, skipping `skip` rows.
     From {
         ticket: Ticket,
@@ -93,6 +101,9 @@ struct Record {
     since: Instant,
     /// `None`: read deep once, not anchored yet.
     anchors: Option<Arc<Vec<SortKey>>>,
+    /// The page cache's epoch taken before the anchors were walked, if
+    /// known.
+    epoch: Option<u64>,
     /// When a read set out to build anchors: the others meanwhile use the
     /// old ones or read the plain way, rather than all walking the list at
     /// once. A build not finished within `ttl` (its read failed or was
@@ -217,9 +228,13 @@ impl ListAnchors {
                     return DeepRead::Plain;
                 }
                 // Read deep before with nothing written since, or anchors
-                // grown old: worth one walk.
+                // grown old: worth one walk, unless nothing was committed
+                // since the last.
                 record.building_since = Some(now);
-                DeepRead::Build(ticket)
+                match (record.anchors.is_some(), record.epoch) {
+                    (true, Some(epoch)) => DeepRead::Renew { ticket, epoch },
+                    _ => DeepRead::Build(ticket),
+                }
             }
             None => {
                 let build = settings.build_at_first_deep_read;
@@ -229,6 +244,7 @@ impl ListAnchors {
                         generation,
                         since: now,
                         anchors: None,
+                        epoch: None,
                         building_since: build.then_some(now),
                     },
                 );
@@ -263,6 +279,17 @@ impl ListAnchors {
     /// Whether what was read under `ticket` is exact: nothing changed the
     /// tenant's lists since [`plan`](Self::plan). Keeps `built` anchors if so.
     pub(crate) fn finish(&self, ticket: Ticket, built: Option<Vec<SortKey>>) -> bool {
+        self.finish_with_epoch(ticket, built, None)
+    }
+
+    /// As [`finish`](Self::finish), for anchors walked after the page
+    /// cache's epoch was `epoch` (if known).
+    pub(crate) fn finish_with_epoch(
+        &self,
+        ticket: Ticket,
+        built: Option<Vec<SortKey>>,
+        epoch: Option<u64>,
+    ) -> bool {
         let mut state = self.lock();
         let current = state
             .tenants
@@ -290,6 +317,7 @@ impl ListAnchors {
                         generation: ticket.generation,
                         since: Instant::now(),
                         anchors: Some(Arc::new(anchors)),
+                        epoch,
                         building_since: None,
                     },
                 )
@@ -299,6 +327,30 @@ impl ListAnchors {
             }
         }
         true
+    }
+
+    /// Keeps the anchors that `ticket` was to build again for another `ttl`
+    /// (the caller found the epoch unchanged since they were walked), and
+    /// plans the read at `offset` from them; the plain way if a write of
+    /// this process came in between.
+    pub(crate) fn renew(&self, ticket: Ticket, offset: u64) -> DeepRead {
+        let mut state = self.lock();
+        let record = state
+            .tenants
+            .get_mut(&ticket.tenant)
+            .filter(|t| t.generation == ticket.generation)
+            .and_then(|t| t.lists.get_mut(&ticket.shape));
+        // Forgotten meanwhile (to make room) and read deep again: no anchors.
+        let Some((record, anchors)) =
+            record.and_then(|r| r.anchors.clone().map(|anchors| (r, anchors)))
+        else {
+            self.counts.plain.fetch_add(1, Ordering::Relaxed);
+            return DeepRead::Plain;
+        };
+        record.since = Instant::now();
+        record.building_since = None;
+        drop(state);
+        self.read_from_anchors(ticket, &anchors, offset)
     }
 
     /// Marks the tenants' lists as changing until the guard is dropped: hold
@@ -398,6 +450,7 @@ mod tests {
                 assert!(anchors.finish(ticket, None));
                 "anchored"
             }
+            DeepRead::Renew { .. } => "renew",
         }
     }
 
@@ -474,6 +527,45 @@ mod tests {
         read(&anchors, tenant, 50);
         assert_eq!(read(&anchors, tenant, 50), "built");
         assert_eq!(read(&anchors, tenant, 50), "built");
+    }
+
+    #[test]
+    fn old_anchors_walked_at_a_known_epoch_are_renewed_or_built_again() {
+        let ttl = Duration::from_millis(100);
+        let anchors = Arc::new(ListAnchors::new(AnchorSettings { ttl, ..settings() }));
+        let tenant = TenantId::new();
+        read(&anchors, tenant, 50);
+        let DeepRead::Build(ticket) = anchors.plan(tenant, all(), 50) else {
+            panic!("expected a build");
+        };
+        assert!(anchors.finish_with_epoch(ticket, Some(anchors_of(keys(100), 10)), Some(7)));
+        assert_eq!(read(&anchors, tenant, 50), "anchored", "young");
+        std::thread::sleep(ttl);
+        let DeepRead::Renew { ticket, epoch: 7 } = anchors.plan(tenant, all(), 50) else {
+            panic!("expected a renewal at epoch 7");
+        };
+        assert!(
+            matches!(anchors.plan(tenant, all(), 50), DeepRead::From { .. }),
+            "the old anchors serve while one read asks for the epoch"
+        );
+        let DeepRead::From { anchor, skip, .. } = anchors.renew(ticket, 55) else {
+            panic!("expected the renewed anchors");
+        };
+        assert_eq!((anchor, skip), (keys(100)[50], 5));
+        assert_eq!(read(&anchors, tenant, 50), "anchored", "young again");
+
+        // A write between the plan and the renewal: read the plain way.
+        std::thread::sleep(ttl);
+        let DeepRead::Renew { ticket, .. } = anchors.plan(tenant, all(), 50) else {
+            panic!("expected a renewal");
+        };
+        drop(anchors.changing([tenant]));
+        assert!(matches!(anchors.renew(ticket, 55), DeepRead::Plain));
+        assert_eq!(
+            read(&anchors, tenant, 50),
+            "plain",
+            "forgotten by the write"
+        );
     }
 
     #[test]

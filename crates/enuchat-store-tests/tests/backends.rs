@@ -171,7 +171,8 @@ async fn sqlite_deep_pages_are_read_from_anchors() {
 /// new conversation, a visitor's new name) leave its anchors in use, and its
 /// deep pages are cut from blocks again once two pages want one; pages cut
 /// after a commit show it. Anchors built again with nothing changed find the
-/// blocks held.
+/// blocks held, and anchors with nothing committed since their walk are not
+/// walked again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_deep_pages_use_blocks_after_commits_elsewhere() {
     use enuchat_domain::{ConversationFilter, Store, VisitorPatch};
@@ -234,6 +235,17 @@ async fn sqlite_deep_pages_use_blocks_after_commits_elsewhere() {
         misses,
         "no block read again"
     );
+
+    // Past their age again with nothing committed since their walk: kept
+    // without a walk.
+    tokio::time::sleep(settings.ttl * 2).await;
+    let built = store.deep_page_reads().built;
+    assert!(
+        read_deep().await > 0,
+        "after the anchors grew old unchanged"
+    );
+    assert_eq!(store.deep_page_reads().built, built, "not walked again");
+    assert_eq!(store.deep_block_reads().misses, misses);
 }
 
 /// Runs a story of a reading, a writing and a reference store twice on a
