@@ -37,12 +37,11 @@ struct Held<T> {
     cut_from: Option<Cut<T>>,
 }
 
-/// Where a page cut from a block finds its rows and their renderings.
+/// Where a page cut from a block finds its rows and their renderings (the
+/// block's `row_slots`, made when it was cut).
 struct Cut<T> {
     /// Same type as the page: a `Vec` of rows.
     block: Arc<Held<T>>,
-    /// The block's row slots.
-    slots: RowSlots,
     rows: Range<usize>,
     /// Copies `rows` of the block (`T` is only known here to be a `Vec` of
     /// something).
@@ -61,13 +60,8 @@ impl<T> Held<T> {
     }
 
     fn into_value(mut self) -> T {
-        match self.value.take() {
-            Some(value) => value,
-            None => {
-                self.value();
-                self.value.take().expect("just made")
-            }
-        }
+        self.value();
+        self.value.take().expect("made just above")
     }
 }
 
@@ -148,8 +142,7 @@ impl<T: Clone> Shared<Vec<T>> {
         let block = self.0.value();
         let from = usize::try_from(skip).unwrap_or(usize::MAX).min(block.len());
         let to = from.saturating_add(limit as usize).min(block.len());
-        let slots = self
-            .0
+        self.0
             .row_slots
             .get_or_init(|| block.iter().map(|_| OnceLock::new()).collect());
         Shared(Arc::new(Held {
@@ -158,7 +151,6 @@ impl<T: Clone> Shared<Vec<T>> {
             row_slots: OnceLock::new(),
             cut_from: Some(Cut {
                 block: Arc::clone(&self.0),
-                slots: slots.clone(),
                 rows: from..to,
                 copy: |block, rows| block[rows].to_vec(),
             }),
@@ -177,9 +169,12 @@ impl<T> Shared<Vec<T>> {
     ) -> Option<Result<Vec<Bytes>, E>> {
         let cut = self.0.cut_from.as_ref()?;
         let block = cut.block.value();
-        let rows = block[cut.rows.clone()]
-            .iter()
-            .zip(&cut.slots[cut.rows.clone()]);
+        let slots = cut
+            .block
+            .row_slots
+            .get()
+            .expect("made when the page was cut");
+        let rows = block[cut.rows.clone()].iter().zip(&slots[cut.rows.clone()]);
         Some(
             rows.map(|(row, slot)| kept_or_rendered::<R, E>(slot, || render(row)))
                 .collect(),

@@ -471,14 +471,14 @@ impl SqliteStore {
             offset,
         };
         let mut plan = self.lists.plan(tenant, shape, offset);
-        if let DeepRead::Renew { epoch, .. } = plan {
-            // Nothing committed since the anchors were walked: they are
-            // exact, and another walk would find the same.
-            if self.pages.epoch_for("a list's anchors").await == Some(epoch) {
-                if let DeepRead::Renew { ticket, .. } = plan {
-                    plan = self.lists.renew(ticket, offset);
-                }
-            }
+        if let DeepRead::Renew { ticket, epoch } = plan {
+            // Unchanged: nothing was committed since the anchors were
+            // walked, so they are exact and another walk would find the same.
+            plan = if self.pages.epoch_for("a list's anchors").await == Some(epoch) {
+                self.lists.renew(ticket, offset)
+            } else {
+                DeepRead::Build(ticket)
+            };
         }
         let rows = match plan {
             DeepRead::Plain => None,
