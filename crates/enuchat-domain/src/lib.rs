@@ -25,7 +25,7 @@ pub use models::*;
 pub use plan::JobPlan;
 pub use shared::Shared;
 pub use store::{
-    ConversationFilter, DemoBatch, InboxFilter, MessageNotice, Store, StoreError, StoreKind,
-    API_KEYS_CHANNEL, MESSAGES_CHANNEL,
+    ConversationFilter, DemoBatch, InboxFilter, KeyUse, MessageNotice, Store, StoreError,
+    StoreKind, API_KEYS_CHANNEL, MESSAGES_CHANNEL,
 };
 pub use types::*;

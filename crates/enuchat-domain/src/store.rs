@@ -30,6 +30,14 @@ pub enum StoreError {
     Database(String),
 }
 
+/// One use of a Tenant API key, to be recorded in its `last_used_at`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyUse {
+    pub tenant: TenantId,
+    pub key: ApiKeyId,
+    pub at: Timestamp,
+}
+
 /// Which backend a store is, for the few decisions that depend on it (e.g. a
 /// single-process SQLite server keeps its rate limits in memory).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,15 +223,27 @@ pub trait Store: Send + Sync + 'static {
     /// On PostgreSQL the same statement notifies [`API_KEYS_CHANNEL`] with
     /// the key's hash (hex), so that every instance forgets its cached copy.
     async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<Option<ApiKey>>;
-    /// Records use, writing only when the stored time is older than
-    /// `granularity_secs` so a busy key does not cause a write per request.
+    /// Records uses of keys, in one transaction. Each key's `last_used_at`
+    /// is written only when the stored time is older than `granularity_secs`
+    /// before the use, so a busy key does not cause a write per request, and
+    /// it never moves backwards. A use whose key is not its tenant's is
+    /// ignored.
+    async fn touch_api_keys(&self, uses: &[KeyUse], granularity_secs: i64) -> StoreResult<()>;
+    /// [`Store::touch_api_keys`] for one use.
     async fn touch_api_key(
         &self,
         tenant: TenantId,
         id: ApiKeyId,
         at: Timestamp,
         granularity_secs: i64,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<()> {
+        let used = KeyUse {
+            tenant,
+            key: id,
+            at,
+        };
+        self.touch_api_keys(&[used], granularity_secs).await
+    }
 
     // --- rate limits (shared between instances of one database) ---------
     /// Applies the limit to `bucket` atomically, using the database's clock:

@@ -157,23 +157,13 @@ impl KeyGate<'_> {
     }
 }
 
-/// Updates `last_used_at` off the request path: a failed bookkeeping write
-/// must not fail the caller's request.
+/// Queues this use for `last_used_at` (written about once a second with
+/// the others, `key_uses.rs`): bookkeeping never holds up or fails the
+/// caller's request.
 fn record_use(state: &AppState, context: TenantContext) {
-    let store = state.store.clone();
-    tokio::spawn(async move {
-        if let Err(err) = store
-            .touch_api_key(
-                context.tenant_id,
-                context.api_key_id,
-                Utc::now(),
-                LAST_USED_GRANULARITY_SECS,
-            )
-            .await
-        {
-            tracing::warn!(%err, "could not record API key use");
-        }
-    });
+    state
+        .key_uses
+        .record(context.tenant_id, context.api_key_id, Utc::now());
 }
 
 fn add_rate_headers(headers: &mut HeaderMap, decision: &RateDecision) {

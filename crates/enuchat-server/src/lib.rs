@@ -7,6 +7,7 @@ pub mod error;
 pub mod extract;
 pub mod jobs;
 pub mod key_cache;
+pub mod key_uses;
 pub mod lease_limiter;
 pub mod limiter;
 pub mod providers;
@@ -69,7 +70,10 @@ pub async fn serve(
     let providers = providers::build(&settings).context("configuring providers")?;
     tracing::info!(?providers, "providers");
     let state = build_state(&settings, &database);
-    let mut background = vec![tokio::spawn(prune_periodically(state.clone()))];
+    let mut background = vec![
+        tokio::spawn(prune_periodically(state.clone())),
+        tokio::spawn(state.key_uses.clone().run(state.store.clone())),
+    ];
     if settings.run_jobs {
         let worker = jobs::Worker::new(
             state.store.clone(),
@@ -90,6 +94,7 @@ pub async fn serve(
         )));
     }
     let sockets = state.sockets.clone();
+    let key_uses = state.key_uses.clone();
     let app = routes::router(state);
     tracing::info!(address = %listener.local_addr()?, "enuchat is listening");
     // Sockets are told to go away as soon as the shutdown starts, while
@@ -122,6 +127,8 @@ pub async fn serve(
         // Returns once the task is really gone (cancelled at its next await).
         let _ = task.await;
     }
+    // Key uses of the last second are still pending.
+    key_uses.flush(database.store.as_ref()).await;
     // Every request has been answered (graceful shutdown), so every message
     // acknowledged is committed; now the connections can go.
     database.store.close().await;
@@ -146,6 +153,7 @@ fn build_state(settings: &Settings, database: &Database) -> AppState {
                 settings.new_conversations_per_ip_per_minute,
             ),
         },
+        key_uses: Arc::new(key_uses::KeyUses::new(auth::LAST_USED_GRANULARITY_SECS)),
         key_cache: Arc::new(key_cache::KeyCache::new(
             Duration::from_secs(settings.api_key_cache_secs),
             key_cache::DEFAULT_CAPACITY,

@@ -1,6 +1,7 @@
 //! What every handler can reach. Cheap to clone: one `Arc`.
 
 use crate::key_cache::KeyCache;
+use crate::key_uses::KeyUses;
 use crate::limiter::RateLimiter;
 use crate::realtime::hub::Hub;
 use crate::realtime::sockets::LiveSockets;
@@ -40,6 +41,8 @@ pub struct Shared {
     pub limits: Limits,
     /// Tenant API keys recently read, so busy keys skip the database.
     pub key_cache: Arc<KeyCache>,
+    /// Key uses due for `last_used_at`, written together in the background.
+    pub key_uses: Arc<KeyUses>,
     pub metrics: Arc<Metrics>,
     pub hub: Arc<Hub>,
     /// Open WebSockets, so that shutting down closes them (code 1001).

@@ -5,6 +5,7 @@ use crate::rows::*;
 use enuchat_domain::store::StoreResult;
 use enuchat_domain::*;
 use sqlx::PgPool;
+use uuid::Uuid;
 
 pub(crate) async fn create(pool: &PgPool, tenant: TenantId, new: NewApiKey) -> StoreResult<ApiKey> {
     // RETURNING gives back `expires_at` as stored (microseconds), so the
@@ -89,27 +90,36 @@ pub(crate) async fn revoke(
     row.map(ApiKeyRow::into_model).transpose()
 }
 
-/// Writes `last_used_at` only when it is unset or older than the
+/// Writes each key's `last_used_at` only when it is unset or older than the
 /// granularity, so a busy key costs one write per `granularity_secs`, not one
 /// per request. The condition sits in the UPDATE itself: racing instances
 /// cannot both decide to write from a stale read. It also never moves the
-/// time backwards.
+/// time backwards. All the uses go in one statement.
 pub(crate) async fn touch(
     pool: &PgPool,
-    tenant: TenantId,
-    id: ApiKeyId,
-    at: Timestamp,
+    uses: &[KeyUse],
     granularity_secs: i64,
 ) -> StoreResult<()> {
+    if uses.is_empty() {
+        return Ok(());
+    }
+    let tenants: Vec<Uuid> = uses.iter().map(|u| u.tenant.0).collect();
+    let keys: Vec<Uuid> = uses.iter().map(|u| u.key.0).collect();
+    let times: Vec<Timestamp> = uses.iter().map(|u| u.at).collect();
+    // A key listed twice would be updated from either row; the latest use
+    // is the one to keep.
     sqlx::query(
-        "UPDATE api_keys SET last_used_at = $3 \
-         WHERE tenant_id = $1 AND id = $2 \
-           AND (last_used_at IS NULL \
-                OR last_used_at < $3 - make_interval(secs => $4::bigint))",
+        "UPDATE api_keys k SET last_used_at = u.at \
+         FROM (SELECT tenant_id, id, max(at) AS at \
+               FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS u(tenant_id, id, at) \
+               GROUP BY tenant_id, id) u \
+         WHERE k.tenant_id = u.tenant_id AND k.id = u.id \
+           AND (k.last_used_at IS NULL \
+                OR k.last_used_at < u.at - make_interval(secs => $4::bigint))",
     )
-    .bind(tenant.0)
-    .bind(id.0)
-    .bind(at)
+    .bind(&tenants)
+    .bind(&keys)
+    .bind(&times)
     .bind(granularity_secs)
     .execute(pool)
     .await

@@ -8,7 +8,7 @@
 //! - every timestamp the store stamps comes from the database clock
 //!   (`clock_timestamp()`) and is read back with `RETURNING`, so instances with
 //!   skewed clocks still agree on ordering. The exceptions are values the
-//!   caller passes in (API key `expires_at`, `touch_api_key`'s time, demo rows);
+//!   caller passes in (API key `expires_at`, `touch_api_keys`' times, demo rows);
 //! - migrations run under sqlx's advisory lock (see [`PostgresStore::connect`]);
 //! - instances learn of each other's messages through `NOTIFY`: every
 //!   `append_message` notifies [`MESSAGES_CHANNEL`] in its own transaction,
@@ -450,14 +450,8 @@ impl Store for PostgresStore {
     async fn revoke_api_key(&self, tenant: TenantId, id: ApiKeyId) -> StoreResult<Option<ApiKey>> {
         api_keys::revoke(&self.pool, tenant, id).await
     }
-    async fn touch_api_key(
-        &self,
-        tenant: TenantId,
-        id: ApiKeyId,
-        at: Timestamp,
-        granularity_secs: i64,
-    ) -> StoreResult<()> {
-        api_keys::touch(&self.pool, tenant, id, at, granularity_secs).await
+    async fn touch_api_keys(&self, uses: &[KeyUse], granularity_secs: i64) -> StoreResult<()> {
+        api_keys::touch(&self.pool, uses, granularity_secs).await
     }
 
     async fn lease_rate_limit(

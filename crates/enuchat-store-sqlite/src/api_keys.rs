@@ -91,28 +91,36 @@ impl SqliteStore {
         row.map(ApiKeyRow::into_model).transpose()
     }
 
-    pub(crate) async fn touch_api_key_impl(
+    pub(crate) async fn touch_api_keys_impl(
         &self,
-        tenant: TenantId,
-        id: ApiKeyId,
-        at: Timestamp,
+        uses: &[KeyUse],
         granularity_secs: i64,
     ) -> StoreResult<()> {
-        let at = to_us(at);
-        let threshold = at.saturating_sub(granularity_secs.saturating_mul(1_000_000));
-        // The condition lives in the WHERE clause so that a busy key costs a
-        // cheap no-op statement, not a write, most of the time.
-        sqlx::query(
-            "UPDATE api_keys SET last_used_at = ? \
-             WHERE tenant_id = ? AND id = ? AND (last_used_at IS NULL OR last_used_at < ?)",
-        )
-        .bind(at)
-        .bind(tenant.0)
-        .bind(id.0)
-        .bind(threshold)
-        .execute(&mut *self.writer.acquire().await?)
-        .await
-        .map_err(|e| write_err(e, "API key"))?;
-        Ok(())
+        if uses.is_empty() {
+            return Ok(());
+        }
+        // One transaction for the lot: on SQLite every commit makes every
+        // reader drop its cached pages (`page_cache.rs`), so a minute's worth
+        // of key uses costs one commit instead of one per key.
+        let mut tx = self.begin_write().await?;
+        for used in uses {
+            let at = to_us(used.at);
+            let threshold = at.saturating_sub(granularity_secs.saturating_mul(1_000_000));
+            // The condition lives in the WHERE clause so that a busy key
+            // costs a cheap no-op statement, not a write, most of the time.
+            sqlx::query(
+                "UPDATE api_keys SET last_used_at = ? \
+                 WHERE tenant_id = ? AND id = ? \
+                   AND (last_used_at IS NULL OR last_used_at < ?)",
+            )
+            .bind(at)
+            .bind(used.tenant.0)
+            .bind(used.key.0)
+            .bind(threshold)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| write_err(e, "API key"))?;
+        }
+        tx.commit().await.map_err(db)
     }
 }

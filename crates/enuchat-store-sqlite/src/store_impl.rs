@@ -166,15 +166,8 @@ impl Store for SqliteStore {
         self.revoke_api_key_impl(tenant, id).await
     }
 
-    async fn touch_api_key(
-        &self,
-        tenant: TenantId,
-        id: ApiKeyId,
-        at: Timestamp,
-        granularity_secs: i64,
-    ) -> StoreResult<()> {
-        self.touch_api_key_impl(tenant, id, at, granularity_secs)
-            .await
+    async fn touch_api_keys(&self, uses: &[KeyUse], granularity_secs: i64) -> StoreResult<()> {
+        self.touch_api_keys_impl(uses, granularity_secs).await
     }
 
     async fn lease_rate_limit(

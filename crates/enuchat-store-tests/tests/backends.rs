@@ -59,6 +59,7 @@ store_tests! {
     api_keys {
         api_keys_create_find_list_revoke,
         api_key_touch_respects_granularity,
+        api_key_uses_are_written_together,
         api_keys_are_tenant_isolated,
     }
     conversations {

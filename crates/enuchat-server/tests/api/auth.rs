@@ -9,6 +9,7 @@ both_backends!(
     unknown_expired_and_revoked_keys_say_why,
     keys_expire_on_time,
     use_of_a_key_is_recorded,
+    uses_pending_at_shutdown_are_written,
 );
 
 fn endpoints(account: &Account) -> Vec<(Method, String, Option<serde_json::Value>)> {
@@ -163,4 +164,26 @@ async fn use_of_a_key_is_recorded(backend: Backend) {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("last_used_at was never recorded");
+}
+
+async fn uses_pending_at_shutdown_are_written(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    let globex = app.account("Globex").await;
+    for account in [&acme, &globex] {
+        let listed = app.get("/widgets", &account.key).await;
+        assert_eq!(listed.status, StatusCode::OK, "{}", listed.body);
+    }
+    // Stopped well within the flush interval: the uses are still pending.
+    let TestApp {
+        server, store, db, ..
+    } = app;
+    server.stop().await;
+    let _db = db;
+    for account in [&acme, &globex] {
+        let key = store.find_api_key(account.key_id).await.unwrap().unwrap();
+        assert!(key.last_used_at.is_some(), "a use was lost at shutdown");
+    }
 }

@@ -127,6 +127,59 @@ pub async fn api_key_touch_respects_granularity(store: SharedStore) {
     assert_eq!(stored, Some(micros(later)));
 }
 
+pub async fn api_key_uses_are_written_together(store: SharedStore) {
+    let store = &*store;
+    let acme = tenant(store, "Acme").await;
+    let globex = tenant(store, "Globex").await;
+    let busy = store
+        .create_api_key(acme.id, new_key("busy", 1))
+        .await
+        .unwrap();
+    let idle = store
+        .create_api_key(acme.id, new_key("idle", 2))
+        .await
+        .unwrap();
+    let theirs = store
+        .create_api_key(globex.id, new_key("theirs", 3))
+        .await
+        .unwrap();
+    let t0 = Utc::now();
+    store.touch_api_key(acme.id, busy.id, t0, 60).await.unwrap();
+
+    let now = t0 + Duration::seconds(30);
+    let used = |tenant: TenantId, key: ApiKeyId| KeyUse {
+        tenant,
+        key,
+        at: now,
+    };
+    let uses = [
+        used(acme.id, busy.id),
+        used(acme.id, idle.id),
+        used(globex.id, theirs.id),
+        // Acme's tenant id with Globex's key: not Acme's key, so ignored.
+        KeyUse {
+            at: now + Duration::seconds(600),
+            ..used(acme.id, theirs.id)
+        },
+    ];
+    store.touch_api_keys(&uses, 60).await.unwrap();
+    store.touch_api_keys(&[], 60).await.unwrap();
+
+    let last_used = |key: Option<ApiKey>| key.unwrap().last_used_at.map(micros);
+    assert_eq!(
+        last_used(store.find_api_key(busy.id).await.unwrap()),
+        Some(micros(t0)),
+        "a key used within the granularity keeps its time"
+    );
+    for key in [idle.id, theirs.id] {
+        assert_eq!(
+            last_used(store.find_api_key(key).await.unwrap()),
+            Some(micros(now)),
+            "every other key of the batch is written"
+        );
+    }
+}
+
 pub async fn api_keys_are_tenant_isolated(store: SharedStore) {
     let store = &*store;
     let t = tenant(store, "Acme").await;
