@@ -8,13 +8,14 @@
 //!
 //! The write is bookkeeping: it never holds up a request, a failed one is
 //! retried at the next flush, and what is pending at shutdown is written
-//! before the database closes.
+//! before the database closes ([`KeyUses::run`]).
 
 use enuchat_domain::{ApiKeyId, KeyUse, Store, TenantId, Timestamp};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
 
 /// How often pending uses are written.
 pub const FLUSH_INTERVAL: Duration = Duration::from_secs(1);
@@ -84,18 +85,21 @@ impl KeyUses {
     }
 
     /// Flushes every [`FLUSH_INTERVAL`], or sooner when the pending set is
-    /// full, until the task is aborted. The server flushes once more itself
-    /// after stopping this task.
-    pub async fn run(self: Arc<Self>, store: Arc<dyn Store>) {
+    /// full, until `stop` is cancelled; then flushes once more and returns.
+    /// A flush under way when `stop` comes is finished first, so no use
+    /// taken out of the pending set is lost to the shutdown.
+    pub async fn run(self: Arc<Self>, store: Arc<dyn Store>, stop: CancellationToken) {
         let mut every = tokio::time::interval(FLUSH_INTERVAL);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = every.tick() => {}
                 _ = self.full.notified() => {}
+                _ = stop.cancelled() => break,
             }
             self.flush(store.as_ref()).await;
         }
+        self.flush(store.as_ref()).await;
     }
 }
 

@@ -33,6 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use storage::Database;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 pub use routes::tenant_api::openapi;
 
@@ -40,6 +41,8 @@ pub use routes::tenant_api::openapi;
 const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Days a finished job is kept (for looking into what happened).
 const JOB_HISTORY_DAYS: i64 = 7;
+/// How long the shutdown waits for pending API key uses to be written.
+const KEY_USES_FINAL_FLUSH: Duration = Duration::from_secs(5);
 
 /// Connects to the database (running migrations), then serves HTTP on
 /// `listener` until `shutdown` completes, finishing in-flight requests and
@@ -70,10 +73,16 @@ pub async fn serve(
     let providers = providers::build(&settings).context("configuring providers")?;
     tracing::info!(?providers, "providers");
     let state = build_state(&settings, &database);
-    let mut background = vec![
-        tokio::spawn(prune_periodically(state.clone())),
-        tokio::spawn(state.key_uses.clone().run(state.store.clone())),
-    ];
+    let mut background = vec![tokio::spawn(prune_periodically(state.clone()))];
+    // Not aborted with the others: it is told to stop, and writes what is
+    // pending before the database closes.
+    let key_uses_stop = CancellationToken::new();
+    let key_uses = tokio::spawn(
+        state
+            .key_uses
+            .clone()
+            .run(state.store.clone(), key_uses_stop.clone()),
+    );
     if settings.run_jobs {
         let worker = jobs::Worker::new(
             state.store.clone(),
@@ -94,7 +103,6 @@ pub async fn serve(
         )));
     }
     let sockets = state.sockets.clone();
-    let key_uses = state.key_uses.clone();
     let app = routes::router(state);
     tracing::info!(address = %listener.local_addr()?, "enuchat is listening");
     // Sockets are told to go away as soon as the shutdown starts, while
@@ -127,8 +135,14 @@ pub async fn serve(
         // Returns once the task is really gone (cancelled at its next await).
         let _ = task.await;
     }
-    // Key uses of the last second are still pending.
-    key_uses.flush(database.store.as_ref()).await;
+    // Key uses of the last second are still pending. A database that does
+    // not answer must not hold the shutdown for long: this is bookkeeping.
+    key_uses_stop.cancel();
+    match tokio::time::timeout(KEY_USES_FINAL_FLUSH, key_uses).await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => tracing::warn!(%err, "the API key use recorder failed"),
+        Err(_) => tracing::warn!("API key uses pending at shutdown were not written in time"),
+    }
     // Every request has been answered (graceful shutdown), so every message
     // acknowledged is committed; now the connections can go.
     database.store.close().await;
