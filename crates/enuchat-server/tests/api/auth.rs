@@ -1,6 +1,8 @@
 use crate::helpers::*;
 use chrono::Utc;
 use enuchat_domain::{secret, DisplayName, NewApiKey};
+use enuchat_server::auth::LAST_USED_GRANULARITY_SECS;
+use enuchat_server::key_uses::KeyUses;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -10,6 +12,7 @@ both_backends!(
     keys_expire_on_time,
     use_of_a_key_is_recorded,
     uses_pending_at_shutdown_are_written,
+    key_uses_that_fail_to_be_written_are_kept_for_the_next_flush,
 );
 
 fn endpoints(account: &Account) -> Vec<(Method, String, Option<serde_json::Value>)> {
@@ -186,4 +189,24 @@ async fn uses_pending_at_shutdown_are_written(backend: Backend) {
         let key = store.find_api_key(account.key_id).await.unwrap().unwrap();
         assert!(key.last_used_at.is_some(), "a use was lost at shutdown");
     }
+}
+
+async fn key_uses_that_fail_to_be_written_are_kept_for_the_next_flush(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let acme = app.account("Acme").await;
+    let globex = app.account("Globex").await;
+    let uses = KeyUses::new(LAST_USED_GRANULARITY_SECS);
+    uses.record(acme.tenant.id, acme.key_id, Utc::now());
+    uses.flush(app.store.as_ref()).await;
+    assert_eq!(uses.pending(), 0);
+    let written = app.store.find_api_key(acme.key_id).await.unwrap().unwrap();
+    assert!(written.last_used_at.is_some(), "the flush wrote the use");
+
+    // The test's own handle on the database is closed: its writes fail.
+    uses.record(globex.tenant.id, globex.key_id, Utc::now());
+    app.store.close().await;
+    uses.flush(app.store.as_ref()).await;
+    assert_eq!(uses.pending(), 1, "the failed use waits for the next flush");
 }
