@@ -471,12 +471,17 @@ impl SqliteStore {
             offset,
         };
         let mut plan = self.lists.plan(tenant, shape, offset);
+        // The epoch asked for by a renewal that found it moved: read before
+        // the walk that follows, so that walk needs no second asking.
+        let mut epoch_before_walk = None;
         if let DeepRead::Renew { ticket, epoch } = plan {
             // Unchanged: nothing was committed since the anchors were
             // walked, so they are exact and another walk would find the same.
-            plan = if self.pages.epoch_for("a list's anchors").await == Some(epoch) {
+            let now = self.pages.epoch_for("a list's anchors").await;
+            plan = if now == Some(epoch) {
                 self.lists.renew(ticket, offset)
             } else {
+                epoch_before_walk = now;
                 DeepRead::Build(ticket)
             };
         }
@@ -512,7 +517,10 @@ impl SqliteStore {
             DeepRead::Build(ticket) | DeepRead::Renew { ticket, .. } => {
                 // Taken before the walk: while it stays the same, nothing
                 // was committed since and the anchors need no new walk.
-                let epoch = self.pages.epoch_for("a list's anchors").await;
+                let epoch = match epoch_before_walk {
+                    Some(epoch) => Some(epoch),
+                    None => self.pages.epoch_for("a list's anchors").await,
+                };
                 let spacing = self.lists.spacing();
                 let read = page.clone();
                 let (anchors, rows) = self
