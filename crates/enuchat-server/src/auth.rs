@@ -9,7 +9,7 @@ use crate::key_cache::{CachedKey, KeyCache, KeyEntry};
 use crate::limiter::RateLimiter;
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -18,7 +18,9 @@ use enuchat_domain::{secret, ApiKeyId, Store};
 use std::sync::Arc;
 use std::time::Instant;
 
-pub const API_KEY_HEADER: &str = "x-api-key";
+/// A `HeaderName` rather than a `&str`: looking a `&str` up in a
+/// `HeaderMap` parses and lowercases it first, on every request.
+pub const API_KEY_HEADER: HeaderName = HeaderName::from_static("x-api-key");
 /// `last_used_at` is written at most this often per key.
 pub const LAST_USED_GRANULARITY_SECS: i64 = 60;
 
@@ -89,10 +91,13 @@ impl KeyGate<'_> {
     /// decision that refused it, for the `429`'s headers.
     pub async fn admit(&self, headers: &HeaderMap) -> Result<Admission, ApiError> {
         let presented = headers
-            .get(API_KEY_HEADER)
-            .map(|v| v.to_str().map(str::trim).unwrap_or_default())
+            .get(&API_KEY_HEADER)
+            .map(|v| v.as_bytes().trim_ascii())
             .filter(|v| !v.is_empty())
             .ok_or(ApiError::ApiKeyMissing)?;
+        // Our keys are ASCII; anything else is a key that is not ours. The
+        // shape check that `authenticate` does first refuses it either way.
+        let presented = std::str::from_utf8(presented).map_err(|_| ApiError::ApiKeyInvalid)?;
         // One clock reading serves the cache's TTL, the limiter and the use
         // record.
         let now = Instant::now();

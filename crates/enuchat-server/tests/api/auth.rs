@@ -3,6 +3,7 @@ use chrono::Utc;
 use enuchat_domain::{secret, DisplayName, NewApiKey};
 use enuchat_server::auth::LAST_USED_GRANULARITY_SECS;
 use enuchat_server::key_uses::KeyUses;
+use reqwest::header::HeaderValue;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
@@ -80,6 +81,23 @@ async fn unknown_expired_and_revoked_keys_say_why(backend: Backend) {
         app.get("/widgets", bogus)
             .await
             .expect_error(StatusCode::UNAUTHORIZED, "API_KEY_INVALID");
+    }
+    // Bytes that are no key of ours at all (not ASCII; not even UTF-8) are
+    // a key presented and refused, not a missing one.
+    for bytes in [
+        &b"tak_\xc3\xa9aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"[..],
+        b"tak_\xff\xfe",
+    ] {
+        let reply = Reply::from(
+            app.client
+                .get(app.api("/widgets"))
+                .header("X-Api-Key", HeaderValue::from_bytes(bytes).unwrap())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        reply.expect_error(StatusCode::UNAUTHORIZED, "API_KEY_INVALID");
     }
     let unknown = secret::generate_api_key();
     app.get("/widgets", &unknown.secret)
