@@ -10,10 +10,11 @@
 //! retried at the next flush, and what is pending at shutdown is written
 //! before the database closes ([`KeyUses::run`]).
 
+use crate::failure_streak::FailureStreak;
 use enuchat_domain::{ApiKeyId, KeyUse, Store, TenantId, Timestamp};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -30,6 +31,9 @@ pub struct KeyUses {
     pending: Mutex<HashMap<(TenantId, ApiKeyId), Timestamp>>,
     full: Notify,
     granularity_secs: i64,
+    /// Failed flushes in a row, so a database that stays down is reported
+    /// once a minute rather than at every retry.
+    failures: Mutex<FailureStreak>,
 }
 
 impl KeyUses {
@@ -38,6 +42,7 @@ impl KeyUses {
             pending: Mutex::new(HashMap::new()),
             full: Notify::new(),
             granularity_secs,
+            failures: Mutex::new(FailureStreak::default()),
         }
     }
 
@@ -72,8 +77,13 @@ impl KeyUses {
             .iter()
             .map(|(&(tenant, key), &at)| KeyUse { tenant, key, at })
             .collect();
-        if let Err(err) = store.touch_api_keys(&uses, self.granularity_secs).await {
-            tracing::warn!(%err, keys = uses.len(), "could not record API key uses; will retry");
+        let result = store.touch_api_keys(&uses, self.granularity_secs).await;
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(err) = result {
+            if let Some(failed) = failures.failed(Instant::now()) {
+                tracing::warn!(%err, keys = uses.len(), failed,
+                    "could not record API key uses; will retry");
+            }
             let mut pending = self.pending.lock().unwrap_or_else(|e| e.into_inner());
             for (id, at) in taken {
                 if pending.len() >= MAX_PENDING {
@@ -81,6 +91,8 @@ impl KeyUses {
                 }
                 pending.entry(id).or_insert(at);
             }
+        } else if let Some(failed) = failures.succeeded() {
+            tracing::info!(failed, "API key uses are recorded again");
         }
     }
 

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod extract;
+mod failure_streak;
 pub mod jobs;
 pub mod key_cache;
 pub mod key_uses;

@@ -12,6 +12,7 @@ mod ai_reply;
 pub mod retry;
 mod translate;
 
+use crate::failure_streak::FailureStreak;
 use crate::providers::{Pricing, Providers};
 use crate::realtime::hub::Hub;
 use crate::telemetry::Metrics;
@@ -107,8 +108,15 @@ impl Worker {
 
     /// Runs forever: woken by this instance's new jobs, polling for others'.
     pub async fn run(self: Arc<Self>, wake: Arc<Notify>) {
+        let mut failures = FailureStreak::default();
         loop {
-            match self.step().await {
+            let stepped = self.step().await;
+            if stepped.is_ok() {
+                if let Some(failed) = failures.succeeded() {
+                    tracing::info!(failed, "claiming jobs works again");
+                }
+            }
+            match stepped {
                 Ok(0) => {
                     tokio::select! {
                         () = wake.notified() => {}
@@ -117,7 +125,9 @@ impl Worker {
                 }
                 Ok(_) => {}
                 Err(err) => {
-                    tracing::warn!(%err, "could not claim jobs");
+                    if let Some(failed) = failures.failed(std::time::Instant::now()) {
+                        tracing::warn!(%err, failed, "could not claim jobs; will retry");
+                    }
                     tokio::time::sleep(POLL_EVERY * 4).await;
                 }
             }
