@@ -218,7 +218,9 @@ w(
     "server (for the baseline too), on one thread, with a minimal HTTP/1.1 keep-alive client "
     "(`bench/src/wire.rs`): about 9 µs of CPU per small request, where reqwest on two threads "
     "took 32-34 µs (session 35). Reports before `defa3f2` used reqwest, whose cost held the "
-    "peaks down and flattered the ratios.\n"
+    "peaks down and flattered the ratios. Before each server starts, what earlier steps left "
+    "unwritten is flushed (PostgreSQL `CHECKPOINT`, `sync`, 2 s; since `4112528`), so that no "
+    "step runs in another's write-back.\n"
 )
 
 w("## Baselines (same run)\n")
