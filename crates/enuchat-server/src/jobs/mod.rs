@@ -110,20 +110,18 @@ impl Worker {
     pub async fn run(self: Arc<Self>, wake: Arc<Notify>) {
         let mut failures = FailureStreak::default();
         loop {
-            let stepped = self.step().await;
-            if stepped.is_ok() {
-                if let Some(failed) = failures.succeeded() {
-                    tracing::info!(failed, "claiming jobs works again");
-                }
-            }
-            match stepped {
-                Ok(0) => {
-                    tokio::select! {
-                        () = wake.notified() => {}
-                        () = tokio::time::sleep(POLL_EVERY) => {}
+            match self.step().await {
+                Ok(ran) => {
+                    if let Some(failed) = failures.succeeded() {
+                        tracing::info!(failed, "claiming jobs works again");
+                    }
+                    if ran == 0 {
+                        tokio::select! {
+                            () = wake.notified() => {}
+                            () = tokio::time::sleep(POLL_EVERY) => {}
+                        }
                     }
                 }
-                Ok(_) => {}
                 Err(err) => {
                     if let Some(failed) = failures.failed(std::time::Instant::now()) {
                         tracing::warn!(%err, failed, "could not claim jobs; will retry");
